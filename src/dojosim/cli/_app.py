@@ -1,0 +1,58 @@
+"""The typer app every command module registers on, and the output conventions they share."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="dojosim",
+    help="Predict training time, memory, energy and cost on Tesla Dojo and NVIDIA clusters.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+# Tables and progress go to stdout only when it is a terminal or the user asked for a table;
+# machine output (--json) is plain JSON with nothing else on stdout.
+console = Console(highlight=False, soft_wrap=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _default(obj: Any):
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def emit_json(obj: Any) -> None:
+    """Write ``obj`` as JSON on stdout (pydantic models and numpy values included)."""
+    sys.stdout.write(json.dumps(obj, default=_default, indent=2) + "\n")
+
+
+def is_interactive() -> bool:
+    """True when stdout is a terminal: progress bars show there and stay quiet in pipes."""
+    return sys.stdout.isatty()
+
+
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+
+
+@app.callback()
+def _root() -> None:
+    """Predict training time, memory, energy and cost on Tesla Dojo and NVIDIA clusters."""
+
+
+@app.command("version")
+def version() -> None:
+    """Print the dojosim version."""
+    from .. import __version__
+
+    console.print(__version__)

@@ -1,0 +1,4 @@
+"""CLI commands: engine (filled in by its issue)."""
+from __future__ import annotations
+
+from ._app import app  # noqa: F401
