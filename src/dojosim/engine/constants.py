@@ -1,0 +1,92 @@
+"""Every efficiency constant of the engine, named, in one place.
+
+Each constant applies to every system alike (chips differ only in their data) and says where its
+value comes from. None is fitted to one published case: the values are rounded figures from
+vendor micro-benchmarks and papers, and `dojosim validate` shows how far they carry.
+
+Two sections, each owned by one engineer: COMPUTE / MEMORY / SCHEDULE (engine core) and
+COMMUNICATION (collectives). Add to your own section only.
+"""
+from __future__ import annotations
+
+# ============================================================================================
+# ENGINE CORE: compute, memory, schedule, overheads
+# ============================================================================================
+
+# --- compute -------------------------------------------------------------------------------
+
+# Best fraction of the dtype's peak that a large, well-shaped dense GEMM reaches. cuBLAS on
+# A100 reaches ~250-270 of 312 TFLOP/s fp16 on 8k GEMMs (NVIDIA "Matrix multiplication
+# background" guide; Narayanan et al. SC'21 report ~80% in isolation). Also used for Dojo's
+# and TPU's matrix units, whose published peaks assume the same kind of dense tiles.
+GEMM_PEAK_EFFICIENCY = 0.80
+
+# A GEMM dimension comparable to the tensor-core tile loses efficiency to tile and wave
+# quantization and to lower reuse. Each dimension d contributes d / (d + GEMM_HALF_DIM); with
+# 128 (CUTLASS's default 128x128 thread-block tile) a 4096 dimension keeps 97%, a 256 one 67%.
+GEMM_HALF_DIM = 128.0
+
+# Fused (flash) attention runs below dense GEMMs: FlashAttention-2 reaches ~70% of A100 peak in
+# the forward pass and ~55-60% in the backward pass (Dao 2023, Fig. 5-7), i.e. ~0.8 and ~0.7 of
+# what a dense GEMM reaches. Applied on top of GEMM_PEAK_EFFICIENCY and the head-dim factor.
+ATTENTION_FWD_EFFICIENCY = 0.85
+ATTENTION_BWD_EFFICIENCY = 0.70
+
+# Fraction of the peak memory bandwidth that streaming kernels (norms, activations, adds,
+# optimizer) reach: ~80-90% on HBM (STREAM-like copies on A100/H100 reach ~1.7 of 2.0 TB/s and
+# ~2.9 of 3.35 TB/s). Also used for SRAM streams on Dojo.
+MEMORY_EFFICIENCY = 0.80
+
+# Backward of a memory-bound op reads the saved input and the output gradient and writes the
+# input gradient (and, for ops with parameters, a weight gradient): about twice the forward's
+# traffic.
+BACKWARD_BYTES_FACTOR = 2.0
+
+# Fixed cost of one kernel (launch + tail); each op of the graph is one kernel per pass. CUDA
+# launch latency is ~3-5 us, and small kernels rarely finish in under ~5 us (NVIDIA Nsight
+# measurements commonly cited; Dojo's compiler-scheduled graph pays a similar per-op sync).
+KERNEL_OVERHEAD_S = 5e-6
+
+# Fraction of fp8 training's matmul FLOPs that actually run at the fp8 peak. Transformer Engine
+# runs linear layers in fp8 but keeps attention, norms, softmax and the output layer in bf16.
+# Matmuls marked as GEMMs run at the fp8 peak; everything else uses the bf16 peak.
+FP8_GEMM_ONLY = True
+
+# --- memory ---------------------------------------------------------------------------------
+
+# Bytes of optimizer state per parameter for mixed-precision Adam: fp32 master weights (4) +
+# fp32 momentum (4) + fp32 variance (4) (Rajbhandari et al. 2020, ZeRO, §3.1: K = 12).
+ADAM_STATE_BYTES = 12.0
+# fp32 training keeps no master copy: momentum + variance only.
+ADAM_STATE_BYTES_FP32 = 8.0
+
+# Workspace and allocator slack: CUDA context, cuBLAS/NCCL workspaces and fragmentation take
+# ~2-5 GB of an 80 GB GPU in practice (PyTorch memory docs; Megatron-LM reports). Modelled as a
+# fraction of the device's capacity plus the communication buffers counted separately.
+RESERVED_MEMORY_FRACTION = 0.05
+
+# Bytes per parameter of the gathered-parameter and gradient buckets of DDP/ZeRO (one bucket in
+# flight, one being filled): PyTorch DDP's default bucket is 25 MB; FSDP keeps ~2 layers
+# gathered (prefetch). Counted as a layer's parameters times this factor.
+ZERO3_LIVE_LAYERS = 2.0
+
+# --- schedule and overheads -------------------------------------------------------------------
+
+# Optimizer step: Adam touches per parameter (on its shard) the fp32 master, m, v, and the
+# gradient, reading ~16 and writing ~14 bytes; fused multi-tensor Adam runs at memory bandwidth.
+ADAM_BYTES_PER_PARAM = 30.0
+
+# Per-step framework overhead (Python, logging, loss scaling checks, gradient clipping norm,
+# synchronisations) as a fraction of the step. Narayanan et al. SC'21 and the validation
+# README report analytical models 5-12% too fast on end-to-end runs; we take a flat 3% plus
+# the explicitly modelled optimizer and data terms.
+FRAMEWORK_OVERHEAD_FRACTION = 0.03
+
+# Compute slowdown while a collective shares the device: NCCL kernels occupy SMs and HBM
+# bandwidth, so overlapped compute runs ~5-10% slower (Rashidi et al. 2021; Jangda et al. 2022
+# measure 5-15%). Applied to the part of compute that overlaps communication.
+OVERLAP_COMPUTE_SLOWDOWN = 0.10
+
+# ============================================================================================
+# COMMUNICATION (owned by the communication engineer; add your constants below)
+# ============================================================================================
