@@ -1,0 +1,109 @@
+"""Write a predicted step as a Chrome / Perfetto trace-event JSON file.
+
+The format (the "Trace Event Format" document Chrome's about:tracing and ui.perfetto.dev read):
+a JSON object with a ``traceEvents`` list; "X" complete events carry ``ts`` and ``dur`` in
+microseconds on a (pid, tid) track, "M" metadata events name processes and threads. One process
+per pipeline stage (plus one for the whole-step phases), one thread per kind of work on it —
+compute, then each kind of communication — so a viewer shows one row per stage and kind.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..engine.result import Estimate
+from .timeline import Event, Timeline, timeline
+
+US = 1e6  # trace timestamps are microseconds
+
+# Thread ids per kind of track on a stage; overflow lanes (overlapping transfers) count up from
+# the kind's id in steps of 1 inside its block of 100.
+_TID_BASE = {"compute": 1, "comm tp": 100, "comm cp": 200, "comm ep": 300, "comm pp": 400, "comm dp": 500}
+
+
+def _pid_tid(track: str) -> tuple[int, str, int, str]:
+    """(pid, process name, tid, thread name) of a timeline track."""
+    if track == "step":
+        return 0, "step", 1, "phases"
+    stage, kind = track.split(" / ", 1)
+    s = int(stage.split()[1])
+    base = _TID_BASE.get(kind)
+    if base is None:  # a comm kind the engine added later: give it a stable id of its own
+        base = 600 + 100 * (sum(map(ord, kind)) % 30)
+    return s + 1, stage, base, kind
+
+
+def _lanes(events: list[Event]) -> dict[int, int]:
+    """Lane per top-level event so that no two top-level slices on one thread partly overlap.
+
+    Pipeline sends can outlast the slot that issued them; a viewer needs each thread's slices
+    to nest, so overlapping ones move to an extra lane (an extra thread) of the same kind.
+    """
+    lane_of: dict[int, int] = {}
+    ends: dict[str, list[float]] = {}
+    for i in sorted((i for i, e in enumerate(events) if e.depth == 0), key=lambda i: events[i].start_s):
+        e = events[i]
+        lanes = ends.setdefault(e.track, [])
+        for k, end in enumerate(lanes):
+            if e.start_s >= end - 1e-15:
+                lanes[k] = e.end_s
+                lane_of[i] = k
+                break
+        else:
+            lanes.append(e.end_s)
+            lane_of[i] = len(lanes) - 1
+    return lane_of
+
+
+def trace_events(tl: Timeline, *, title: str = "") -> dict:
+    """The trace-event JSON object (``{"traceEvents": [...], ...}``) of a timeline."""
+    out: list[dict] = []
+    named: set[tuple[int, int]] = set()
+    procs: set[int] = set()
+    lane_of = _lanes(list(tl.events))
+    parent_lane: dict[str, int] = {}
+    order = {t: i for i, t in enumerate(tl.tracks)}
+    for i, e in enumerate(tl.events):
+        pid, pname, tid, tname = _pid_tid(e.track)
+        if e.depth == 0:
+            lane = lane_of[i]
+            parent_lane[e.track] = lane
+        else:  # children follow their parent (events are emitted parent first)
+            lane = parent_lane.get(e.track, 0)
+        tid += lane
+        if pid not in procs:
+            procs.add(pid)
+            out.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": pname}})
+            out.append({"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0, "args": {"sort_index": pid}})
+        if (pid, tid) not in named:
+            named.add((pid, tid))
+            label = tname if lane == 0 else f"{tname} ({lane + 1})"
+            out.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": label}})
+            out.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
+                        "args": {"sort_index": order.get(e.track, 0) * 100 + lane}})
+        # Round both ends to whole nanoseconds so that back-to-back slices stay back to back and
+        # children stay inside their parents after rounding.
+        t0 = round(e.start_s * US * 1000)
+        t1 = max(t0, round(e.end_s * US * 1000))
+        ev = {"ph": "X", "name": e.name, "cat": e.cat, "pid": pid, "tid": tid,
+              "ts": t0 / 1000, "dur": (t1 - t0) / 1000}
+        if e.args:
+            ev["args"] = e.args
+        out.append(ev)
+    meta = {"step_time_s": tl.step_time_s, "estimate_step_time_s": tl.estimate_step_time_s,
+            "micro_batches": tl.micro_batches, "pipeline_stages": tl.pipeline_stages,
+            "interleave": tl.interleave, "schedule": tl.schedule, "bubble_s": tl.bubble_s,
+            "truncated": tl.truncated, "notes": list(tl.notes)}
+    if title:
+        meta["title"] = title
+    return {"traceEvents": out, "displayTimeUnit": "ms", "otherData": meta}
+
+
+def write_trace(est: Estimate, path: str | Path, *, schedule: str | None = None) -> Path:
+    """Write the predicted timeline of one step of ``est`` to ``path`` as trace-event JSON."""
+    tl = timeline(est, schedule=schedule)
+    doc = trace_events(tl, title=f"{est.model} on {est.system}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, separators=(",", ":")))
+    return path

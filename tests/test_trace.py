@@ -1,0 +1,133 @@
+"""The predicted step as a Chrome/Perfetto trace, checked by an independent reader of the format.
+
+The checker below is written from the Trace Event Format document (Google, "Trace Event Format",
+the spec Chrome's about:tracing and Perfetto's JSON importer follow), not from dojosim's writer.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from dojosim.report.timeline import timeline
+from dojosim.report.trace import write_trace
+from test_report_fixtures import make_estimate
+
+EPS_US = 1e-6  # float slack on microsecond sums
+
+
+def check_trace_format(doc) -> dict:
+    """Raise AssertionError where ``doc`` breaks the trace-event rules; return per-track slices."""
+    assert isinstance(doc, dict) and isinstance(doc.get("traceEvents"), list), "object with traceEvents list"
+    assert doc.get("displayTimeUnit", "ms") in ("ms", "ns")
+    names: dict[tuple, str] = {}
+    procs: dict[int, str] = {}
+    slices: dict[tuple, list] = defaultdict(list)
+    for ev in doc["traceEvents"]:
+        assert isinstance(ev, dict)
+        ph = ev.get("ph")
+        assert ph in {"X", "M", "B", "E", "i", "I", "C"}, f"unknown phase {ph!r}"
+        assert isinstance(ev.get("pid"), int) and isinstance(ev.get("tid"), int), "integer pid/tid"
+        assert isinstance(ev.get("name"), str) and ev["name"], "every event has a name"
+        if ph == "M":
+            assert ev["name"] in {"process_name", "thread_name", "process_sort_index", "thread_sort_index",
+                                  "process_labels"}
+            assert isinstance(ev.get("args"), dict)
+            if ev["name"] == "process_name":
+                procs[ev["pid"]] = ev["args"]["name"]
+            if ev["name"] == "thread_name":
+                names[(ev["pid"], ev["tid"])] = ev["args"]["name"]
+            continue
+        assert ph == "X", "this writer only emits complete events"
+        ts, dur = ev.get("ts"), ev.get("dur")
+        assert isinstance(ts, (int, float)) and isinstance(dur, (int, float)), "numeric ts/dur (microseconds)"
+        assert ts >= 0 and dur >= 0, f"negative time in {ev}"
+        slices[(ev["pid"], ev["tid"])].append((ts, ts + dur, ev["name"]))
+    for track, evs in slices.items():
+        assert track in names, f"thread {track} has no thread_name metadata"
+        assert track[0] in procs, f"process {track[0]} has no process_name metadata"
+        # Complete events on one thread must nest: sorted by start (longest first on ties), each
+        # event lies entirely inside the open one or starts after it ends.
+        stack: list[tuple] = []
+        for s, e, n in sorted(evs, key=lambda x: (x[0], -(x[1] - x[0]))):
+            while stack and s >= stack[-1][1] - EPS_US:
+                stack.pop()
+            if stack:
+                assert e <= stack[-1][1] + EPS_US, f"{n} [{s},{e}] overlaps {stack[-1]} on {names[track]}"
+            stack.append((s, e, n))
+    return {names[k]: v for k, v in slices.items()} | {"_procs": procs}
+
+
+def _load(tmp_path, est, **kw):
+    path = write_trace(est, tmp_path / "step.json", **kw)
+    return json.loads(path.read_text())
+
+
+def test_trace_is_valid_and_names_stages_and_comm(tmp_path):
+    doc = _load(tmp_path, make_estimate(p=4, m=8))
+    tracks = check_trace_format(doc)
+    procs = tracks.pop("_procs")
+    assert {"stage 0", "stage 1", "stage 2", "stage 3", "step"} <= set(procs.values())
+    assert {"compute", "comm tp", "comm pp", "comm dp"} <= set(tracks)
+    names = {n for evs in tracks.values() for _, _, n in evs}
+    assert {"backbone.stem", "bev.attention", "heads.objects"} <= names, "ops named after modules"
+    assert "bubble" in names
+
+
+def test_trace_timestamps_are_microseconds(tmp_path):
+    est = make_estimate(p=2, m=2)
+    doc = _load(tmp_path, est)
+    end = max(ev["ts"] + ev["dur"] for ev in doc["traceEvents"] if ev["ph"] == "X")
+    tl = timeline(est)
+    assert end == pytest.approx(tl.step_time_s * 1e6, rel=1e-6)
+    assert tl.step_time_s == pytest.approx(est.step_time_s, rel=0.05)
+
+
+def test_bubble_of_1f1b_matches_closed_form():
+    # Stage 0 idles (p-1) slots of forward+backward: the 1F1B bubble (p-1)/(m+p-1) of the pipeline.
+    p, m = 4, 8
+    est = make_estimate(p=p, m=m, comm={}, ops=False)
+    tl = timeline(est)
+    assert tl.bubble_s == pytest.approx((p - 1) * 3e-3, rel=1e-9)
+    assert tl.bubble_s / tl.pipeline_s == pytest.approx((p - 1) / (m + p - 1), rel=1e-9)
+
+
+def test_interleaving_shrinks_the_bubble():
+    p, m, v = 4, 8, 2
+    # Same work per stage: each of v chunks does 1/v of it.
+    plain = timeline(make_estimate(p=p, m=m, v=1, comm={}, ops=False))
+    inter = timeline(make_estimate(p=p, m=m, v=v, fwd=1e-3 / v, bwd=2e-3 / v, comm={}, ops=False))
+    assert inter.bubble_s == pytest.approx(plain.bubble_s / v, rel=1e-9)
+
+
+@settings(max_examples=25)
+@given(p=hs.integers(1, 6), m=hs.integers(1, 12), v=hs.sampled_from([1, 2, 3]),
+       hop=hs.floats(0, 5e-3), tp=hs.floats(0, 1e-3), sched=hs.sampled_from(["1f1b", "gpipe"]))
+def test_any_schedule_writes_a_valid_trace(tmp_path_factory, p, m, v, hop, tp, sched):
+    if v > 1 and (p == 1 or m % p):
+        v = 1
+    est = make_estimate(p=p, m=m, v=v, comm={"tp": tp, "pp": hop}, schedule=sched)
+    doc = _load(tmp_path_factory.mktemp("t"), est)
+    tracks = check_trace_format(doc)
+    fwd = [n for n in (n for _, _, n in tracks["compute"]) if n.startswith("F ")]
+    bwd = [n for n in (n for _, _, n in tracks["compute"]) if n.startswith("B ")]
+    assert len(fwd) == len(bwd) == m * v, "every micro-batch runs forward and backward once per chunk"
+
+
+def test_checker_rejects_partial_overlap():
+    bad = {"traceEvents": [
+        {"ph": "M", "name": "process_name", "pid": 1, "tid": 0, "args": {"name": "p"}},
+        {"ph": "M", "name": "thread_name", "pid": 1, "tid": 1, "args": {"name": "t"}},
+        {"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 0, "dur": 10},
+        {"ph": "X", "name": "b", "pid": 1, "tid": 1, "ts": 5, "dur": 10}]}
+    with pytest.raises(AssertionError):
+        check_trace_format(bad)
+
+
+def test_big_pipelines_are_cut_not_exploded(tmp_path):
+    est = make_estimate(p=64, m=4096, ops=True)
+    tl = timeline(est)
+    assert tl.truncated and len(tl.events) < 600_000
