@@ -90,3 +90,32 @@ OVERLAP_COMPUTE_SLOWDOWN = 0.10
 # ============================================================================================
 # COMMUNICATION (owned by the communication engineer; add your constants below)
 # ============================================================================================
+
+# All collectives are α-β models (docs/communication.md). β: a rank's share of a link or port,
+# times COMM_BANDWIDTH_EFFICIENCY. α: the level's hardware latency_s per hop plus
+# COMM_STEP_OVERHEAD_S per algorithm step, plus COLLECTIVE_LAUNCH_S once per collective.
+
+# Fraction of a link's per-direction rate that collectives reach. NCCL's published bus
+# bandwidths are ~80-90% of the link rate: all_reduce busbw ~360-380 of 450 GB/s on DGX H100
+# NVLink, ~230-250 of 300 GB/s on DGX A100, ~23-24 of 25 GB/s per HDR port on InfiniBand
+# (nccl-tests results in NVIDIA's DGX user guides and many cluster reports). Assumed, rounded
+# to the middle of that range; the same value serves Dojo's mesh links and TPU ICI, for which
+# nothing is published.
+COMM_BANDWIDTH_EFFICIENCY = 0.85
+
+# Software/synchronisation cost of one algorithm step (one ring step, one tree level), on top
+# of the level's hardware latency. NCCL's own tuning model charges ~0.5-1 us per NVLink hop
+# and a few us per network hop on top of the wire (nccl src/graph/tuning.cc); assumed 1 us.
+COMM_STEP_OVERHEAD_S = 1e-6
+
+# Fixed cost of launching one collective (kernel launch, proxy hand-off). Small-message
+# all_reduce on 8 NVLink GPUs takes ~10-20 us in nccl-tests, of which the step latencies above
+# explain about half; assumed 5 us.
+COLLECTIVE_LAUNCH_S = 5e-6
+
+# How much the per-level bandwidth phases of a hierarchical collective overlap. NCCL streams a
+# buffer in chunks through all levels at once (a ring crosses NVLink and the NICs in the same
+# pipeline), so the slowest level bounds the time: 1.0 = fully pipelined (time = slowest level),
+# 0.0 = phases one after another (time = sum). Multi-node nccl-tests bus bandwidth close to
+# the node's NIC rate supports 1.0. Latency terms always add.
+COMM_LEVEL_OVERLAP = 1.0
