@@ -200,7 +200,15 @@ def from_run(workload: dict, path: str = "workload") -> Model:
         if key not in fam.run_keys:
             raise SpecError(f"{path}.{key}", f"not a setting of {name!r} (leave it null)")
         overrides[fam.run_keys[key]] = value
-    return build(name, _path=path, **overrides)
+    written = {fam.run_keys[k]: k for k in RUN_KEYS[1:] if workload.get(k) is not None and k in fam.run_keys}
+    try:
+        return build(name, _path=path, **overrides)
+    except SpecError as err:
+        # name the key the user wrote (e.g. "layers"), not the builder's own name ("depth")
+        back = {f"{path}.{cfg_key}": f"{path}.{run_key}" for cfg_key, run_key in written.items()}
+        if err.path in back:
+            raise SpecError(back[err.path], err.reason) from None
+        raise
 
 
 def _factory(name: str):
