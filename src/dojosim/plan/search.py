@@ -1,0 +1,283 @@
+"""Strategy search: cost every valid split of a model on a system and rank them.
+
+The space (`space.py`) is walked shape by shape — parallel degrees and ZeRO stage first, then the
+micro-batch, interleave, recompute, sequence-parallel and level-mapping variants of each — and
+whatever a memory lower bound says cannot fit is dropped before the engine is called. Each
+remaining strategy costs one `estimate`; big searches spread the shapes over a process pool.
+
+Workers return only (score, position, strategy) for their best few; the parent re-estimates the
+final top K, so no large `Estimate` objects cross process boundaries.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import FitError, SpecError
+from ..strategy import Strategy
+from .space import ModelFacts, Shape, Space, _level_sizes, shapes, variants
+
+OBJECTIVES = ("throughput", "cost", "energy")
+
+# Used only when the engine gives no cost per step: hardware paid off over this many seconds of
+# use (4 years; cloud providers depreciate servers over 4-6 years, e.g. Microsoft FY2023 10-K: 6
+# years, AWS 2024: 5 years — the shorter figure keeps cost honest for fast-aging accelerators),
+# plus electricity at the 2023 US industrial average of about $0.08/kWh (EIA Electric Power
+# Monthly, Table 5.6.A).
+AMORTIZATION_S = 4 * 365.25 * 86400
+ELECTRICITY_USD_PER_J = 0.08 / 3.6e6
+
+# Below this many shapes a pool costs more to start than it saves.
+POOL_MIN_SHAPES = 16
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One ranked strategy with its estimate; ``score`` is the objective in its own unit."""
+
+    strategy: Strategy
+    estimate: object
+    score: float
+    objective: str = "throughput"
+
+    def to_dict(self) -> dict:
+        return {"strategy": self.strategy.model_dump(mode="json"), "objective": self.objective,
+                "score": self.score, "estimate": self.estimate.to_dict()}
+
+
+@dataclass
+class SearchStats:
+    """What the search did: how many strategies it saw, pruned, costed, and how long it took."""
+
+    shapes: int = 0
+    enumerated: int = 0
+    pruned_memory: int = 0          # dropped by the analytic bound before estimate
+    evaluated: int = 0              # estimate calls
+    rejected: int = 0               # estimate raised a SpecError (split the engine refuses)
+    not_fit: int = 0                # estimated, but memory.fits is False
+    wall_s: float = 0.0
+    workers: int = 1
+    capacity_bytes: float | None = None
+
+    @property
+    def evals_per_s(self) -> float:
+        return self.evaluated / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["evals_per_s"] = self.evals_per_s
+        d["evals_per_s_per_worker"] = self.evals_per_s / max(self.workers, 1)
+        return d
+
+
+@dataclass
+class SearchResult:
+    candidates: list[Candidate]
+    stats: SearchStats = field(default_factory=SearchStats)
+
+
+def score(est, objective: str, global_batch: int, system=None) -> float:
+    """The objective of one estimate, as a number where LOWER is better.
+
+    throughput: -samples/s; cost: USD per sample; energy: J per sample.
+    """
+    if objective == "throughput":
+        return -est.samples_per_s
+    if objective == "energy":
+        return est.energy_j_per_step / global_batch
+    if objective == "cost":
+        cost = est.cost_usd_per_step
+        if cost is None:
+            price = float(getattr(system, "price_usd", 0.0) or 0.0)
+            cost = est.step_time_s * price / AMORTIZATION_S + est.energy_j_per_step * ELECTRICITY_USD_PER_J
+        return cost / global_batch
+    raise SpecError("objective", f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+
+
+def display_score(value: float, objective: str) -> float:
+    """The score as users read it (samples/s positive)."""
+    return -value if objective == "throughput" else value
+
+
+def _default_estimator() -> Callable:
+    from ..engine import estimate
+
+    return estimate
+
+
+# Per-process state: set before the pool forks (or by the initializer), read by `_run_shapes`.
+_CTX: dict = {}
+
+
+def _init(ctx: dict) -> None:
+    _CTX.clear()
+    _CTX.update(ctx)
+
+
+def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
+    """Cost every variant of the given shapes; return the best ``top`` and counters."""
+    c = _CTX
+    est_fn, model, system = c["estimator"], c["model"], c["system"]
+    objective, gb, top = c["objective"], c["global_batch"], c["top"]
+    heap: list = []  # max-heap of the best `top` via negated keys
+    n = {"enumerated": 0, "pruned_memory": 0, "evaluated": 0, "rejected": 0, "not_fit": 0}
+    for si, shape in task:
+        for vi, strat in enumerate(variants(c["facts"], shape, gb, c["space"], c["levels"], None)):
+            n["enumerated"] += 1
+            if c["capacity"] is not None and not c["may_fit"](shape, strat):
+                n["pruned_memory"] += 1
+                continue
+            n["evaluated"] += 1
+            try:
+                est = est_fn(model, system, strat)
+            except SpecError:
+                n["rejected"] += 1
+                continue
+            if not est.memory.fits:
+                n["not_fit"] += 1
+                continue
+            key = (score(est, objective, gb, system), si, vi)
+            if len(heap) < top:
+                heapq.heappush(heap, (-key[0], -si, -vi, strat))
+            elif key < (-heap[0][0], -heap[0][1], -heap[0][2]):
+                heapq.heapreplace(heap, (-key[0], -si, -vi, strat))
+    return [(-h[0], -h[1], -h[2], h[3]) for h in heap], n
+
+
+def _may_fit_factory(facts, space, capacity):
+    from .space import activation_bytes_lower_bound, static_bytes_lower_bound
+
+    cache: dict = {}
+
+    def may_fit(shape: Shape, strat: Strategy) -> bool:
+        k = (shape, strat.micro_batch, strat.sequence_parallel)
+        ok = cache.get(k)
+        if ok is None:
+            need = static_bytes_lower_bound(facts, shape, space.precision) + activation_bytes_lower_bound(
+                facts, shape, strat.micro_batch, strat.sequence_parallel, space.precision)
+            ok = cache[k] = need <= capacity
+        return ok
+
+    return may_fit
+
+
+def _split(items: list, parts: int) -> list[list]:
+    """Round-robin chunks, so each worker gets a mix of cheap and expensive shapes."""
+    chunks = [items[i::parts] for i in range(parts)]
+    return [c for c in chunks if c]
+
+
+def search_with_stats(model, system, global_batch: int, objective: str = "throughput", top: int = 10,
+                      constraints: dict | None = None, *, workers: int | None = None,
+                      estimator: Callable | None = None, devices: int | None = None,
+                      progress: bool = False) -> SearchResult:
+    """Like `search`, and also report what the search did (`SearchStats`)."""
+    if objective not in OBJECTIVES:
+        raise SpecError("objective", f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    if top < 1:
+        raise SpecError("top", f"must be at least 1, got {top}")
+    if global_batch < 1:
+        raise SpecError("global_batch", f"must be at least 1, got {global_batch}")
+    t0 = time.perf_counter()
+    space = Space.from_constraints(constraints)
+    facts = ModelFacts.of(model)
+    devices = int(devices or getattr(system, "chips"))
+    levels = _level_sizes(system)
+    est_fn = estimator or _default_estimator()
+    all_shapes = list(enumerate(shapes(facts, devices, global_batch, space)))
+    stats = SearchStats(shapes=len(all_shapes))
+    if not all_shapes:
+        raise FitError("strategy", f"no split of {devices} devices divides this model and global batch "
+                                   f"{global_batch} under the constraints given")
+    # One probe estimate tells the per-device memory capacity the engine checks against.
+    probe = next(variants(facts, all_shapes[0][1], global_batch, space, levels, None))
+    try:
+        capacity = float(est_fn(model, system, probe).memory.capacity_bytes)
+    except SpecError:
+        capacity = None
+    stats.capacity_bytes = capacity
+    ctx = dict(estimator=est_fn, model=model, system=system, objective=objective, global_batch=global_batch,
+               top=top, facts=facts, space=space, levels=levels, capacity=capacity,
+               may_fit=_may_fit_factory(facts, space, capacity) if capacity is not None else None)
+    workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
+    if len(all_shapes) < POOL_MIN_SHAPES:
+        workers = 1
+    stats.workers = workers
+    best: list = []
+    if workers == 1:
+        _init(ctx)
+        tasks = _split(all_shapes, max(1, min(len(all_shapes), 64)))
+        results = _track(map(_run_shapes, tasks), len(tasks), progress)
+        results = list(results)
+    else:
+        import multiprocessing as mp
+
+        # Fork shares the model and system with the workers without pickling them; the
+        # initializer covers platforms that spawn.
+        method = "fork" if "fork" in mp.get_all_start_methods() else None
+        _init(ctx)
+        tasks = _split(all_shapes, workers * 8)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
+                                 initializer=_init, initargs=(ctx,)) as pool:
+            results = list(_track(pool.map(_run_shapes, tasks), len(tasks), progress))
+    for local, n in results:
+        best.extend(local)
+        for k, v in n.items():
+            setattr(stats, k, getattr(stats, k) + v)
+    best.sort(key=lambda b: b[:3])
+    candidates = []
+    for s, _, _, strat in best[:top]:
+        est = est_fn(model, system, Strategy.model_validate(strat.model_dump()))
+        candidates.append(Candidate(strategy=strat, estimate=est, score=display_score(s, objective),
+                                    objective=objective))
+    stats.wall_s = time.perf_counter() - t0
+    if not candidates:
+        raise FitError("strategy", f"no strategy of {model.name if hasattr(model, 'name') else 'the model'} "
+                                   f"fits in memory on {devices} devices at global batch {global_batch} "
+                                   f"({stats.evaluated} costed, {stats.pruned_memory} pruned by the memory bound)")
+    return SearchResult(candidates, stats)
+
+
+def _track(iterable, total: int, progress: bool):
+    """Wrap ``iterable`` in a Rich progress bar when asked (the CLI asks only on a terminal)."""
+    if not progress:
+        yield from iterable
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("searching", total=total)
+        for item in iterable:
+            bar.advance(task)
+            yield item
+
+
+def search(model, system, global_batch: int, objective: str = "throughput", top: int = 10,
+           constraints: dict | None = None, **kwargs) -> list[Candidate]:
+    """The ``top`` best strategies for ``model`` on all chips of ``system``, best first.
+
+    ``objective``: "throughput" (samples/s, higher first), "cost" (USD per sample) or "energy"
+    (J per sample), lower first. ``constraints`` fixes or limits fields, e.g.
+    ``{"tp": [1, 2, 4, 8], "recompute": "none", "precision": "fp8", "orders": "default"}``;
+    ``{"exhaustive": True}`` turns off the two named pruning rules of `space`. Raises `FitError`
+    when no strategy fits. Keyword options: ``workers`` (processes; default all cores),
+    ``estimator`` (a stand-in for `dojosim.engine.estimate`), ``devices`` (default system.chips).
+    """
+    return search_with_stats(model, system, global_batch, objective, top, constraints, **kwargs).candidates
+
+
+def best_throughput(model, system, global_batch: int, constraints: dict | None = None, **kwargs):
+    """The fastest candidate, or None when nothing fits (fleets and capacity use this)."""
+    try:
+        return search(model, system, global_batch, "throughput", 1, constraints, **kwargs)[0]
+    except FitError:
+        return None
+
+
+__all__ = ["Candidate", "SearchStats", "SearchResult", "search", "search_with_stats", "best_throughput",
+           "score", "OBJECTIVES"]
