@@ -1,0 +1,213 @@
+"""The machine as data: a chip, the levels above it, and the system they make.
+
+Every number here is a plain float in SI units (FLOP/s, bytes, bytes/s, s, W, USD). Where each
+number came from (its `Source`) is kept beside the model in ``System.sources``, keyed by field
+path, so the engine sees floats and the CLI can still say which figures are assumed.
+
+Link conventions (what ``Level.link_bandwidth`` means, per direction):
+- ``mesh2d``, ``torus``, ``ring``: the bandwidth of ONE link between two neighbouring children
+  (a D1 edge inside a tile: 2 TB/s per direction).
+- ``switch``, ``fat_tree``: the bandwidth of ONE child's port(s) into the switch fabric
+  (a DGX H100 GPU into NVSwitch: 450 GB/s per direction; a DGX node into InfiniBand: 8 x 400 Gb/s).
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TOPOLOGY_KINDS = ("mesh2d", "switch", "fat_tree", "torus", "ring")
+# Data types a chip may list a peak for. int8 is for inference chips (AI4, TPU) that publish TOPS.
+DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "cfp8", "int8")
+
+
+class Source(BaseModel):
+    """Where one number came from. ``assumed`` marks an estimate, not a published figure."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    text: str = ""
+    assumed: bool = False
+    range: Optional[tuple[float, float]] = None  # (low, high) in SI, for figures given as ranges
+    note: str = ""
+
+
+class Topology(BaseModel):
+    """How the children of a level are wired. ``shape`` is required for mesh2d and torus."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["mesh2d", "switch", "fat_tree", "torus", "ring"]
+    shape: Optional[tuple[int, ...]] = None
+    oversubscription: float = Field(1.0, ge=1.0)
+
+
+class MemoryPool(BaseModel):
+    """Memory attached at a level rather than to a chip (Dojo's DIP HBM, host DRAM)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    count: int = Field(ge=1)                 # pools per instance of the level
+    capacity_bytes: float = Field(gt=0)      # each
+    bandwidth: float = Field(gt=0)           # each: the pool's own memory bandwidth
+    link_bandwidth: float = Field(gt=0)      # each: pool -> compute (DIP: TTP link, 900 GB/s)
+
+
+class Chip(BaseModel):
+    """One accelerator: the leaf of the hierarchy."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    peak_flops: dict[str, float]             # dtype -> FLOP/s (dense), only the dtypes it has
+    sram_bytes: float = Field(ge=0)
+    sram_bandwidth: float = Field(ge=0)      # aggregate on-chip SRAM load bandwidth
+    dram_bytes: float = Field(0.0, ge=0)     # chip-local HBM; 0 when none (D1)
+    dram_bandwidth: float = Field(0.0, ge=0)
+    tdp_w: float = Field(gt=0)
+    price_usd: float = Field(0.0, ge=0)
+
+
+class Level(BaseModel):
+    """A packaging/network level: ``children`` copies of the level below, wired by ``topology``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    children: int = Field(ge=1)
+    topology: Topology
+    link_bandwidth: float = Field(gt=0)      # bytes/s per direction, see module docstring
+    latency_s: float = Field(ge=0)           # per hop / per message
+    memory_pools: list[MemoryPool] = Field(default_factory=list)
+    power_overhead_w: float = Field(0.0, ge=0)    # per instance, beyond its children
+    cost_overhead_usd: float = Field(0.0, ge=0)   # per instance, beyond its children
+    egress_bandwidth: Optional[float] = Field(None, gt=0)       # out of ONE instance, per direction
+    host_input_bandwidth: Optional[float] = Field(None, gt=0)   # hosts -> ONE instance
+
+    # --- derived network figures (per instance of this level, per direction) ---------------
+    def link_count(self) -> int:
+        """Number of (bidirectional) links in one instance of this level's network."""
+        kind, shape = self.topology.kind, self.topology.shape
+        if kind in ("switch", "fat_tree"):
+            return self.children  # one port per child
+        if kind == "ring":
+            n = self.children
+            return 0 if n == 1 else (1 if n == 2 else n)
+        dims = shape or (self.children,)
+        total = 0
+        for d, size in enumerate(dims):
+            lines = math.prod(dims) // size
+            if kind == "mesh2d":
+                per_line = size - 1
+            else:  # torus: wrap-around, but a 2-ring is one link and a 1-ring none
+                per_line = 0 if size == 1 else (1 if size == 2 else size)
+            total += lines * per_line
+        return total
+
+    def injection_bandwidth(self) -> float:
+        """Sum over children of what they can push into this level's network at once."""
+        if self.topology.kind in ("switch", "fat_tree"):
+            return self.children * self.link_bandwidth
+        return 2 * self.link_count() * self.link_bandwidth  # every link has two ends
+
+    def bisection_bandwidth(self) -> float:
+        """Bandwidth across the worst cut into two halves (one direction)."""
+        kind, shape, n = self.topology.kind, self.topology.shape, self.children
+        if n < 2:
+            return 0.0
+        if kind == "switch":
+            return (n // 2) * self.link_bandwidth
+        if kind == "fat_tree":
+            return (n // 2) * self.link_bandwidth / self.topology.oversubscription
+        if kind == "ring":
+            return (2 if n > 2 else 1) * self.link_bandwidth
+        dims = shape or (n,)
+        big = max(dims)
+        cut_links = math.prod(dims) // big
+        if kind == "torus" and big > 2:
+            cut_links *= 2  # the wrap-around links cross the cut too
+        return cut_links * self.link_bandwidth
+
+    def pool_bytes(self) -> float:
+        """HBM/DRAM attached at one instance of this level."""
+        return sum(p.count * p.capacity_bytes for p in self.memory_pools)
+
+    def pool_bandwidth(self) -> float:
+        return sum(p.count * p.bandwidth for p in self.memory_pools)
+
+
+class Rack(BaseModel):
+    """The unit the machine is bought and installed in (for capacity planning)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    chips: int = Field(ge=1)
+    # The preset whose power/price one rack has (e.g. d1 -> dojo-cabinet); None = this preset.
+    system: Optional[str] = None
+
+
+class ScaleOut(BaseModel):
+    """How copies of the top level are joined when a user asks for more devices."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    topology: Topology
+    link_bandwidth: float = Field(gt=0)      # per child (top-level instance), per direction
+    latency_s: float = Field(ge=0)
+    power_per_child_w: float = Field(0.0, ge=0)   # switches/optics per joined child
+    cost_per_child_usd: float = Field(0.0, ge=0)
+
+
+class System(BaseModel):
+    """A chip and the levels above it, innermost first."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    chip: Chip
+    levels: list[Level] = Field(default_factory=list)
+    rack: Optional[Rack] = None
+    scale_out: Optional[ScaleOut] = None
+    sources: dict[str, Source] = Field(default_factory=dict)  # field path -> where it came from
+    preset: Optional[str] = None             # the preset (or file) it was built from
+    notes: str = ""
+
+    @property
+    def chips(self) -> int:
+        """Total accelerators."""
+        return math.prod(lv.children for lv in self.levels) if self.levels else 1
+
+    def level_chips(self, i: int) -> int:
+        """Chips inside ONE instance of level ``i`` (``-1`` means the chip itself)."""
+        if i < -1 or i >= len(self.levels):
+            raise IndexError(f"level {i} out of range (system has {len(self.levels)} levels)")
+        return math.prod(lv.children for lv in self.levels[: i + 1])
+
+    def instances(self, i: int) -> int:
+        """How many instances of level ``i`` the whole system holds."""
+        return self.chips // self.level_chips(i)
+
+    @property
+    def power_w(self) -> float:
+        """Chip TDPs plus every level's overhead, over the whole system."""
+        return self.chips * self.chip.tdp_w + sum(
+            self.instances(i) * lv.power_overhead_w for i, lv in enumerate(self.levels))
+
+    @property
+    def price_usd(self) -> float:
+        return self.chips * self.chip.price_usd + sum(
+            self.instances(i) * lv.cost_overhead_usd for i, lv in enumerate(self.levels))
+
+    @property
+    def assumed(self) -> list[str]:
+        """Field paths whose value is an estimate, not a published figure."""
+        return sorted(p for p, s in self.sources.items() if s.assumed)
+
+    def source(self, path: str) -> Optional[Source]:
+        return self.sources.get(path)
+
+    def peak_flops(self, dtype: str) -> float:
+        """Whole-system peak FLOP/s for ``dtype`` (0 when the chip lacks it)."""
+        return self.chips * self.chip.peak_flops.get(dtype, 0.0)
+
+    def totals(self) -> dict:
+        from .totals import totals
+
+        return totals(self)
