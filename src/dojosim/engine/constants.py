@@ -87,6 +87,12 @@ FRAMEWORK_OVERHEAD_FRACTION = 0.03
 # measure 5-15%). Applied to the part of compute that overlaps communication.
 OVERLAP_COMPUTE_SLOWDOWN = 0.10
 
+# Fraction of the last micro-batch's backward pass that data-parallel gradient reduction can
+# hide behind (bucketed all-reduce / reduce-scatter issued as gradients become ready, as PyTorch
+# DDP, FSDP and DeepSpeed do; Li et al. 2020, "PyTorch Distributed", §3.2.3). Earlier
+# micro-batches only accumulate. The last bucket (the first layer's gradients) always shows.
+DP_OVERLAP_FRACTION = 1.0
+
 # ============================================================================================
 # COMMUNICATION (owned by the communication engineer; add your constants below)
 # ============================================================================================

@@ -1,0 +1,199 @@
+"""Compute: the time of each op of the graph on one device, as a roofline with a shape-aware
+efficiency model shared by every chip.
+
+An op takes max(FLOPs / (peak x efficiency), bytes / (bandwidth x MEMORY_EFFICIENCY)) plus a
+fixed per-kernel cost. The efficiency of a GEMM falls when one of its dimensions is comparable to
+the tensor-core tile (`GEMM_HALF_DIM`); fused attention runs at a fixed fraction of a GEMM. Chips
+differ only in their data: peak FLOP/s per dtype and the bandwidth of the memory the operands
+live in (HBM on GPUs, SRAM on Dojo's D1).
+
+Everything here is computed once per (model, system, precision, split, micro-batch) and cached by
+the caller; the result is a handful of plain floats per block.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..workload.graph import COMPUTE_KINDS, Block, Op
+from . import constants as C
+
+# Bytes per element of activations and weights in the working precision. Under fp8 training the
+# activations and master weights stay in 16-bit (Transformer Engine keeps bf16 copies); only the
+# GEMM inputs are cast, which `peak_for` reflects.
+ELEMENT_BYTES: dict[str, float] = {
+    "fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 2.0, "cfp8": 2.0,
+}
+
+# Which peak each precision's tensor ops use, with fallbacks when a chip does not list it.
+_PEAK_KEYS: dict[str, tuple[str, ...]] = {
+    "fp32": ("fp32",),
+    "tf32": ("tf32", "fp32"),
+    "bf16": ("bf16", "fp16"),
+    "fp16": ("fp16", "bf16"),
+    "fp8": ("fp8", "cfp8", "bf16", "fp16"),
+    "cfp8": ("cfp8", "fp8", "bf16", "fp16"),
+}
+# Vector (non tensor-core) work: norms, activations, softmax run on the fp32/vector units.
+_VECTOR_KEYS = ("fp32", "tf32", "bf16")
+
+
+def peak_for(peaks: dict[str, float], precision: str) -> float:
+    """Peak FLOP/s of the chip's tensor units in ``precision`` (first listed fallback)."""
+    for key in _PEAK_KEYS.get(precision, (precision,)):
+        value = peaks.get(key)
+        if value:
+            return float(value)
+    return float(max(peaks.values()))
+
+
+def vector_peak(peaks: dict[str, float]) -> float:
+    for key in _VECTOR_KEYS:
+        value = peaks.get(key)
+        if value:
+            return float(value)
+    return float(max(peaks.values()))
+
+
+def dim_efficiency(d: float) -> float:
+    """Share of a GEMM's peak kept by a dimension of size ``d`` (tile quantization, reuse)."""
+    return d / (d + C.GEMM_HALF_DIM) if d > 0 else 0.0
+
+
+def gemm_efficiency(m: float, n: float, k: float) -> float:
+    return C.GEMM_PEAK_EFFICIENCY * dim_efficiency(m) * dim_efficiency(n) * dim_efficiency(k)
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """How the ops of one device are cut: tensor, sequence and context parallel."""
+
+    tp: int = 1
+    cp: int = 1
+    ep: int = 1
+    sequence_parallel: bool = False
+
+
+def shard(op: Op, split: Split) -> float:
+    """Factor by which this device's share of the op's per-sample work is smaller."""
+    f = 1.0
+    if op.tp in ("column", "row", "heads", "split"):
+        f *= split.tp
+    elif split.sequence_parallel and op.seq:
+        f *= split.tp   # SP splits the replicated norms/dropouts along the sequence
+    if op.seq:
+        f *= split.cp
+    return f
+
+
+def param_shard(op: Op, split: Split) -> float:
+    """Factor by which this device holds fewer of the op's parameters than the whole model."""
+    f = float(split.tp) if op.tp in ("column", "row", "heads", "split") else 1.0
+    if op.expert:
+        f *= split.ep
+    return f
+
+
+@dataclass(frozen=True, slots=True)
+class OpTime:
+    fwd_s: float
+    bwd_s: float
+    fwd_flops: float      # this device's FLOPs for one micro-batch
+    bwd_flops: float
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """What compute needs to know of one chip, as plain floats."""
+
+    tensor_peak: float        # FLOP/s of the tensor units in the run's precision
+    half_peak: float          # bf16/fp16 peak (fp8 runs keep non-GEMM tensor ops here)
+    vector_peak: float        # FLOP/s of the vector units
+    act_bandwidth: float      # bytes/s of the memory activations live in (HBM, or SRAM on D1)
+    element_bytes: float
+    fp8: bool
+
+
+def make_device(chip, precision: str, act_bandwidth: float) -> Device:
+    peaks = dict(chip.peak_flops)
+    return Device(
+        tensor_peak=peak_for(peaks, precision),
+        half_peak=peak_for(peaks, "bf16"),
+        vector_peak=vector_peak(peaks),
+        act_bandwidth=act_bandwidth,
+        element_bytes=ELEMENT_BYTES.get(precision, 2.0),
+        fp8=precision in ("fp8", "cfp8"),
+    )
+
+
+def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
+    """Forward and backward seconds of ``op`` for one micro-batch on one device."""
+    s = shard(op, split)
+    b = float(micro_batch)
+    fwd_flops = op.flops * b / s
+    bwd_flops = op.bwd_flops * b / s
+    # Weights are read once per pass, activations once per sample.
+    w_elems = op.params / param_shard(op, split)
+    act_elems = (max(op.reads - op.params, 0.0) + op.writes) * b / s
+    mem_bytes = (act_elems + w_elems) * dev.element_bytes
+    bw = dev.act_bandwidth * C.MEMORY_EFFICIENCY
+    t_mem_f = mem_bytes / bw
+    t_mem_b = mem_bytes * C.BACKWARD_BYTES_FACTOR / bw
+
+    if op.kind == "attention" and op.attn is not None:
+        seq, heads, head_dim = op.attn
+        peak = dev.half_peak if dev.fp8 and C.FP8_GEMM_ONLY else dev.tensor_peak
+        base = C.GEMM_PEAK_EFFICIENCY * dim_efficiency(head_dim) * dim_efficiency(seq / max(split.cp, 1))
+        eff_f = base * C.ATTENTION_FWD_EFFICIENCY
+        eff_b = base * C.ATTENTION_BWD_EFFICIENCY
+    elif op.kind in COMPUTE_KINDS:
+        peak = dev.tensor_peak
+        if op.gemm is not None:
+            m, n, k = op.gemm
+            m = m * b / (split.cp if op.seq else 1)
+            if op.tp in ("column", "heads"):
+                n = n / split.tp
+            elif op.tp == "row":
+                k = k / split.tp
+            eff_f = eff_b = gemm_efficiency(m, n, k)
+        else:
+            eff_f = eff_b = C.GEMM_PEAK_EFFICIENCY * C.ATTENTION_FWD_EFFICIENCY
+            if dev.fp8 and C.FP8_GEMM_ONLY:
+                peak = dev.half_peak
+        if op.kind == "attention":
+            eff_b = eff_f * C.ATTENTION_BWD_EFFICIENCY / C.ATTENTION_FWD_EFFICIENCY
+    else:
+        peak = dev.vector_peak
+        eff_f = eff_b = 1.0
+
+    t_f = max(fwd_flops / (peak * eff_f) if eff_f > 0 else 0.0, t_mem_f) + C.KERNEL_OVERHEAD_S
+    t_b = max(bwd_flops / (peak * eff_b) if eff_b > 0 else 0.0, t_mem_b) + C.KERNEL_OVERHEAD_S
+    return OpTime(t_f, t_b, fwd_flops, bwd_flops)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockTime:
+    """One repetition of a block, for one micro-batch on one device."""
+
+    fwd_s: float
+    bwd_s: float
+    fwd_flops: float
+    bwd_flops: float
+    attn_fwd_s: float          # forward time of attention-core ops (what selective recompute redoes)
+    attn_fwd_flops: float
+    ops: tuple[tuple[str, float, float], ...]
+
+
+def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> BlockTime:
+    fs = bs = ff = bf = af = aff = 0.0
+    ops = []
+    for op in block.ops:
+        t = op_time(op, micro_batch, split, dev)
+        fs += t.fwd_s
+        bs += t.bwd_s
+        ff += t.fwd_flops
+        bf += t.bwd_flops
+        if op.kind == "attention":
+            af += t.fwd_s
+            aff += t.fwd_flops
+        ops.append((op.name, t.fwd_s, t.bwd_s))
+    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops))

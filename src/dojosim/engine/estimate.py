@@ -1,0 +1,416 @@
+"""`estimate(model, system, strategy) -> Estimate`: one training step, costed.
+
+The step of the busiest pipeline stage is assembled from:
+  compute      forward + backward (+ recompute) of the stage's layers, per micro-batch, times m
+  comm_tp/cp/ep/pp  the collectives on the critical path of each micro-batch
+  bubble       (p-1)/v micro-batch times of pipeline fill and drain
+  comm_zero    ZeRO-3/FSDP gathers and reduce-scatters not hidden behind compute
+  comm_dp      gradient reduction not hidden behind the last backward pass
+  memory_stream  Dojo: streaming of what does not fit in SRAM, beyond what compute hides
+  optimizer    the Adam update at memory bandwidth
+  input        hosts slower than the step
+  overhead     framework overhead, a fixed fraction
+Everything that does not depend on the batch split is computed once per (model, system, split)
+and cached, so repeated estimates (the strategy search) cost little.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..strategy import Strategy, check
+from . import constants as C
+from .comm_api import CommContext
+from .compute import BlockTime, Device, Split, block_time, make_device, param_shard, shard
+from .memory import (Tier, in_flight_micro_batches, report, state_bytes, stream_bytes_per_step,
+                     weight_bytes)
+from .result import BREAKDOWN_KEYS, Estimate, StageTiming
+from .schedule import bubble_time, overlapped
+
+_CACHE: dict[tuple, tuple] = {}
+_CACHE_MAX = 4096
+
+
+def _cached(key: tuple, keep: tuple, make):
+    hit = _CACHE.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], keep)):
+        return hit[1]
+    value = make()
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[key] = (keep, value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Per (model, system) facts
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Parts:
+    """The model cut into the blocks before, in and after the pipeline-split layers."""
+
+    pre: tuple
+    layers: tuple
+    post: tuple
+    n_layers: int
+
+
+def _parts(model) -> Parts:
+    blocks = model.blocks
+    idx = [i for i, b in enumerate(blocks) if b.layer]
+    if not idx:
+        return Parts((), tuple(blocks), (), sum(b.count for b in blocks))
+    first, last = idx[0], idx[-1]
+    layers = tuple(blocks[first:last + 1])
+    return Parts(tuple(blocks[:first]), layers, tuple(blocks[last + 1:]),
+                 sum(b.count for b in layers if b.layer) or 1)
+
+
+@dataclass(frozen=True)
+class Memories:
+    """Where one chip's state can live and how fast it streams (per chip)."""
+
+    tiers: list
+    act_bandwidth: float       # memory the activations live in
+    state_bandwidth: float     # memory weights/optimizer state live in when they fit
+    stream_bandwidth: float    # chip <- level pool streaming (0 when no pool)
+    input_bandwidth: float     # whole-system host input bytes/s (0 = unlimited)
+
+
+def _memories(system) -> Memories:
+    chip = system.chip
+    tiers: list[Tier] = []
+    stream_bw = 0.0
+    if chip.dram_bytes > 0:
+        tiers.append(Tier("hbm", chip.dram_bytes, chip.dram_bandwidth))
+        act_bw = chip.dram_bandwidth
+    else:
+        tiers.append(Tier("sram", chip.sram_bytes, chip.sram_bandwidth))
+        act_bw = chip.sram_bandwidth
+    for i, lv in enumerate(system.levels):
+        if not lv.memory_pools:
+            continue
+        n = system.level_chips(i)
+        cap = sum(p.count * p.capacity_bytes for p in lv.memory_pools) / n
+        bw = sum(p.count * min(p.bandwidth, p.link_bandwidth) for p in lv.memory_pools) / n
+        tiers.append(Tier(f"{lv.name}_pool", cap, bw))
+        if stream_bw == 0.0:
+            stream_bw = bw
+    input_bw = 0.0
+    for i, lv in enumerate(system.levels):
+        if lv.host_input_bandwidth:
+            input_bw = lv.host_input_bandwidth * system.instances(i)
+            break
+    return Memories(tiers, act_bw, tiers[0].bandwidth, stream_bw, input_bw)
+
+
+# --------------------------------------------------------------------------------------------
+# Per (model, system, precision, split, micro-batch) costs
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Costs:
+    """Seconds and bytes of one micro-batch on one device, averaged per layer where split."""
+
+    layer: BlockTime           # one average layer
+    pre: BlockTime             # all blocks before the layers (first stage)
+    post: BlockTime            # all blocks after the layers (last stage)
+    layer_params: float        # parameters of one average layer on this device
+    pre_params: float
+    post_params: float
+    layer_saved: float         # bytes saved for backward by one layer, one micro-batch
+    layer_input: float         # bytes of one layer's input (what full recompute keeps)
+    pre_saved: float
+    post_saved: float
+    tp_row_bytes: float        # bytes of row-parallel outputs per layer (TP all-reduce payload)
+    pre_tp_row_bytes: float
+    post_tp_row_bytes: float
+    a2a_bytes: float           # MoE dispatch payload per layer (0 for dense)
+    kv_bytes: float            # attention K+V per layer (CP exchange payload)
+    boundary_bytes: float      # activation passed between pipeline stages
+
+
+def _sum_blocks(blocks, mb, split, dev) -> BlockTime:
+    fs = bs = ff = bf = af = aff = 0.0
+    ops = []
+    for b in blocks:
+        t = block_time(b, mb, split, dev)
+        c = b.count
+        fs += c * t.fwd_s
+        bs += c * t.bwd_s
+        ff += c * t.fwd_flops
+        bf += c * t.bwd_flops
+        af += c * t.attn_fwd_s
+        aff += c * t.attn_fwd_flops
+        ops.extend(t.ops)
+    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops))
+
+
+def _scale(t: BlockTime, f: float) -> BlockTime:
+    return BlockTime(t.fwd_s * f, t.bwd_s * f, t.fwd_flops * f, t.bwd_flops * f,
+                     t.attn_fwd_s * f, t.attn_fwd_flops * f, t.ops)
+
+
+def _block_bytes(blocks, mb, split, eb):
+    params = saved = row = a2a = kv = 0.0
+    for b in blocks:
+        p = s = r = a = k = 0.0
+        has_expert = False
+        for op in b.ops:
+            p += op.params / param_shard(op, split)
+            s += op.saved * mb / shard(op, split)
+            if op.tp == "row":
+                r += op.writes * mb / (split.cp if op.seq or True else 1)
+            if op.expert:
+                has_expert = True
+            if op.kind == "attention" and op.attn is not None:
+                seq, heads, hd = op.attn
+                k += 2.0 * seq * hd * heads * mb / split.tp
+        if has_expert:
+            first = next(op for op in b.ops if op.expert)
+            a = first.reads * mb / split.cp
+        params += b.count * p
+        saved += b.count * s * eb
+        row += b.count * r * eb
+        a2a += b.count * a * eb
+        kv += b.count * k * eb
+    return params, saved, row, a2a, kv
+
+
+def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) -> Costs:
+    dev: Device = make_device(system.chip, precision, mem.act_bandwidth)
+    parts = _parts(model)
+    n = parts.n_layers
+    eb = dev.element_bytes
+    layer = _scale(_sum_blocks(parts.layers, mb, split, dev), 1.0 / n)
+    lp, ls, lr, la, lk = _block_bytes(parts.layers, mb, split, eb)
+    pp_, ps, pr, _, _ = _block_bytes(parts.pre, mb, split, eb)
+    qp, qs, qr, _, _ = _block_bytes(parts.post, mb, split, eb)
+    hidden = model.hidden or 0
+    seq = model.seq_len or 1
+    if hidden:
+        layer_input = seq * hidden * mb * eb / split.cp
+    else:
+        first = parts.layers[0].ops[0] if parts.layers and parts.layers[0].ops else None
+        layer_input = (max(first.reads - first.params, 0.0) * mb * eb) if first else 0.0
+    if split.sequence_parallel:
+        layer_input /= split.tp
+    boundary = layer_input if split.sequence_parallel else layer_input / split.tp  # scatter-gather
+    return Costs(
+        layer=layer, pre=_sum_blocks(parts.pre, mb, split, dev), post=_sum_blocks(parts.post, mb, split, dev),
+        layer_params=lp / n, pre_params=pp_, post_params=qp,
+        layer_saved=ls / n, layer_input=layer_input, pre_saved=ps, post_saved=qs,
+        tp_row_bytes=lr / n, pre_tp_row_bytes=pr, post_tp_row_bytes=qr,
+        a2a_bytes=la / n, kv_bytes=lk / n, boundary_bytes=boundary,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The estimate
+# --------------------------------------------------------------------------------------------
+
+def _choose_micro_batch(model, system, s: Strategy) -> int:
+    """Largest micro-batch (dividing the per-replica batch, at most 16) whose estimate fits."""
+    per_replica = s.global_batch // s.dp
+    options = [d for d in range(min(per_replica, 16), 0, -1) if per_replica % d == 0]
+    if s.pp > 1 and s.interleave > 1:
+        options = [d for d in options if (per_replica // d) % s.pp == 0] or [1]
+    for d in options:
+        est = _estimate(model, system, s.model_copy(update={"micro_batch": d}))
+        if est.memory.fits:
+            return d
+    return options[-1]
+
+
+def estimate(model, system, strategy: Strategy) -> Estimate:
+    """Predict one training step of ``model`` on ``system`` under ``strategy``.
+
+    Pure and deterministic. Raises `StrategyError` for an impossible split; a split that does not
+    fit in memory is still estimated and reported with ``memory.fits = False``.
+    """
+    s = strategy
+    check(s, devices=system.chips, layers=model.layers, heads=model.heads, kv_heads=model.kv_heads,
+          experts=model.experts, seq_len=model.seq_len)
+    if s.micro_batch is None:
+        mb = _choose_micro_batch(model, system, s)
+        est = _estimate(model, system, s.model_copy(update={"micro_batch": mb}))
+        return _with_note(est, f"micro_batch chosen by the engine: {mb}")
+    return _estimate(model, system, s)
+
+
+def _with_note(est: Estimate, note: str) -> Estimate:
+    from dataclasses import replace
+
+    return replace(est, notes=est.notes + (note,))
+
+
+def _estimate(model, system, s: Strategy) -> Estimate:
+    mb = s.micro_batch or 1
+    m = s.micro_batches
+    split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
+    mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
+    costs: Costs = _cached(("costs", id(model), id(system), s.precision, split, mb), (model, system),
+                           lambda: _costs(model, system, s.precision, split, mb, mem))
+    comm: CommContext = _cached(("comm", id(system), s.tp, s.cp, s.ep, s.pp, s.dp, s.order), (system,),
+                                lambda: CommContext(system, s))
+    parts = _parts(model)
+    pp, v = s.pp, s.interleave
+    layers_dev = parts.n_layers / pp
+    L = costs.layer
+    recompute = s.recompute
+
+    # ---- compute per micro-batch on the busiest stage ----------------------------------------
+    edge = costs.pre if pp == 1 else (costs.pre if (costs.pre.fwd_s + costs.pre.bwd_s) >= (costs.post.fwd_s + costs.post.bwd_s) else costs.post)
+    fwd_s = layers_dev * L.fwd_s + (costs.pre.fwd_s + costs.post.fwd_s if pp == 1 else edge.fwd_s)
+    bwd_s = layers_dev * L.bwd_s + (costs.pre.bwd_s + costs.post.bwd_s if pp == 1 else edge.bwd_s)
+    if recompute == "full":
+        re_s, re_flops = layers_dev * L.fwd_s, layers_dev * L.fwd_flops
+    elif recompute == "selective":
+        re_s, re_flops = layers_dev * L.attn_fwd_s, layers_dev * L.attn_fwd_flops
+    else:
+        re_s = re_flops = 0.0
+    compute_mb = fwd_s + bwd_s + re_s
+
+    # ---- exposed per-micro-batch communication -------------------------------------------------
+    tp_mb = 0.0
+    if s.tp > 1:
+        rows = layers_dev * costs.tp_row_bytes + (costs.pre_tp_row_bytes + costs.post_tp_row_bytes if pp == 1 else 0.0)
+        passes = 2.0 + (1.0 if recompute == "full" else 0.0)   # forward, backward (+ recompute)
+        if s.sequence_parallel:
+            per = comm.time("tp", "reduce_scatter", rows) + comm.time("tp", "all_gather", rows)
+        else:
+            per = comm.time("tp", "all_reduce", rows)
+        tp_mb = passes * per
+    cp_mb = 0.0
+    if s.cp > 1:
+        kv = layers_dev * costs.kv_bytes
+        attn = layers_dev * (L.attn_fwd_s * (3.5 if recompute == "full" else 2.5))
+        raw = comm.time("cp", "all_gather", kv) + comm.time("cp", "reduce_scatter", kv)
+        cp_mb = overlapped(raw, attn)
+    ep_mb = 0.0
+    if costs.a2a_bytes > 0 and s.ep > 1:
+        passes = 4.0 + (2.0 if recompute == "full" else 0.0)
+        ep_mb = passes * layers_dev * comm.time("ep", "all_to_all", costs.a2a_bytes)
+    pp_mb = 0.0
+    if pp > 1:
+        pp_mb = 2.0 * v * comm.time("pp", "p2p", costs.boundary_bytes)
+    per_mb = compute_mb + tp_mb + cp_mb + ep_mb + pp_mb
+
+    # ---- pipeline ----------------------------------------------------------------------------
+    busy = m * per_mb
+    bubble = bubble_time(pp, m, v, per_mb)
+
+    # ---- memory --------------------------------------------------------------------------------
+    edge_params = max(costs.pre_params, costs.post_params) if pp > 1 else costs.pre_params + costs.post_params
+    params_dev = layers_dev * costs.layer_params + edge_params
+    states = state_bytes(params_dev, costs.layer_params, s.precision, s.zero, s.dp)
+    in_flight = in_flight_micro_batches(pp, m, v, s.schedule)
+    if recompute == "full":
+        acts = layers_dev * costs.layer_input * in_flight + costs.layer_saved
+    elif recompute == "selective":
+        acts = layers_dev * costs.layer_saved * in_flight  # flash attention: nothing s x s to drop
+    else:
+        acts = layers_dev * costs.layer_saved * in_flight
+    acts += costs.pre_saved * in_flight + (costs.post_saved if pp == 1 else 0.0)
+    capacity = sum(t.capacity for t in mem.tiers)
+    buffers = C.RESERVED_MEMORY_FRACTION * mem.tiers[0].capacity + states["zero_live"]
+    components = {"activations": acts, "weights": states["weights"], "gradients": states["gradients"],
+                  "optimizer": states["optimizer"], "buffers": buffers}
+    mem_rep, spill = report(components, mem.tiers)
+
+    # ---- ZeRO-3 / FSDP gathers (per micro-batch, prefetched one layer ahead) -------------------
+    wb = weight_bytes(s.precision)
+    zero_s = 0.0
+    dp_raw = 0.0
+    dp_exposed = 0.0
+    if s.dp > 1:
+        if s.zero >= 3:
+            lay_bytes = costs.layer_params * wb
+            g1 = comm.time("dp", "all_gather", lay_bytes)
+            r1 = comm.time("dp", "reduce_scatter", lay_bytes)
+            n_units = layers_dev
+            edge_gather = comm.time("dp", "all_gather", edge_params * wb)
+            edge_rs = comm.time("dp", "reduce_scatter", edge_params * wb)
+            fwd_comm = n_units * g1 + edge_gather
+            bwd_comm = n_units * (g1 + r1) + edge_gather + edge_rs
+            per = (overlapped(fwd_comm, fwd_s, first_s=max(g1, edge_gather))
+                   + overlapped(bwd_comm, bwd_s + re_s, first_s=r1))
+            zero_s = m * per
+            dp_raw = m * (fwd_comm + bwd_comm)
+        else:
+            g_bytes = params_dev * wb
+            if s.zero == 0:
+                dp_raw = comm.time("dp", "all_reduce", g_bytes)
+            else:
+                dp_raw = comm.time("dp", "reduce_scatter", g_bytes) + comm.time("dp", "all_gather", g_bytes)
+            last_bucket = dp_raw / max(layers_dev, 1.0)
+            dp_exposed = overlapped(dp_raw, C.DP_OVERLAP_FRACTION * (bwd_s + re_s), first_s=last_bucket)
+
+    # ---- Dojo: streaming what spilled out of SRAM ---------------------------------------------
+    stream_s = 0.0
+    if spill and mem.stream_bandwidth > 0:
+        moved = stream_bytes_per_step(spill, m, recompute == "full")
+        stream_s = max(moved / (mem.stream_bandwidth * C.MEMORY_EFFICIENCY) - busy, 0.0)
+
+    # ---- optimizer -----------------------------------------------------------------------------
+    opt_params = params_dev / (s.dp if s.zero >= 1 else 1)
+    opt_bw = mem.state_bandwidth if not spill.get("optimizer") else mem.stream_bandwidth or mem.state_bandwidth
+    opt_s = opt_params * C.ADAM_BYTES_PER_PARAM / (opt_bw * C.MEMORY_EFFICIENCY)
+
+    # ---- breakdown -----------------------------------------------------------------------------
+    bd = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
+    bd["compute"] = m * compute_mb
+    bd["comm_tp"] = m * tp_mb
+    bd["comm_cp"] = m * cp_mb
+    bd["comm_ep"] = m * ep_mb
+    bd["comm_pp"] = m * pp_mb
+    bd["bubble"] = bubble
+    bd["comm_zero"] = zero_s
+    bd["comm_dp"] = dp_exposed
+    bd["memory_stream"] = stream_s
+    bd["optimizer"] = opt_s
+    subtotal = sum(bd.values())
+    input_s = 0.0
+    if mem.input_bandwidth > 0 and model.input_bytes_per_sample > 0:
+        t_in = s.global_batch * model.input_bytes_per_sample / mem.input_bandwidth
+        input_s = max(t_in - subtotal, 0.0)
+    bd["input"] = input_s
+    bd["overhead"] = C.FRAMEWORK_OVERHEAD_FRACTION * (subtotal + input_s)
+    step = sum(bd.values())
+
+    # ---- throughput, FLOPs, energy -------------------------------------------------------------
+    model_flops = model.flops_train_per_sample * s.global_batch
+    devices = system.chips
+    # Hardware FLOPs: what the devices execute, recompute included.
+    hw_extra = 0.0
+    if recompute == "full":
+        hw_extra = sum(b.count * sum(op.flops for op in b.ops) for b in parts.layers if b.layer) * s.global_batch
+    elif recompute == "selective":
+        hw_extra = sum(b.count * sum(op.flops for op in b.ops if op.kind == "attention")
+                       for b in parts.layers if b.layer) * s.global_batch
+    hw_flops = model_flops + hw_extra
+    peak = devices * make_device(system.chip, s.precision, mem.act_bandwidth).tensor_peak
+    power = system.power_w
+    tokens = model.seq_len * s.global_batch / step if model.seq_len else None
+    stage = StageTiming(forward_s=(fwd_s + tp_mb * 0.0) / v, backward_s=(bwd_s + re_s) / v,
+                        comm_s={"tp": tp_mb / v, "cp": cp_mb / v, "ep": ep_mb / v, "pp": pp_mb / v},
+                        ops=L.ops)
+    notes = []
+    if not mem_rep.fits:
+        notes.append("does not fit in memory: needs more than the device's capacity")
+    if spill:
+        notes.append("state spills out of on-chip memory and is streamed from "
+                     + ", ".join(t.name for t in mem.tiers[1:]))
+    price = system.price_usd
+    return Estimate(
+        model=model.name, system=system.name, devices=devices, strategy=s.model_dump(mode="json"),
+        step_time_s=step, breakdown=bd,
+        samples_per_s=s.global_batch / step, tokens_per_s=tokens,
+        model_flops_per_step=model_flops, hardware_flops_per_step=hw_flops,
+        mfu=model_flops / (step * peak), hfu=hw_flops / (step * peak),
+        memory=mem_rep, energy_j_per_step=power * step, power_w=power,
+        cost_usd_per_step=None if not price else None,
+        micro_batches=m, pipeline_stages=pp, interleave=v, stage=stage,
+        dp_comm_s=dp_raw, notes=tuple(notes),
+        extra={"micro_batch": mb, "in_flight_micro_batches": in_flight, "params_per_device": params_dev},
+    )
