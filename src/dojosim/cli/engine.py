@@ -1,4 +1,137 @@
-"""CLI commands: engine (filled in by its issue)."""
+"""CLI commands of the engine: `dojosim estimate RUN.yaml` and `dojosim validate --cases FILE`."""
 from __future__ import annotations
 
-from ._app import app  # noqa: F401
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ._app import JSON_OPTION, app, console, emit_json, is_interactive
+
+PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
+
+
+def estimate_json(est) -> dict:
+    """The JSON of one estimate: the headline figures first, then everything else."""
+    mem = est.memory
+    out = {
+        "model": est.model,
+        "system": est.system,
+        "devices": est.devices,
+        "step_time_s": est.step_time_s,
+        "samples_per_s": est.samples_per_s,
+        "tokens_per_s": est.tokens_per_s,
+        "model_flops_per_step": est.model_flops_per_step,
+        "hardware_flops_per_step": est.hardware_flops_per_step,
+        "mfu": est.mfu,
+        "hfu": est.hfu,
+        "memory": {"per_device_bytes": mem.per_device_bytes, "capacity_bytes": mem.capacity_bytes,
+                   "fits": mem.fits, "components": mem.components, "tiers": mem.tiers},
+        "energy_j_per_step": est.energy_j_per_step,
+        "power_w": est.power_w,
+        "breakdown": dict(est.breakdown),
+        "micro_batches": est.micro_batches,
+        "pipeline_stages": est.pipeline_stages,
+        "interleave": est.interleave,
+        "strategy": est.strategy,
+        "notes": list(est.notes),
+    }
+    return out
+
+
+def _print_estimate(est) -> None:
+    from ..units import format as fmt, format_time
+
+    t = Table(title=f"{est.model} on {est.system} ({est.devices} devices)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("step time", format_time(est.step_time_s))
+    t.add_row("samples/s", f"{est.samples_per_s:,.1f}")
+    if est.tokens_per_s is not None:
+        t.add_row("tokens/s", f"{est.tokens_per_s:,.0f}")
+    t.add_row("model FLOPs / step", fmt(est.model_flops_per_step, "flop"))
+    t.add_row("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%}")
+    t.add_row("memory / device", f"{fmt(est.memory.per_device_bytes, 'bytes')} of "
+                                 f"{fmt(est.memory.capacity_bytes, 'bytes')}")
+    t.add_row("energy / step", fmt(est.energy_j_per_step, "energy"))
+    console.print(t)
+    b = Table(title="step time breakdown")
+    b.add_column("component")
+    b.add_column("time", justify="right")
+    b.add_column("share", justify="right")
+    for k, v in est.breakdown.items():
+        if v > 0:
+            b.add_row(k, format_time(v), f"{v / est.step_time_s:.1%}")
+    console.print(b)
+    if not est.memory.fits:
+        console.print(f"[bold red]DOES NOT FIT:[/] needs {fmt(est.memory.per_device_bytes, 'bytes')} per "
+                      f"device, {fmt(est.memory.capacity_bytes, 'bytes')} available "
+                      "(the times above assume it did)")
+    for note in est.notes:
+        console.print(f"note: {note}", markup=False)
+
+
+@app.command("estimate")
+def estimate_cmd(
+    run: Path = typer.Argument(..., help="Run file (workload, system, strategy)."),
+    json_: bool = JSON_OPTION,
+    plot: Optional[Path] = PLOT_OPTION,
+) -> None:
+    """Predict one training step of a run: time, breakdown, throughput, memory, energy."""
+    from ..engine import estimate
+    from ..run import load_run
+
+    r = load_run(run)
+    est = estimate(r.model, r.system, r.strategy)
+    if plot is not None:
+        from ..report.plots import plot_estimate
+
+        plot_estimate(est, plot, model=r.model, system=r.system)
+    if json_:
+        emit_json(estimate_json(est))
+    else:
+        _print_estimate(est)
+
+
+@app.command("validate")
+def validate_cmd(
+    cases: Path = typer.Option(..., "--cases", help="File of published cases (validation format)."),
+    json_: bool = JSON_OPTION,
+    plot: Optional[Path] = PLOT_OPTION,
+) -> None:
+    """Predict every case of a file and compare with the measured step times."""
+    from ..run import load_cases
+    from ..validate import validate
+
+    items = load_cases(cases)
+    if is_interactive() and not json_:
+        from rich.progress import Progress
+
+        with Progress(console=console, transient=True) as prog:
+            task = prog.add_task("predicting", total=len(items))
+            result = validate(items, on_case=lambda c: prog.advance(task))
+    else:
+        result = validate(items)
+    if plot is not None:
+        from ..report.plots import plot_validation
+
+        plot_validation(result, plot)
+    if json_:
+        emit_json(result)
+        return
+    t = Table(title=f"validation: {cases}")
+    for col, j in (("case", "left"), ("measured s", "right"), ("predicted s", "right"), ("error", "right"),
+                   ("q", "left"), ("note", "left")):
+        t.add_column(col, justify=j)
+    for r in result["cases"]:
+        t.add_row(r["id"], f"{r['measured_step_time_s']:.4g}", f"{r['predicted_step_time_s']:.4g}",
+                  f"{r['error']:+.1%}", r["quality"], "; ".join(r["notes"]))
+    console.print(t)
+    if result["count"]:
+        console.print(f"{result['count']} cases: median |error| {result['median_abs_error']:.1%}, "
+                      f"mean {result['mean_abs_error']:.1%}, p90 {result['p90_abs_error']:.1%}, "
+                      f"max {result['max_abs_error']:.1%}; within 10%: {result['within_10pct']}, "
+                      f"within 25%: {result['within_25pct']}")
+    for s in result["skipped"]:
+        console.print(f"skipped {s['id']}: {s['reason']}", markup=False)

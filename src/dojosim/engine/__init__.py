@@ -1,20 +1,12 @@
 """The engine: `estimate(model, system, strategy) -> Estimate`.
 
-`estimate` is imported lazily so that the submodules (comm, placement, compute, ...) can be
-imported on their own without pulling in the whole engine.
+Submodules: compute (roofline per op), memory (tiers, ZeRO, activations), schedule (pipeline
+bubbles, overlap), comm_api (collective times of a strategy's groups), estimate (the assembly),
+constants (every named efficiency constant).
 """
 from __future__ import annotations
 
-__all__ = ["estimate", "Estimate"]
+from .estimate import estimate  # noqa: E402  (binds the function over the submodule name)
+from .result import BREAKDOWN_KEYS, Estimate, MemoryReport, StageTiming
 
-
-def __getattr__(name: str):
-    if name == "estimate":
-        from .estimate import estimate
-
-        return estimate
-    if name == "Estimate":
-        from .result import Estimate
-
-        return Estimate
-    raise AttributeError(name)
+__all__ = ["estimate", "Estimate", "MemoryReport", "StageTiming", "BREAKDOWN_KEYS"]
