@@ -1,4 +1,212 @@
-"""CLI commands: hardware (filled in by its issue)."""
+"""CLI commands on the hardware model: `systems`, `show`, `capacity`."""
 from __future__ import annotations
 
-from ._app import app  # noqa: F401
+from typing import Optional
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from .. import units
+from ..errors import SpecError
+from ._app import JSON_OPTION, app, console, emit_json
+
+_BEST_DTYPES = ("bf16", "cfp8", "fp16", "int8", "fp32")
+
+
+def _mark(value: str, assumed: bool) -> str:
+    """How an estimate is shown: '≈ 2 TB/s (assumed)'."""
+    return f"≈ {value} (assumed)" if assumed else value
+
+
+def _est(value: str, assumed: bool) -> str:
+    """The compact mark for table cells: '≈ 2 TB/s' (a legend under the table explains it)."""
+    return f"≈ {value}" if assumed else value
+
+
+def _q(system, path: str, value: float | None, dim: str) -> str:
+    if value is None:
+        return "-"
+    src = system.sources.get(path)
+    text = units.format(value, dim)
+    if src is not None and src.range:
+        text += f" [{units.format(src.range[0], dim)} – {units.format(src.range[1], dim)}]"
+    return _mark(text, bool(src and src.assumed))
+
+
+def _main_dtype(peaks: dict) -> str:
+    return next((d for d in _BEST_DTYPES if d in peaks), next(iter(peaks)))
+
+
+@app.command("systems")
+def systems(json_out: bool = JSON_OPTION) -> None:
+    """List the built-in hardware presets."""
+    from ..hardware import list_presets, load_system
+
+    rows = []
+    for name in list_presets():
+        t = load_system(name).totals()
+        rows.append({k: t[k] for k in ("name", "description", "chip", "chips", "peak_flops", "sram_bytes",
+                                       "dram_bytes", "power_w", "price_usd", "assumed_totals")})
+    if json_out:
+        emit_json(rows)
+        return
+    table = Table(title="dojosim presets (use: dojosim show NAME [--devices N])")
+    for col in ("name", "chip", "chips", "peak", "SRAM", "DRAM/HBM", "power", "price"):
+        table.add_column(col, justify="left" if col in ("name", "chip") else "right")
+    for r in rows:
+        dt = _main_dtype(r["peak_flops"])
+        est = set(r["assumed_totals"])
+        table.add_row(r["name"], r["chip"], f"{r['chips']:,}",
+                      _est(f"{units.format(r['peak_flops'][dt], 'flops')} {dt}", f"peak_flops.{dt}" in est),
+                      _est(units.format(r["sram_bytes"], "bytes"), "sram_bytes" in est),
+                      _est(units.format(r["dram_bytes"], "bytes"), "dram_bytes" in est),
+                      _est(units.format(r["power_w"], "power"), "power_w" in est),
+                      _est(units.format(r["price_usd"], "money"), "price_usd" in est))
+    console.print(table)
+    console.print("≈ = rests on assumed figures, not published ones (`dojosim show NAME` marks which).")
+
+
+def _show_tree(system, t: dict) -> Tree:
+    est = set(t["assumed_totals"])
+    head = f"[bold]{system.name}[/bold] — {t['chips']:,} × {system.chip.name}"
+    tree = Tree(head)
+    for i in range(len(system.levels) - 1, -1, -1):
+        lv, lt = system.levels[i], t["levels"][i]
+        p = f"levels[{i}]"
+        shape = "x".join(map(str, lv.topology.shape)) if lv.topology.shape else ""
+        topo = f"{lv.topology.kind}{' ' + shape if shape else ''}"
+        if lv.topology.oversubscription > 1:
+            topo += f", {lv.topology.oversubscription:g}:1 oversubscribed"
+        node = tree.add(f"[bold]{lv.name}[/bold] × {lt['instances']:,}: {lv.children} children ({topo}), "
+                        f"{lt['chips_per_instance']:,} chips each")
+        node.add(f"link per direction {_q(system, p + '.link_bandwidth', lv.link_bandwidth, 'bandwidth')}, "
+                 f"latency {_q(system, p + '.latency_s', lv.latency_s, 'time')}")
+        node.add(f"injection {units.format(lt['injection_bandwidth'], 'bandwidth')}, "
+                 f"bisection {units.format(lt['bisection_bandwidth'], 'bandwidth')} per instance")
+        if lv.egress_bandwidth:
+            node.add(f"egress per direction {_q(system, p + '.egress_bandwidth', lv.egress_bandwidth, 'bandwidth')}")
+        if lv.host_input_bandwidth:
+            node.add(f"host input {_q(system, p + '.host_input_bandwidth', lv.host_input_bandwidth, 'bandwidth')}")
+        for j, pool in enumerate(lv.memory_pools):
+            pp = f"{p}.memory_pools[{j}]"
+            cnt = system.sources.get(f"{pp}.count")
+            node.add(f"{_mark(str(pool.count), bool(cnt and cnt.assumed))} × {pool.name}: "
+                     f"{_q(system, pp + '.capacity_bytes', pool.capacity_bytes, 'bytes')}, "
+                     f"{_q(system, pp + '.bandwidth', pool.bandwidth, 'bandwidth')}, "
+                     f"link {_q(system, pp + '.link_bandwidth', pool.link_bandwidth, 'bandwidth')}")
+        if lv.power_overhead_w or lv.cost_overhead_usd:
+            node.add(f"overhead {_q(system, p + '.power_overhead_w', lv.power_overhead_w, 'power')}, "
+                     f"{_q(system, p + '.cost_overhead_usd', lv.cost_overhead_usd, 'money')} per instance")
+    c = system.chip
+    chip = tree.add(f"[bold]chip {c.name}[/bold]")
+    chip.add("peak " + ", ".join(f"{d} {_q(system, f'chip.peak_flops.{d}', v, 'flops')}"
+                                 for d, v in c.peak_flops.items()))
+    chip.add(f"SRAM {_q(system, 'chip.sram_bytes', c.sram_bytes, 'bytes')} at "
+             f"{_q(system, 'chip.sram_bandwidth', c.sram_bandwidth, 'bandwidth')}")
+    if c.dram_bytes:
+        chip.add(f"HBM/DRAM {_q(system, 'chip.dram_bytes', c.dram_bytes, 'bytes')} at "
+                 f"{_q(system, 'chip.dram_bandwidth', c.dram_bandwidth, 'bandwidth')}")
+    chip.add(f"TDP {_q(system, 'chip.tdp_w', c.tdp_w, 'power')}, price {_q(system, 'chip.price_usd', c.price_usd, 'money')}")
+    tot = tree.add("[bold]totals[/bold]")
+    tot.add("peak " + ", ".join(_mark(f"{d} {units.format(v, 'flops')}", f"peak_flops.{d}" in est)
+                                for d, v in t["peak_flops"].items()))
+    tot.add(f"SRAM {_mark(units.format(t['sram_bytes'], 'bytes'), 'sram_bytes' in est)}, "
+            f"DRAM/HBM {_mark(units.format(t['dram_bytes'], 'bytes'), 'dram_bytes' in est)}, "
+            f"memory bandwidth {_mark(units.format(t['memory_bandwidth'], 'bandwidth'), 'memory_bandwidth' in est)}")
+    tot.add(f"power {_mark(units.format(t['power_w'], 'power'), 'power_w' in est)}, "
+            f"price {_mark(units.format(t['price_usd'], 'money'), 'price_usd' in est)}")
+    if system.rack:
+        rsrc = system.sources.get("rack.chips")
+        tot.add(f"packaged in: {system.rack.name} of {_mark(str(system.rack.chips), bool(rsrc and rsrc.assumed))} chips")
+    return tree
+
+
+@app.command("show")
+def show(
+    system: str = typer.Argument(..., help="A preset name (see `dojosim systems`) or a YAML file."),
+    devices: Optional[int] = typer.Option(None, "--devices", "-n", help="Total accelerators (slices or repeats the preset)."),
+    sources: bool = typer.Option(False, "--sources", help="Also list the source of every number."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Draw a system's hierarchy with its totals; assumed figures are marked '≈ … (assumed)'."""
+    from ..hardware import load_system
+
+    sys_ = load_system(system, devices=devices)
+    t = sys_.totals()
+    if json_out:
+        t["sources"] = {p: s.model_dump() for p, s in sorted(sys_.sources.items())}
+        emit_json(t)
+        return
+    if sys_.description:
+        console.print(sys_.description, markup=False)
+    console.print(_show_tree(sys_, t))
+    if sources:
+        table = Table(title="sources")
+        table.add_column("field")
+        table.add_column("source")
+        for p, s in sorted(sys_.sources.items()):
+            table.add_row(p + (" (assumed)" if s.assumed else ""), s.text, )
+        console.print(table)
+    elif sys_.assumed:
+        console.print(f"{len(sys_.assumed)} figures are assumed; `--sources` lists where each number comes from.")
+
+
+def _print_rows(rows: list[dict], title: str) -> None:
+    if not rows:
+        console.print("(no rows)")
+        return
+    table = Table(title=title)
+    cols = [k for k in rows[0] if not isinstance(rows[0][k], (dict, list))]
+    for c in cols:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*(f"{r[c]:,.4g}" if isinstance(r[c], float) else
+                        (f"{r[c]:,}" if isinstance(r[c], int) and not isinstance(r[c], bool) else str(r[c]))
+                        for c in cols))
+    console.print(table)
+
+
+@app.command("capacity")
+def capacity(
+    target: Optional[str] = typer.Option(None, "--target", help='Peak to reach, e.g. "100 EFLOPS".'),
+    dtype: str = typer.Option("bf16", "--dtype", help="Data type whose peak counts (bf16, fp8, cfp8, ...)."),
+    chips: Optional[str] = typer.Option(None, "--chips", help="Comma-separated presets, e.g. d1,a100-80gb-dgx,h100-dgx."),
+    workload: Optional[str] = typer.Option(None, "--workload", help="A run YAML: size the machine for this workload instead."),
+    train: Optional[str] = typer.Option(None, "--train", help='With --workload: e.g. "1e6 clips in 1 day".'),
+    systems_opt: Optional[str] = typer.Option(None, "--systems", help="With --workload: comma-separated presets."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """How many chips, racks, watts and dollars reach a peak target (or, with --workload, a training goal)."""
+    names = [s.strip() for s in (systems_opt or chips or "").split(",") if s.strip()]
+    if workload is not None or train is not None:
+        if workload is None or train is None:
+            raise SpecError("workload" if workload is None else "train",
+                            "--workload RUN.yaml and --train \"N samples in T\" go together")
+        from ..plan.capacity import capacity_by_workload  # written with the engine
+
+        rows = capacity_by_workload(workload, train, names)
+        if json_out:
+            emit_json(rows)
+        else:
+            _print_rows(rows, f"capacity to train {workload}: {train}")
+        return
+    if target is None:
+        raise SpecError("target", 'missing: give --target "100 EFLOPS" (or --workload with --train)')
+    from ..hardware.capacity import capacity_by_peak
+
+    rows = capacity_by_peak(target, dtype, names)
+    if json_out:
+        emit_json(rows)
+        return
+    table = Table(title=f"capacity for {units.format(rows[0]['target_flops'], 'flops')} peak {dtype}")
+    for col in ("system", "chips", "rack", "racks", "power", "price", "power/chip"):
+        table.add_column(col, justify="left" if col in ("system", "rack") else "right")
+    for r in rows:
+        a = set(r["assumed"])
+        table.add_row(r["system"], _est(f"{r['chips']:,}", "chips" in a), f"{r['rack']} ({r['chips_per_rack']})",
+                      _est(f"{r['racks']:,}", "racks" in a), _est(units.format(r["power_w"], "power"), "power_w" in a),
+                      _est(units.format(r["price_usd"], "money"), "price_usd" in a),
+                      units.format(r["power_per_chip_w"], "power"))
+    console.print(table)
+    console.print("chips = ceil(target / per-chip peak); power and price are for whole racks; peak only, no utilisation. ≈ = assumed.")

@@ -29,6 +29,27 @@ def _level_totals(system: System, i: int) -> dict:
     }
 
 
+def assumed_totals(system: System) -> list[str]:
+    """Which totals rest on at least one assumed figure (shown as '≈ … (assumed)')."""
+    src = system.sources
+    def any_assumed(pred) -> bool:
+        return any(s.assumed for p, s in src.items() if pred(p))
+    out = [f"peak_flops.{d}" for d in system.chip.peak_flops if any_assumed(lambda p, d=d: p == f"chip.peak_flops.{d}")]
+    pool = lambda p: p.startswith("levels[") and ".memory_pools[" in p  # noqa: E731
+    kept = lambda p: not p.startswith("levels[") or int(p[7:p.index("]")]) < len(system.levels)  # noqa: E731
+    if any_assumed(lambda p: p == "chip.sram_bytes"):
+        out.append("sram_bytes")
+    if any_assumed(lambda p: p == "chip.dram_bytes" or (pool(p) and kept(p) and not p.endswith("bandwidth"))):
+        out.append("dram_bytes")
+    if any_assumed(lambda p: p == "chip.dram_bandwidth" or (pool(p) and kept(p) and not p.endswith("capacity_bytes"))):
+        out.append("memory_bandwidth")
+    if any_assumed(lambda p: p == "chip.tdp_w" or (kept(p) and p.endswith("power_overhead_w"))):
+        out.append("power_w")
+    if any_assumed(lambda p: p == "chip.price_usd" or (kept(p) and p.endswith("cost_overhead_usd"))):
+        out.append("price_usd")
+    return out
+
+
 def totals(system: System) -> dict:
     """Chips, peak FLOP/s per dtype, memory, bandwidths, power and price of the whole system."""
     n = system.chips
@@ -53,4 +74,5 @@ def totals(system: System) -> dict:
         "levels": [_level_totals(system, i) for i in range(len(system.levels))],
         "rack": system.rack.model_dump() if system.rack else None,
         "assumed": system.assumed,
+        "assumed_totals": assumed_totals(system),
     }
