@@ -10,3 +10,24 @@ from .errors import FitError, SpecError, StrategyError, UnitError, UnknownNameEr
 __version__ = "0.1.0"
 
 __all__ = ["SpecError", "UnitError", "UnknownNameError", "StrategyError", "FitError", "__version__"]
+
+# Lazily imported public names (name -> module), so `import dojosim` stays light.
+_LAZY = {
+    "estimate": "dojosim.engine",
+    "Estimate": "dojosim.engine.result",
+    "Strategy": "dojosim.strategy",
+    "load_run": "dojosim.run",
+    "load_cases": "dojosim.run",
+    "validate": "dojosim.validate",
+}
+__all__ += ["estimate", "Estimate", "Strategy", "load_run", "load_cases"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dojosim' has no attribute {name!r}")
+    import importlib
+
+    mod = importlib.import_module(module)
+    return mod if name == module.rsplit(".", 1)[-1] and not hasattr(mod, name) else getattr(mod, name)
