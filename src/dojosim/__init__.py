@@ -18,7 +18,6 @@ _LAZY = {
     "Strategy": "dojosim.strategy",
     "load_run": "dojosim.run",
     "load_cases": "dojosim.run",
-    "validate": "dojosim.validate",
 }
 __all__ += ["estimate", "Estimate", "Strategy", "load_run", "load_cases"]
 
@@ -30,4 +29,4 @@ def __getattr__(name: str):
     import importlib
 
     mod = importlib.import_module(module)
-    return mod if name == module.rsplit(".", 1)[-1] and not hasattr(mod, name) else getattr(mod, name)
+    return getattr(mod, name)
