@@ -1,0 +1,251 @@
+"""Placement: where the groups of each parallel dimension sit on the hardware tree.
+
+Ranks are laid out innermost-first in ``order`` (default tp, cp, ep, pp, dp: tensor-parallel
+ranks are neighbours, data-parallel ranks are far apart), and rank r runs on chip r, chips being
+numbered so that the children of one instance of a level are consecutive (the layout Megatron
+and NCCL use on DGX nodes, and that a Dojo compiler uses when it carves a slice of the mesh).
+
+For every dimension, a `Group` records per hardware level:
+
+- ``spans[i]``: how many different children of one instance of level i the ranks of one group
+  occupy (1 = the group does not communicate across level i);
+- ``sharers[i]``: how many ranks inside one child of level i send across level i at the same
+  time (this rank included) when every group of that dimension runs its collective at once:
+  they share the child's ports (the 8 GPUs of a DGX node share its 8 NICs; the 25 D1s of a tile
+  share the tile's edge links). 0 where the group does not cross the level;
+- ``grids[i]``: on mesh, torus and ring levels, the sub-grid the group uses, one
+  ``(extent, hop_stride, wraps)`` per topology dimension.
+
+Expert parallelism does not add devices: its ranks are the innermost ``ep`` ranks of the
+cp x dp ranks (Megatron-core folds CP into the expert data-parallel space the same way).
+Besides the five dimensions, `place` returns two derived groups the engine needs: ``dp_cp``
+(the gradient reduction group when cp > 1) and ``edp`` (expert-data-parallel: the ranks that
+hold the same experts and reduce their gradients).
+
+Results are cached by the system's network figures, so placing the same split twice is free.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import StrategyError
+
+DIMS = ("tp", "cp", "ep", "pp", "dp")
+GRID_KINDS = ("mesh2d", "torus", "ring")
+
+
+class Group:
+    """The ranks of one parallel dimension that communicate together, seen against the levels.
+
+    Plain attributes (no validation) because the strategy search reads them in its hot loop.
+    ``levels`` is the network description of the system the group was placed on (one tuple per
+    level, see `level_info`); `dojosim.engine.comm` reads it, so a Group carries what costing it
+    needs.
+    """
+
+    __slots__ = ("dim", "n", "spans", "sharers", "grids", "levels", "_phases")
+
+    def __init__(self, dim: str, n: int, spans: tuple, sharers: tuple, grids: tuple, levels: tuple):
+        self.dim = dim
+        self.n = n
+        self.spans = spans
+        self.sharers = sharers
+        self.grids = grids
+        self.levels = levels
+        self._phases = None  # filled lazily by comm (per-level costing parameters)
+
+    @property
+    def crossed(self) -> tuple[int, ...]:
+        """Indices of the levels this group communicates across, innermost first."""
+        return tuple(i for i, s in enumerate(self.spans) if s > 1)
+
+    @property
+    def outermost(self) -> int:
+        """The outermost level the group crosses (-1 when n == 1)."""
+        c = self.crossed
+        return c[-1] if c else -1
+
+    def __repr__(self) -> str:
+        return (f"Group({self.dim}, n={self.n}, spans={self.spans}, sharers={self.sharers}, "
+                f"grids={self.grids})")
+
+
+# --- the system, reduced to the figures placement and costing need ---------------------------
+
+def level_info(system) -> tuple:
+    """One hashable tuple per level, innermost first:
+    (name, children, kind, shape, link_bandwidth, latency_s, egress_bandwidth, oversubscription).
+
+    Duck-typed on `dojosim.hardware.Level`; used as the cache key, so editing a system in place
+    and placing again gives fresh results.
+    """
+    out = []
+    for lv in system.levels:
+        topo = lv.topology
+        shape = getattr(topo, "shape", None)
+        out.append((lv.name, int(lv.children), topo.kind, tuple(shape) if shape else None,
+                    float(lv.link_bandwidth), float(lv.latency_s),
+                    float(getattr(lv, "egress_bandwidth", None) or 0.0) or None,
+                    float(getattr(topo, "oversubscription", 1.0) or 1.0)))
+    return tuple(out)
+
+
+def _grid_shape(kind: str, shape, children: int) -> tuple[int, ...]:
+    if shape:
+        return tuple(shape)
+    if kind == "mesh2d":  # a mesh without a shape: the most square grid holding the children
+        a = int(math.isqrt(children))
+        while children % a:
+            a -= 1
+        return (children // a, a)
+    return (children,)
+
+
+# --- the public entry point ------------------------------------------------------------------
+
+def place(system, degrees: dict, order: tuple = DIMS) -> dict:
+    """Map the parallel degrees onto ``system``'s levels; dim -> `Group`.
+
+    Keys of the result: tp, cp, ep, pp, dp, and the derived dp_cp and edp.
+    Raises `StrategyError` (naming ``strategy.order`` or the degree) for impossible mappings.
+    """
+    degs = tuple(int(degrees.get(d, 1) or 1) for d in DIMS)
+    return _place_cached(level_info(system), degs, tuple(order))
+
+
+@lru_cache(maxsize=4096)
+def _place_cached(levels: tuple, degs: tuple, order: tuple) -> dict:
+    deg = dict(zip(DIMS, degs))
+    for d, v in deg.items():
+        if v < 1:
+            raise StrategyError(f"strategy.{d}", f"must be at least 1, got {v}")
+    bad = [d for d in order if d not in DIMS]
+    if bad or len(set(order)) != len(order) or any(d not in order for d in DIMS if d != "ep"):
+        raise StrategyError("strategy.order", f"must list each of {', '.join(DIMS)} once (innermost first), got {list(order)}")
+    layout = [d for d in order if d != "ep"]
+    stride, s = {}, 1
+    for d in layout:
+        stride[d] = s
+        s *= deg[d]
+    n_ranks = s
+    sizes = [1]
+    for lv in levels:
+        sizes.append(sizes[-1] * lv[1])
+    chips = sizes[-1]
+    if n_ranks > chips:
+        raise StrategyError("strategy.dp", f"tp*cp*pp*dp = {n_ranks} ranks, but the system has {chips} chips")
+
+    # cp and dp form the space expert parallelism lives in; the one listed first is inner.
+    inner, outer = ("cp", "dp") if order.index("cp") < order.index("dp") else ("dp", "cp")
+    a, b = deg[inner], deg[outer]
+    sa, sb = stride[inner], stride[outer]
+    ep = deg["ep"]
+    if (a * b) % ep:
+        raise StrategyError("strategy.ep", f"ep={ep} must divide dp*cp = {a * b}")
+    if ep <= a:
+        if a % ep:
+            raise StrategyError("strategy.ep", f"ep={ep} must divide {inner}={a} (or be a multiple of it)")
+        ep_f = [(sa, ep)]
+        edp_f = [(sa * ep, a // ep), (sb, b)]
+    else:
+        if ep % a:
+            raise StrategyError("strategy.ep", f"ep={ep} must divide {inner}={a} or be a multiple of it")
+        ep_f = [(sa, a), (sb, ep // a)]
+        edp_f = [(sb * (ep // a), b // (ep // a))]
+    factors = {d: [(stride[d], deg[d])] for d in layout}
+    factors["ep"] = ep_f
+    factors["dp_cp"] = [(sa, a), (sb, b)]
+    factors["edp"] = edp_f
+
+    return {d: _group(d, _merge(f), levels, sizes, n_ranks) for d, f in factors.items()}
+
+
+def _merge(factors: list) -> tuple:
+    """Drop size-1 factors, sort by stride, and join contiguous ones ((1,2),(2,4) -> (1,8))."""
+    fs = sorted((s, n) for s, n in factors if n > 1)
+    out: list = []
+    for s, n in fs:
+        if out and out[-1][0] * out[-1][1] == s:
+            out[-1] = (out[-1][0], out[-1][1] * n)
+        else:
+            out.append((s, n))
+    return tuple(out)
+
+
+def _aligned(factors: tuple, sizes: list) -> bool:
+    """True when every group of this dimension has the same shape on every level: each factor's
+    stride and extent divide, or are multiples of, every level size."""
+    for s, n in factors:
+        e = s * n
+        for size in sizes:
+            if (size % s and s % size) or (size % e and e % size):
+                return False
+    return True
+
+
+def _group(dim: str, factors: tuple, levels: tuple, sizes: list, n_ranks: int) -> Group:
+    n = math.prod(f[1] for f in factors)
+    nl = len(levels)
+    if n == 1:
+        return Group(dim, 1, (1,) * nl, (0,) * nl, (None,) * nl, levels)
+    if _aligned(factors, sizes):
+        members = np.zeros(1, dtype=np.int64)
+        for s, k in factors:
+            members = (members[:, None] + s * np.arange(k, dtype=np.int64)[None, :]).ravel()
+        base = np.zeros(members.size, dtype=np.int64)
+        representative = True
+    else:
+        # Groups differ (they straddle level boundaries): look at all of them, keep the worst.
+        members = np.arange(n_ranks, dtype=np.int64)
+        base = members.copy()
+        for s, k in factors:
+            base -= ((members // s) % k) * s
+        representative = False
+
+    spans, sharers, grids = [], [], []
+    for i, lv in enumerate(levels):
+        below, kids = sizes[i], lv[1]
+        child = members // below                       # global index of the child holding each rank
+        pair = np.unique(base * (n_ranks + 1) + child)  # distinct (group, child) pairs
+        pb, pc = pair // (n_ranks + 1), pair % (n_ranks + 1)
+        key = pb * (n_ranks + 1) + pc // kids           # (group, instance of level i)
+        ukey, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+        span = int(cnt.max())
+        spans.append(span)
+        if span == 1:
+            sharers.append(0)
+            grids.append(None)
+            continue
+        if representative:
+            sharers.append(min(below, n_ranks))  # every rank of the child belongs to a crossing group
+        else:
+            rank_key = base * (n_ranks + 1) + child // kids
+            crossing = cnt[np.searchsorted(ukey, rank_key)] > 1
+            sharers.append(int(np.bincount(child[crossing]).max()))
+        if lv[2] in GRID_KINDS:
+            worst = np.argmax(cnt)
+            local = (pc[inv == worst] % kids).tolist()
+            grids.append(_sub_grid(local, _grid_shape(lv[2], lv[3], kids), lv[2] != "mesh2d"))
+        else:
+            grids.append(None)
+    return Group(dim, n, tuple(spans), tuple(sharers), tuple(grids), levels)
+
+
+def _sub_grid(local: list, shape: tuple, torus: bool) -> tuple:
+    """(extent, hop_stride, wraps) per dimension for the children ``local`` of a grid ``shape``
+    (first dimension fastest)."""
+    out = []
+    step = 1
+    for size in shape:
+        coords = sorted({(c // step) % size for c in local})
+        step *= size
+        e = len(coords)
+        if e == 1:
+            out.append((1, 1, False))
+            continue
+        h = min(y - x for x, y in zip(coords, coords[1:]))
+        out.append((e, h, torus and e * h == size))
+    return tuple(out)
