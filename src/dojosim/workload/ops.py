@@ -19,6 +19,11 @@ NORM_FLOPS = 5.0
 SOFTMAX_FLOPS = 5.0
 # Rotary embedding as x*cos + rotate(x)*sin with the sign folded into sin: 2 mul + 1 add.
 ROPE_FLOPS = 3.0
+
+# The GEMM view of every matmul/conv op satisfies flops == 2 * m * n * k, with m per sample;
+# `Op.groups` > 1 says the op is that many independent GEMMs sharing the work (grouped
+# convolution: n and k split; MoE experts / batched matmul: m split). A convolution's view is
+# m = output positions, n = out channels, k = in channels / groups * kernel volume.
 # Dropout keeps a 1-byte mask per element: half an element of a 2-byte activation
 # (Korthikanti et al. 2022 count dropout masks at 1 byte per element).
 DROPOUT_MASK_ELEMENTS = 0.5
@@ -39,7 +44,7 @@ def linear(name: str, rows: float, n_in: int, n_out: int, *, bias: bool = True, 
         name=name, kind="matmul", flops=2.0 * total_rows * n_in * n_out,
         reads=total_rows * n_in + params, writes=total_rows * n_out, params=params,
         saved=total_rows * n_in if saved is None else saved,
-        gemm=(float(rows), n_out, n_in), tp=tp, seq=seq, expert=expert, groups=groups,
+        gemm=(float(total_rows), n_out, n_in), tp=tp, seq=seq, expert=expert, groups=groups,
     )
 
 

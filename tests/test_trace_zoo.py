@@ -1,0 +1,41 @@
+"""The tracer against the analytic builders: every zoo model at two sizes, forward FLOPs
+within 2% and parameters exactly."""
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dojosim.workload import build, from_torch, torch_module  # noqa: E402
+from dojosim.workload.zoo import example_inputs_on  # noqa: E402
+
+TF = dict(hidden=128, heads=4, seq_len=64, vocab=512)
+SIZES = {
+    "gpt": [dict(layers=2, **TF), dict(layers=3, hidden=96, heads=6, seq_len=32, vocab=300, ffn=200, tied=False)],
+    "llama": [dict(layers=2, kv_heads=2, ffn=256, **TF), dict(layers=1, hidden=64, heads=8, kv_heads=8,
+                                                              ffn=160, seq_len=48, vocab=256)],
+    "moe": [dict(layers=2, kv_heads=2, ffn=256, experts=4, top_k=2, **TF),
+            dict(layers=1, hidden=64, heads=4, kv_heads=1, ffn=96, seq_len=32, vocab=128, experts=8, top_k=1,
+                 capacity_factor=1.25)],
+}
+
+
+def _check(name, overrides, batch=2):
+    analytic = build(name, **overrides)
+    module = torch_module(name, **overrides)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a zoo model must trace without uncosted ops
+        traced = from_torch(module, example_inputs_on(name, batch, "meta", **overrides))
+    assert traced.warnings == ()
+    assert traced.params == analytic.params == sum(p.numel() for p in module.parameters())
+    assert traced.flops_fwd_per_sample == pytest.approx(analytic.flops_fwd_per_sample, rel=0.02)
+    return analytic, traced
+
+
+@pytest.mark.parametrize("name, i", [(n, i) for n in SIZES for i in range(2)])
+def test_transformers_trace_like_their_builder(name, i):
+    analytic, traced = _check(name, SIZES[name][i])
+    assert traced.layers == analytic.layers
+    assert traced.seq_len == analytic.seq_len
+    attn = [op for _, op in traced.iter_ops() if op.kind == "attention"]
+    assert attn and attn[0].attn == next(op.attn for _, op in analytic.iter_ops() if op.kind == "attention")
