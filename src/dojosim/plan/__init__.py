@@ -8,7 +8,6 @@ Submodules are imported lazily so that `import dojosim.plan` stays cheap (no pan
 from __future__ import annotations
 
 _EXPORTS = {
-    "search": ("search", "search"),
     "search_with_stats": ("search", "search_with_stats"),
     "Candidate": ("search", "Candidate"),
     "run_sweep": ("sweep", "run_sweep"),

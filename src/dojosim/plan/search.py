@@ -105,7 +105,8 @@ def display_score(value: float, objective: str) -> float:
 
 
 def _default_estimator() -> Callable:
-    from ..engine import estimate
+    # The function, not the package attribute: `dojosim.engine.estimate` is also a submodule name.
+    from ..engine.estimate import estimate
 
     return estimate
 

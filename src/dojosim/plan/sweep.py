@@ -1,0 +1,411 @@
+"""Design sweeps: grids and random samples over any field of a run's system, model and strategy.
+
+A sweep file::
+
+    name: tile-hbm
+    base:                       # a run, as in RUN.yaml (or `run: path/to/RUN.yaml`)
+      workload: {model: gpt, layers: 24, hidden: 2048, heads: 16, seq_len: 2048}
+      system: {preset: dojo-tile}
+      strategy: {dp: 25, global_batch: 400, micro_batch: 1}
+    evaluate: estimate          # or `search` (best split per point) with `objective:`
+    grid:                       # every combination
+      system.levels[0].link_bandwidth: ["1 TB/s", "2 TB/s", "4 TB/s"]
+      workload.hidden: [1024, 2048, 4096]
+    random:                     # plus `samples` random draws, crossed with the grid
+      samples: 50
+      seed: 0
+      params:
+        system.chip.sram_bytes: {uniform: ["200 MB", "800 MB"]}
+        strategy.micro_batch: {choice: [1, 2, 4]}
+        workload.layers: {int: [12, 48]}
+
+Parameter paths start with ``workload.``, ``strategy.`` or ``system.``; ``system.preset`` and
+``system.devices`` pick the machine, any other ``system.X`` is a dotted path into the System
+(see `overrides.py`). Each point gets a key (a hash of its parameters); results go to a `Store`
+as they arrive, and ``resume`` skips the keys already on disk.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import importlib
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import yaml
+
+from ..errors import SpecError
+from .store import Store
+
+SECTIONS = ("workload", "strategy", "system")
+TOP_KEYS = ("name", "base", "run", "evaluate", "objective", "grid", "random", "evaluator", "outputs",
+            "description", "constraints")
+# Estimate fields stored per point (breakdown components are added as breakdown.<name>).
+DEFAULT_OUTPUTS = ("step_time_s", "samples_per_s", "tokens_per_s", "mfu", "hfu", "energy_j_per_step",
+                   "power_w", "cost_usd_per_step", "memory.per_device_bytes", "memory.fits")
+FLUSH_ROWS = 256        # write a part file at least every this many rows ...
+FLUSH_S = 5.0           # ... or every this many seconds, whichever comes first
+CHUNK = 32              # points per task sent to a worker
+
+
+# ---- reading the sweep file -----------------------------------------------------------------
+def load_sweep(path: str | os.PathLike) -> dict:
+    """Read and check a sweep file; returns the spec with ``base`` resolved to a run dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError("sweep", f"no such file: {path}")
+    try:
+        spec = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SpecError("sweep", f"cannot read YAML: {getattr(exc, 'problem', exc)}") from None
+    return check_sweep(spec, base_dir=p.parent)
+
+
+def check_sweep(spec: dict, base_dir: Path | None = None) -> dict:
+    if not isinstance(spec, dict):
+        raise SpecError("sweep", "expected a mapping with base, grid and/or random")
+    for k in spec:
+        if k not in TOP_KEYS:
+            raise SpecError(f"sweep.{k}", f"unknown key; known: {', '.join(TOP_KEYS)}")
+    spec = copy.deepcopy(spec)
+    if "run" in spec:
+        run_path = Path(spec.pop("run"))
+        if base_dir is not None and not run_path.is_absolute():
+            run_path = base_dir / run_path
+        if not run_path.is_file():
+            raise SpecError("sweep.run", f"no such file: {run_path}")
+        spec["base"] = yaml.safe_load(run_path.read_text()) or {}
+    base = spec.setdefault("base", {})
+    if not isinstance(base, dict):
+        raise SpecError("sweep.base", "expected a run mapping (workload, system, strategy)")
+    mode = spec.setdefault("evaluate", "estimate")
+    if mode not in ("estimate", "search"):
+        raise SpecError("sweep.evaluate", f"must be 'estimate' or 'search', got {mode!r}")
+    grid = spec.setdefault("grid", {}) or {}
+    if not isinstance(grid, dict):
+        raise SpecError("sweep.grid", "expected a mapping of parameter path -> list of values")
+    for k, v in grid.items():
+        _check_param(k, f"sweep.grid.{k}")
+        if not isinstance(v, list) or not v:
+            raise SpecError(f"sweep.grid.{k}", "expected a non-empty list of values")
+    rnd = spec.get("random")
+    if rnd is not None:
+        if not isinstance(rnd, dict) or not isinstance(rnd.get("params"), dict):
+            raise SpecError("sweep.random", "expected {samples: N, seed: S, params: {path: {uniform|loguniform|int|choice: ...}}}")
+        n = rnd.get("samples")
+        if not isinstance(n, int) or n < 1:
+            raise SpecError("sweep.random.samples", f"expected a positive integer, got {n!r}")
+        for k, dist in rnd["params"].items():
+            _check_param(k, f"sweep.random.params.{k}")
+            _check_dist(dist, f"sweep.random.params.{k}")
+    if not grid and rnd is None:
+        raise SpecError("sweep", "give a grid, random samples, or both")
+    if spec.get("evaluator") is not None:
+        resolve_evaluator(spec["evaluator"])
+    return spec
+
+
+def _check_param(key: str, path: str) -> None:
+    if key.split(".", 1)[0] not in SECTIONS or "." not in key:
+        raise SpecError(path, f"a parameter path starts with {', '.join(s + '.' for s in SECTIONS)}")
+
+
+_DISTS = ("uniform", "loguniform", "int", "choice")
+
+
+def _check_dist(dist, path: str) -> None:
+    if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in _DISTS:
+        raise SpecError(path, f"expected one of {{{' | '.join(_DISTS)}: ...}}")
+    kind, arg = next(iter(dist.items()))
+    if not isinstance(arg, list) or (kind != "choice" and len(arg) != 2) or not arg:
+        raise SpecError(f"{path}.{kind}", "expected [low, high]" if kind != "choice" else "expected a list of values")
+
+
+# ---- points ---------------------------------------------------------------------------------
+def _draw(kind: str, arg: list, rng, key: str):
+    from .. import units
+    from .overrides import dimension, tokens
+
+    if kind == "choice":
+        return arg[int(rng.integers(len(arg)))]
+    lo, hi = arg
+    if isinstance(lo, str) or isinstance(hi, str):
+        dim = dimension(tokens(key.split(".", 1)[1])) or "count"
+        lo, hi = units.parse(lo, dim, path=key), units.parse(hi, dim, path=key)
+    if kind == "int":
+        return int(rng.integers(int(lo), int(hi) + 1))
+    if kind == "loguniform":
+        import math
+
+        return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    return float(rng.uniform(lo, hi))
+
+
+def point_key(params: dict) -> str:
+    """A stable hash of a point's parameters (sorted JSON): same parameters, same key."""
+    blob = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def points(spec: dict) -> list[tuple[int, str, dict]]:
+    """Every point of the sweep as (index, key, params), in a reproducible order.
+
+    Identical points (a random draw that repeats a grid value) appear once.
+    """
+    import numpy as np
+
+    grid = spec.get("grid") or {}
+    names = list(grid)
+    grid_points = [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))] or [{}]
+    rnd = spec.get("random")
+    rand_points: list[dict] = [{}]
+    if rnd:
+        rng = np.random.default_rng(int(rnd.get("seed", 0)))
+        rand_points = [{k: _draw(*next(iter(d.items())), rng, k) for k, d in rnd["params"].items()}
+                       for _ in range(rnd["samples"])]
+    out, seen = [], set()
+    for g in grid_points:
+        for r in rand_points:
+            params = {**g, **r}
+            key = point_key(params)
+            if key not in seen:
+                seen.add(key)
+                out.append((len(out), key, params))
+    return out
+
+
+def spec_hash(spec: dict) -> str:
+    return point_key({k: v for k, v in spec.items() if k not in ("name", "description")})
+
+
+# ---- evaluating one point -------------------------------------------------------------------
+def resolve_evaluator(path: str | None) -> Callable:
+    """``module:function`` -> the function (points -> row dict); None -> the dojosim estimate."""
+    if path is None:
+        return evaluate_point
+    if not isinstance(path, str) or ":" not in path:
+        raise SpecError("sweep.evaluator", f"expected 'module:function', got {path!r}")
+    mod, _, fn = path.partition(":")
+    try:
+        return getattr(importlib.import_module(mod), fn)
+    except (ImportError, AttributeError) as exc:
+        raise SpecError("sweep.evaluator", f"cannot import {path}: {exc}") from None
+
+
+def split_params(params: dict) -> tuple[dict, dict, dict, dict]:
+    """(workload, strategy, system selection, system field overrides) from a point's params."""
+    wl, st, sel, ov = {}, {}, {}, {}
+    for k, v in params.items():
+        section, _, rest = k.partition(".")
+        if section == "workload":
+            wl[rest] = v
+        elif section == "strategy":
+            st[rest] = v
+        elif rest in ("preset", "devices"):
+            sel[rest] = v
+        else:
+            ov[rest] = v
+    return wl, st, sel, ov
+
+
+@functools.lru_cache(maxsize=256)
+def _model(workload_json: str):
+    from ..workload import from_run
+
+    return from_run(json.loads(workload_json))
+
+
+@functools.lru_cache(maxsize=256)
+def _system(preset: str, devices: int | None, overrides_json: str):
+    from ..hardware import load_system
+    from .overrides import apply_system_overrides
+
+    system = load_system(preset, devices=devices)
+    return apply_system_overrides(system, json.loads(overrides_json))
+
+
+def build_point(base: dict, params: dict):
+    """(model, system, strategy dict) of one point."""
+    wl, st, sel, ov = split_params(params)
+    workload = {**(base.get("workload") or {}), **wl}
+    system_sel = {**(base.get("system") or {}), **sel}
+    strategy = {**(base.get("strategy") or {}), **st}
+    if "preset" not in system_sel:
+        raise SpecError("sweep.base.system.preset", "the base run needs a system preset")
+    model = _model(json.dumps(workload, sort_keys=True, default=str))
+    devices = system_sel.get("devices")
+    system = _system(system_sel["preset"], int(devices) if devices else None,
+                     json.dumps(ov, sort_keys=True, default=str))
+    return model, system, strategy
+
+
+def _flatten(est, outputs: Iterable[str]) -> dict:
+    d = est.to_dict()
+    row = {}
+    for name in outputs:
+        node = d
+        for part in name.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        row[name] = node
+    for k, v in (d.get("breakdown") or {}).items():
+        row[f"breakdown.{k}"] = v
+    return row
+
+
+def evaluate_point(params: dict, spec: dict) -> dict:
+    """Cost one point with the engine (``evaluate: estimate``) or the search (``search``)."""
+    from ..strategy import Strategy
+
+    model, system, strat = build_point(spec.get("base") or {}, params)
+    outputs = spec.get("outputs") or DEFAULT_OUTPUTS
+    if spec.get("evaluate") == "search":
+        from .search import search
+
+        gb = int(strat.get("global_batch") or 1)
+        cand = search(model, system, gb, spec.get("objective", "throughput"), 1,
+                      spec.get("constraints"), workers=1)[0]
+        row = _flatten(cand.estimate, outputs)
+        row.update({f"best.{k}": v for k, v in cand.strategy.model_dump(mode="json").items()
+                    if k in ("dp", "tp", "pp", "cp", "ep", "micro_batch", "interleave", "recompute", "zero")})
+        return row
+    from ..engine.estimate import estimate
+
+    return _flatten(estimate(model, system, Strategy.from_dict(strat)), outputs)
+
+
+def echo_evaluator(params: dict, spec: dict) -> dict:
+    """A cheap deterministic stand-in for the engine, for testing sweep machinery: a value that
+    depends on every parameter. ``spec["echo_sleep_s"]`` (if set in base) slows it down."""
+    time.sleep(float((spec.get("base") or {}).get("echo_sleep_s", 0.0)))
+    h = int(point_key(params), 16)
+    return {"value": (h % 10**9) / 1e9, "n_params": len(params)}
+
+
+def _eval_chunk(chunk: list[tuple[int, str, dict]], spec: dict) -> list[dict]:
+    """Rows of one chunk; a user's mistake in one point is stored as that point's error."""
+    fn = resolve_evaluator(spec.get("evaluator"))
+    rows = []
+    for index, key, params in chunk:
+        row = {"index": index, "key": key}
+        row.update({f"param.{k}": (v if isinstance(v, (int, float, bool)) else str(v)) for k, v in params.items()})
+        try:
+            row.update(fn(params, spec))
+            row["error"] = None
+        except SpecError as err:
+            row["error"] = str(err)
+        rows.append(row)
+    return rows
+
+
+# ---- running --------------------------------------------------------------------------------
+def _chunks(todo: list, size: int) -> list[list]:
+    return [todo[i:i + size] for i in range(0, len(todo), size)]
+
+
+def _local(chunks: list, spec: dict, workers: int):
+    """Yield row lists as chunks finish; at most 2 chunks per worker in flight."""
+    if workers <= 1:
+        for c in chunks:
+            yield _eval_chunk(c, spec)
+        return
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    it = iter(chunks)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        running = set()
+        for c in itertools.islice(it, 2 * workers):
+            running.add(pool.submit(_eval_chunk, c, spec))
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for f in done:
+                yield f.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    running.add(pool.submit(_eval_chunk, nxt, spec))
+
+
+def _ray(chunks: list, spec: dict, workers: int, address: str | None):
+    """Yield row lists from a Ray cluster (``address``) or an in-process Ray instance."""
+    try:
+        import ray
+    except ImportError:
+        raise SpecError("executor", "ray is not installed; pip install 'dojosim[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
+                 **({} if address else {"num_cpus": max(1, workers)}))
+    remote = ray.remote(num_cpus=1)(_eval_chunk)
+    spec_ref = ray.put(spec)
+    it = iter(chunks)
+    running = [remote.remote(c, spec_ref) for c in itertools.islice(it, 2 * max(1, workers))]
+    while running:
+        done, running = ray.wait(running, num_returns=1)
+        for ref in done:
+            yield ray.get(ref)
+            nxt = next(it, None)
+            if nxt is not None:
+                running.append(remote.remote(nxt, spec_ref))
+
+
+def run_sweep(spec: dict | str | os.PathLike, out: str | os.PathLike, *, resume: bool = False,
+              executor: str = "local", address: str | None = None, workers: int | None = None,
+              progress: bool = False, flush_rows: int = FLUSH_ROWS, flush_s: float = FLUSH_S,
+              chunk: int = CHUNK) -> dict:
+    """Run a sweep into the store at ``out``; returns counts (points, skipped, written, errors)."""
+    if not isinstance(spec, dict):
+        spec = load_sweep(spec)
+    else:
+        spec = check_sweep(spec)
+    if executor not in ("local", "ray"):
+        raise SpecError("executor", f"must be 'local' or 'ray', got {executor!r}")
+    workers = max(1, int(workers or os.cpu_count() or 1))
+    store = Store(out)
+    store.open(spec_hash(spec), spec, resume)
+    pts = points(spec)
+    done = store.done_keys()
+    todo = [p for p in pts if p[1] not in done]
+    stats = {"points": len(pts), "skipped": len(pts) - len(todo), "written": 0, "errors": 0,
+             "out": str(store.path)}
+    chunks = _chunks(todo, max(1, chunk))
+    source = _local(chunks, spec, workers) if executor == "local" else _ray(chunks, spec, workers, address)
+    buffer: list[dict] = []
+    last = time.monotonic()
+    bar = _progress(progress, len(pts), stats["skipped"])
+    try:
+        for rows in source:
+            buffer.extend(rows)
+            stats["errors"] += sum(1 for r in rows if r.get("error"))
+            if bar:
+                bar[0].advance(bar[1], len(rows))
+            if len(buffer) >= flush_rows or time.monotonic() - last >= flush_s:
+                store.append(buffer)
+                stats["written"] += len(buffer)
+                buffer, last = [], time.monotonic()
+        store.append(buffer)
+        stats["written"] += len(buffer)
+    finally:
+        if bar:
+            bar[0].stop()
+    return stats
+
+
+def _progress(enabled: bool, total: int, completed: int):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    bar.start()
+    return bar, bar.add_task("sweep", total=total, completed=completed)
+
+
+def load_results(path: str | os.PathLike):
+    """The results of a sweep as a pandas DataFrame (one row per point, in point order)."""
+    p = Path(path)
+    if not p.is_dir():
+        raise SpecError("results", f"no sweep results at {path}")
+    return Store(p).load()
