@@ -39,3 +39,20 @@ def test_transformers_trace_like_their_builder(name, i):
     assert traced.seq_len == analytic.seq_len
     attn = [op for _, op in traced.iter_ops() if op.kind == "attention"]
     assert attn and attn[0].attn == next(op.attn for _, op in analytic.iter_ops() if op.kind == "attention")
+
+
+CNN_SIZES = {
+    "resnet50": [dict(image_size=64), dict(image_size=48, width=16, depth=101, classes=10)],
+    "regnet": [dict(image_size=64, w0=16, wa=8.0, wm=2.0, depth=6, group_width=8, stem_width=16),
+               dict(image_size=32, w0=24, wa=12.0, wm=2.5, depth=4, group_width=4, stem_width=8, se_ratio=0.0,
+                    classes=10)],
+}
+
+
+@pytest.mark.parametrize("name, i", [(n, i) for n in CNN_SIZES for i in range(2)])
+def test_cnns_trace_like_their_builder(name, i):
+    analytic, traced = _check(name, CNN_SIZES[name][i])
+    assert traced.sample_unit == "image"
+    convs = lambda m: sorted(op.gemm for b, op in m.iter_ops() if op.kind == "conv"  # noqa: E731
+                             for _ in range(b.count))
+    assert convs(traced) == convs(analytic)
