@@ -52,8 +52,9 @@ def systems(json_out: bool = JSON_OPTION) -> None:
         emit_json(rows)
         return
     table = Table(title="dojosim presets (use: dojosim show NAME [--devices N])")
-    for col in ("name", "chip", "chips", "peak", "SRAM", "DRAM/HBM", "power", "price"):
-        table.add_column(col, justify="left" if col in ("name", "chip") else "right")
+    table.add_column("name", no_wrap=True, min_width=13)  # names are what users type: never cut them
+    for col in ("chip", "chips", "peak", "SRAM", "DRAM/HBM", "power", "price"):
+        table.add_column(col, justify="left" if col == "chip" else "right")
     for r in rows:
         dt = _main_dtype(r["peak_flops"])
         est = set(r["assumed_totals"])
@@ -200,8 +201,9 @@ def capacity(
         emit_json(rows)
         return
     table = Table(title=f"capacity for {units.format(rows[0]['target_flops'], 'flops')} peak {dtype}")
-    for col in ("system", "chips", "rack", "racks", "power", "price", "power/chip"):
-        table.add_column(col, justify="left" if col in ("system", "rack") else "right")
+    table.add_column("system", no_wrap=True, min_width=13)
+    for col in ("chips", "rack", "racks", "power", "price", "power/chip"):
+        table.add_column(col, justify="left" if col == "rack" else "right")
     for r in rows:
         a = set(r["assumed"])
         table.add_row(r["system"], _est(f"{r['chips']:,}", "chips" in a), f"{r['rack']} ({r['chips_per_rack']})",
