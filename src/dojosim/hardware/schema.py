@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TOPOLOGY_KINDS = ("mesh2d", "switch", "fat_tree", "torus", "ring")
 # Data types a chip may list a peak for. int8 is for inference chips (AI4, TPU) that publish TOPS.
@@ -65,6 +65,18 @@ class Chip(BaseModel):
     tdp_w: float = Field(gt=0)
     price_usd: float = Field(0.0, ge=0)
 
+    @field_validator("peak_flops")
+    @classmethod
+    def _known_positive_dtypes(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:
+            raise ValueError(f"give at least one dtype ({', '.join(DTYPES)})")
+        for dtype, flops in v.items():
+            if dtype not in DTYPES:
+                raise ValueError(f"unknown dtype {dtype!r}; expected one of: {', '.join(DTYPES)}")
+            if not flops > 0:
+                raise ValueError(f"{dtype} peak must be positive")
+        return v
+
 
 class Level(BaseModel):
     """A packaging/network level: ``children`` copies of the level below, wired by ``topology``."""
@@ -80,6 +92,18 @@ class Level(BaseModel):
     cost_overhead_usd: float = Field(0.0, ge=0)   # per instance, beyond its children
     egress_bandwidth: Optional[float] = Field(None, gt=0)       # out of ONE instance, per direction
     host_input_bandwidth: Optional[float] = Field(None, gt=0)   # hosts -> ONE instance
+
+    @model_validator(mode="after")
+    def _shape_matches_children(self) -> "Level":
+        # Also checked (with a finer field path) by the spec reader; here so that a System
+        # rebuilt from an edited dict (sweeps, overrides) cannot hold an impossible topology.
+        shape, kind = self.topology.shape, self.topology.kind
+        if kind in ("mesh2d", "torus") and shape is None:
+            raise ValueError(f"topology.shape is required for a {kind}")
+        if shape is not None and math.prod(shape) != self.children:
+            raise ValueError(f"topology.shape {list(shape)} holds {math.prod(shape)} children, "
+                             f"but children is {self.children}")
+        return self
 
     # --- derived network figures (per instance of this level, per direction) ---------------
     def link_count(self) -> int:
