@@ -315,15 +315,32 @@ def trace_records(module, example_inputs) -> tuple[list[_Rec], _State]:
     return state.records, state
 
 
-_INDEX = re.compile(r"^(.*?\.\d+)(?:\.|$)")
+def repeat_containers(module) -> set[str]:
+    """Layer stacks: every ModuleList, and Sequentials of two or more children of one class."""
+    out = set()
+    for name, mod in module.named_modules():
+        kinds = Counter(type(c).__name__ for c in mod.children())
+        if isinstance(mod, torch.nn.ModuleList) and kinds:
+            out.add(name)
+        elif isinstance(mod, torch.nn.Sequential) and kinds and kinds.most_common(1)[0][1] > 1:
+            out.add(name)
+    return out
 
 
-def _group_key(path: str) -> str:
-    """The layer a module path belongs to: up to its first numeric component ('layers.3')."""
-    m = _INDEX.match(path)
-    if m:
-        return m.group(1)
-    return path.split(".")[0] if path else "(root)"
+def _group_key(path: str, repeats: set[str]) -> str:
+    """The layer a module path belongs to: a child of the outermost layer stack on the path
+    (descending through directly nested stacks, e.g. 'stages.1.2'), else its top module."""
+    comps = path.split(".") if path else []
+    for i in range(len(comps) - 1):
+        prefix = ".".join(comps[: i + 1])
+        if prefix in repeats:
+            j = i + 1
+            key = f"{prefix}.{comps[j]}"
+            while key in repeats and j + 1 < len(comps):
+                j += 1
+                key = f"{key}.{comps[j]}"
+            return key
+    return comps[0] if comps else "(root)"
 
 
 def _norm(path: str) -> str:
@@ -336,11 +353,11 @@ def _to_op(r: _Rec, name: str) -> Op:
               tp="heads" if r.kind == "attention" else None)
 
 
-def build_blocks(records: list[_Rec]) -> list[Block]:
+def build_blocks(records: list[_Rec], repeats: set[str] = frozenset()) -> list[Block]:
     """Group ops by layer and store runs of identical layers once, with a count."""
     segments: list[tuple[str, list[_Rec]]] = []
     for r in records:
-        key = _group_key(r.path)
+        key = _group_key(r.path, repeats)
         if segments and segments[-1][0] == key:
             segments[-1][1].append(r)
         else:
@@ -363,7 +380,7 @@ def build_blocks(records: list[_Rec]) -> list[Block]:
 def from_torch(module, example_inputs, *, name: str | None = None) -> Model:
     """Trace ``module(*example_inputs)`` into an op graph (per sample = per row of dim 0)."""
     records, state = trace_records(module, example_inputs)
-    blocks = build_blocks(records)
+    blocks = build_blocks(records, repeat_containers(module))
     warn = tuple(f"uncosted op {op} x{n}: recorded with its bytes but zero FLOPs"
                  for op, n in sorted(state.uncosted.items()))
     for w in warn:
