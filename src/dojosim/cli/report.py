@@ -1,4 +1,215 @@
-"""CLI commands: report (filled in by its issue)."""
+"""CLI commands that show predictions: `compare`, `trace` and `report`."""
 from __future__ import annotations
 
-from ._app import app  # noqa: F401
+import contextlib
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import SpecError
+from ._app import JSON_OPTION, app, console, emit_json, is_interactive
+
+PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
+
+
+def _split_list(text: Optional[str]) -> list[str]:
+    return [s.strip() for s in (text or "").split(",") if s.strip()]
+
+
+@contextlib.contextmanager
+def _status(message: str):
+    """A spinner on a terminal; nothing in a pipe. Yields a function that updates the message."""
+    if is_interactive():
+        with console.status(message) as st:
+            yield lambda text: st.update(f"{message}: {text}")
+    else:
+        yield lambda text: None
+
+
+def _others_for(system_name: str) -> list[str]:
+    """The default systems to put a run beside: NVIDIA for a Dojo run, Dojo for anything else."""
+    from ..report.compare import DEFAULT_SYSTEMS
+
+    if system_name.startswith("dojo") or system_name == "d1":
+        return [DEFAULT_SYSTEMS[1]]
+    return [DEFAULT_SYSTEMS[0]]
+
+
+def _print_compare(rows: list[dict], model_name: str) -> None:
+    from ..units import format as fmt, format_time
+
+    norm = rows[0]["normalize"] if rows else ""
+    t = Table(title=f"{model_name}: equal {norm} (global batch {rows[0]['global_batch'] if rows else ''})")
+    for col in ("system", "devices", "power", "price", "split", "step time", "samples/s", "vs ref", "MFU",
+                "mem/device", "energy/sample", "cost/sample"):
+        t.add_column(col, justify="left" if col in ("system", "split") else "right")
+    for r in rows:
+        head = [r["label"], str(r["devices"]), fmt(r["power_w"], "power"), fmt(r["price_usd"], "money")]
+        if r.get("error"):
+            t.add_row(*head, "[red]see below[/]", *[""] * 7)
+            continue
+        mem = fmt(r["memory_per_device_bytes"], "bytes") + ("" if r["fits"] else " [red](no fit)[/]")
+        t.add_row(*head, r["split"], format_time(r["step_time_s"]), f"{r['samples_per_s']:,.4g}",
+                  f"{r['relative_samples_per_s']:.2f}x" if r.get("relative_samples_per_s") else "n/a",
+                  f"{r['mfu']:.1%}", mem, fmt(r["energy_j_per_sample"], "energy"),
+                  fmt(r["cost_usd_per_sample"], "money"))
+    # Pipes get a wide table rather than one folded into an 80-column mess.
+    out = console if is_interactive() else Console(width=max(console.width, 170), highlight=False)
+    out.print(t)
+    for r in rows:
+        if r.get("error"):
+            console.print(f"{r['label']}: {r['error']}", markup=False)
+        elif not r["fits"]:
+            console.print(f"{r['label']}: the best split found does not fit in memory", markup=False)
+    if any(r.get("cost_is_amortized") for r in rows):
+        console.print("cost/sample: hardware price paid off over 4 years plus electricity "
+                      "(dojosim.plan.search.score); prices are assumed street prices.", markup=False)
+
+
+@app.command("compare")
+def compare_cmd(
+    model: Optional[str] = typer.Option(None, "--model", help="Zoo model (default: fsd, Tesla's vision network)."),
+    run: Optional[Path] = typer.Option(None, "--run", help="A run file: its workload, and its system first."),
+    systems: Optional[str] = typer.Option(None, "--systems",
+                                          help="Comma-separated presets; the first is the reference "
+                                               "(default: dojo-exapod,h100-dgx)."),
+    normalize: str = typer.Option("power", "--normalize", help="Equalize systems on chips, power or price."),
+    global_batch: Optional[int] = typer.Option(None, "--global-batch", help="Samples per step (default: the "
+                                                                             "model's, or one per device)."),
+    objective: str = typer.Option("throughput", "--objective", help="What the split search optimizes: "
+                                                                   "throughput, cost or energy."),
+    json_: bool = JSON_OPTION,
+    plot: Optional[Path] = PLOT_OPTION,
+) -> None:
+    """One workload on several systems side by side, at equal chips, power or price.
+
+    With no arguments: the FSD network on a Dojo ExaPOD against H100 DGX nodes of equal power.
+    """
+    from ..report.compare import DEFAULT_MODEL, DEFAULT_SYSTEMS, compare, rows_to_json
+
+    names = _split_list(systems)
+    strategy = None
+    if run is not None:
+        if model is not None:
+            raise SpecError("--model", "give --model or --run, not both")
+        from ..run import load_run
+
+        r = load_run(run)
+        mdl, ref = r.model, r.system
+        strategy = r.strategy
+        sys_list = [ref] + (names or _others_for(ref.preset or ref.name))
+    else:
+        from ..workload import build
+
+        mdl = build(model or DEFAULT_MODEL)
+        sys_list = names or list(DEFAULT_SYSTEMS)
+    with _status("comparing") as update:
+        rows = compare(mdl, sys_list, normalize=normalize, global_batch=global_batch, objective=objective,
+                       strategy=strategy, progress=update)
+    if plot is not None:
+        from ..report.plots import plot_compare
+
+        plot_compare([r for r in rows if not r.get("error")], plot)
+    if json_:
+        emit_json({"model": mdl.name, "normalize": normalize, "objective": objective, "rows": rows_to_json(rows)})
+    else:
+        _print_compare(rows, mdl.name)
+
+
+def _estimate_run(run: Path):
+    from ..engine import estimate
+    from ..run import load_run
+
+    r = load_run(run)
+    return r, estimate(r.model, r.system, r.strategy)
+
+
+@app.command("trace")
+def trace_cmd(
+    run: Path = typer.Argument(..., help="Run file (workload, system, strategy)."),
+    output: Path = typer.Option(Path("step.json"), "-o", "--output", help="Trace file to write (JSON)."),
+    gantt: Optional[Path] = typer.Option(None, "--gantt", help="Also draw the timeline as a Gantt chart "
+                                                                 "(.png or .svg)."),
+    json_: bool = JSON_OPTION,
+    plot: Optional[Path] = PLOT_OPTION,
+) -> None:
+    """Write the predicted timeline of one step as a Chrome/Perfetto trace (open it in ui.perfetto.dev)."""
+    from ..report.timeline import timeline
+    from ..report.trace import write_trace
+
+    r, est = _estimate_run(run)
+    path = write_trace(est, output, layers=r.model.layers)
+    tl = timeline(est, layers=r.model.layers)
+    extra = []
+    if gantt is not None:
+        from ..report.gantt import plot_gantt
+
+        extra.append(plot_gantt(est, gantt))
+    if plot is not None:
+        from ..report.plots import plot_estimate
+
+        extra += plot_estimate(est, plot, model=r.model, system=r.system)
+    summary = {"trace": str(path), "events": len(tl.events), "tracks": len(tl.tracks),
+               "step_time_s": tl.step_time_s, "estimate_step_time_s": est.step_time_s,
+               "pipeline_stages": tl.pipeline_stages, "micro_batches": tl.micro_batches,
+               "interleave": tl.interleave, "bubble_s": tl.bubble_s, "truncated": tl.truncated,
+               "notes": list(tl.notes), "plots": [str(p) for p in extra]}
+    if json_:
+        emit_json(summary)
+        return
+    from ..units import format_time
+
+    t = Table(title=f"trace of one step: {est.model} on {est.system}")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("file", str(path))
+    t.add_row("events / tracks", f"{len(tl.events):,} / {len(tl.tracks)}")
+    t.add_row("step (timeline / estimate)", f"{format_time(tl.step_time_s)} / {format_time(est.step_time_s)}")
+    t.add_row("schedule", f"{tl.schedule}: {tl.pipeline_stages} stages x {tl.micro_batches} micro-batches"
+                          + (f", interleave {tl.interleave}" if tl.interleave > 1 else ""))
+    t.add_row("stage-0 bubble", format_time(tl.bubble_s))
+    console.print(t)
+    for n in tl.notes:
+        console.print(f"note: {n}", markup=False)
+    for p in extra:
+        console.print(f"wrote {p}", markup=False)
+
+
+@app.command("report")
+def report_cmd(
+    run: Path = typer.Argument(..., help="Run file (workload, system, strategy)."),
+    output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write."),
+    systems: Optional[str] = typer.Option(None, "--systems", help="Systems to compare the run with "
+                                                                  "(comma-separated presets)."),
+    normalize: str = typer.Option("power", "--normalize", help="Equalize compared systems on chips, power "
+                                                               "or price."),
+    no_compare: bool = typer.Option(False, "--no-compare", help="Leave out the comparison (faster)."),
+    json_: bool = JSON_OPTION,
+    plot: Optional[Path] = PLOT_OPTION,
+) -> None:
+    """Write one self-contained HTML report of a run: estimate, breakdowns, memory, timeline, comparison."""
+    from ..report.compare import compare, rows_to_json
+    from ..report.html import write_report
+
+    with _status("estimating") as update:
+        r, est = _estimate_run(run)
+        rows: list[dict] = []
+        if not no_compare:
+            others = _split_list(systems) or _others_for(r.system.preset or r.system.name)
+            update("comparing")
+            rows = compare(r.model, [r.system] + others, normalize=normalize, strategy=r.strategy,
+                           global_batch=r.strategy.global_batch, progress=update)
+        update("drawing")
+        path = write_report(est, output, model=r.model, system=r.system, compare_rows=rows, run=r.raw)
+    if plot is not None:
+        from ..report.plots import plot_estimate
+
+        plot_estimate(est, plot, model=r.model, system=r.system)
+    if json_:
+        emit_json({"report": str(path), "bytes": path.stat().st_size, "step_time_s": est.step_time_s,
+                   "compare": rows_to_json(rows)})
+    else:
+        console.print(f"wrote {path} ({path.stat().st_size / 1e3:,.0f} kB); open it in a browser", markup=False)

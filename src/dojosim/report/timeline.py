@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from ..engine.result import Estimate, StageTiming
 
-# Above this many micro-batch slots the per-op children are drawn only for the first few
-# micro-batches: a 96-stage, 1,000-micro-batch pipeline would otherwise write millions of events
-# that no trace viewer opens, while the first micro-batches already show every op.
-MAX_DETAILED_SLOTS = 4000
+# Above this many events the per-op children are drawn only for the first few micro-batches: a
+# 96-stage, 1,000-micro-batch pipeline would otherwise write millions of events that no trace
+# viewer opens, while the first micro-batches already show every op.
+MAX_DETAILED_EVENTS = 150_000
 DETAILED_MICRO_BATCHES = 4
 # A trace longer than this many pipeline slots is cut to its first micro-batches: one step of a
 # pipeline with thousands of accumulation steps repeats the same pattern, and viewers choke.
@@ -160,8 +160,13 @@ def _schedule(p: int, m: int, v: int, fwd: float, bwd: float, hop: float, schedu
     return out, end
 
 
-def timeline(est: Estimate, *, schedule: str | None = None) -> Timeline:
-    """Lay out one step of ``est`` as events on per-stage compute and communication tracks."""
+def timeline(est: Estimate, *, schedule: str | None = None, layers: int | None = None) -> Timeline:
+    """Lay out one step of ``est`` as events on per-stage compute and communication tracks.
+
+    ``layers`` (the model's pipeline-splittable layers) says how many layers each stage chunk
+    holds, so the per-layer ops the engine reports repeat that many times inside a slot; without
+    it the count is guessed from the slot's length.
+    """
     st = _stage_timing(est)
     p = max(1, int(est.pipeline_stages))
     v = max(1, int(est.interleave))
@@ -194,8 +199,9 @@ def timeline(est: Estimate, *, schedule: str | None = None) -> Timeline:
     pipeline_s = pipe_end - pipe_start
     events.append(Event("step", f"pipeline ({m} micro-batches x {p} stages)", pipe_start, pipeline_s, "phase"))
 
-    detailed = 2 * p * m * v <= MAX_DETAILED_SLOTS
     ops = [(n, f, bk) for n, f, bk in st.ops if f > 0 or bk > 0]
+    reps = layers // (p * v) if layers and layers >= p * v else None
+    detailed = 2 * p * m * v * (1 + op_children_per_slot(ops, st.forward_s, reps)) <= MAX_DETAILED_EVENTS
     bubble_stage0 = 0.0
     for s in range(p):
         compute = f"stage {s} / compute"
@@ -211,7 +217,7 @@ def timeline(est: Estimate, *, schedule: str | None = None) -> Timeline:
             cat = "forward" if kind == "F" else "backward"
             events.append(Event(compute, label, t0, math_s, cat, s, 0, {"micro_batch": mb, "chunk": chunk}))
             if ops and (detailed or mb < DETAILED_MICRO_BATCHES):
-                events.extend(_op_children(ops, kind, compute, t0, math_s, s))
+                events.extend(_op_children(ops, kind, compute, t0, math_s, s, chunk * p + s, reps))
             # Exposed collectives follow the math they belong to, each on its own track.
             c0 = t0 + math_s
             for k in kinds:
@@ -237,21 +243,43 @@ def timeline(est: Estimate, *, schedule: str | None = None) -> Timeline:
                     schedule, truncated, tuple(notes))
 
 
-def _op_children(ops, kind: str, track: str, t0: float, math_s: float, stage: int) -> list[Event]:
-    """The model's modules inside one forward or backward slot, scaled to fit inside it."""
+def _op_children(ops, kind: str, track: str, t0: float, math_s: float, stage: int, vstage: int,
+                 reps: int | None = None) -> list[Event]:
+    """The model's modules inside one forward or backward slot, scaled to fit inside it.
+
+    The engine's ops are those of ONE layer when the stage holds several identical layers: the
+    slot then holds that many repetitions, each drawn as a "layer i" slice around its ops.
+    """
     col = 1 if kind == "F" else 2
     total = sum(o[col] for o in ops)
     if total <= 0 or math_s <= 0:
         return []
-    scale = min(1.0, math_s / total)  # never let children spill out of their parent
-    out, c = [], t0
+    if not reps:
+        reps = max(1, round(math_s / total)) if total < math_s else 1
+    scale = min(1.0, math_s / (reps * total))  # never let children spill out of their parent
     order = ops if kind == "F" else list(reversed(ops))
-    for op in order:
-        d = op[col] * scale
-        if d > 0:
-            out.append(Event(track, op[0], c, d, "op", stage, 1))
-            c += d
+    layer_order = range(reps) if kind == "F" else range(reps - 1, -1, -1)
+    out, c = [], t0
+    for r in layer_order:
+        depth = 1
+        if reps > 1:
+            idx = vstage * reps + r
+            out.append(Event(track, f"layer {idx}", c, total * scale, "layer", stage, 1, {"layer": idx}))
+            depth = 2
+        for op in order:
+            d = op[col] * scale
+            if d > 0:
+                out.append(Event(track, op[0], c, d, "op", stage, depth))
+                c += d
     return out
+
+
+def op_children_per_slot(ops, forward_s: float, reps: int | None = None) -> int:
+    """How many child events one slot gets (for the size cap)."""
+    total = sum(o[1] for o in ops)
+    if not reps:
+        reps = max(1, round(forward_s / total)) if 0 < total < forward_s else 1
+    return reps * (len(ops) + (1 if reps > 1 else 0))
 
 
 def _tail(est: Estimate, events: list[Event], p: int, t: float) -> float:

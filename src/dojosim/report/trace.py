@@ -99,9 +99,11 @@ def trace_events(tl: Timeline, *, title: str = "") -> dict:
     return {"traceEvents": out, "displayTimeUnit": "ms", "otherData": meta}
 
 
-def write_trace(est: Estimate, path: str | Path, *, schedule: str | None = None) -> Path:
-    """Write the predicted timeline of one step of ``est`` to ``path`` as trace-event JSON."""
-    tl = timeline(est, schedule=schedule)
+def write_trace(est: Estimate, path: str | Path, *, schedule: str | None = None, layers: int | None = None) -> Path:
+    """Write the predicted timeline of one step of ``est`` to ``path`` as trace-event JSON.
+
+    ``layers``: the model's pipeline-splittable layer count (see `timeline`)."""
+    tl = timeline(est, schedule=schedule, layers=layers)
     doc = trace_events(tl, title=f"{est.model} on {est.system}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

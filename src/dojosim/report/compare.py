@@ -1,0 +1,168 @@
+"""One workload on several systems, side by side, at equal chips, equal power or equal price.
+
+The first system is the reference: it keeps its size. Every other system is resized (with
+`hardware.with_devices`) to the buildable device count whose chips, watts or dollars come closest
+to the reference's. Each system then gets its own best split from `plan.search` — comparing
+machines under one fixed split would favour whichever machine the split was tuned for.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from ..errors import SpecError
+
+NORMALIZE = ("chips", "power", "price")
+# The README's main job: Tesla's FSD vision network on a Dojo ExaPOD against H100s of equal power.
+DEFAULT_MODEL = "fsd"
+DEFAULT_SYSTEMS = ("dojo-exapod", "h100-dgx")
+DEFAULT_NORMALIZE = "power"
+# What `compare` lets the search try by default: enough to find a good split of a vision network
+# on thousands of chips, small enough that the default comparison runs in seconds on 2 cores.
+# (recompute "none" first: the search still reports a split that does not fit as not fitting.)
+DEFAULT_CONSTRAINTS: dict = {"orders": "default"}
+
+
+def measure(system, normalize: str) -> float:
+    """The quantity systems are equalized on: chips, watts, or dollars."""
+    if normalize == "chips":
+        return float(system.chips)
+    if normalize == "power":
+        return float(system.power_w)
+    if normalize == "price":
+        return float(system.price_usd)
+    raise SpecError("normalize", f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZE)}")
+
+
+def _resize(system, devices: int):
+    from ..hardware import with_devices
+
+    return with_devices(system, devices)
+
+
+# Sizes within this fraction of the reference's chips/power/price count as "equal": among them the
+# one sharing the most factors with the reference's chip count wins, so that one global batch
+# splits evenly over both (1,600 H100s share 200 with a 3,000-D1 ExaPOD; 1,648 share only 8).
+EQUAL_WITHIN = 0.05
+
+
+def equalize(system, target: float, normalize: str, ref_chips: int | None = None):
+    """``system`` resized to a buildable device count whose measure is close to ``target``.
+
+    Counts are tried in whole units of the system's first level (a DGX node, a Dojo tile) around
+    the linear guess, and in whole copies of the preset when the guess is bigger than the preset.
+    Of the counts within `EQUAL_WITHIN` of the target, the one with the largest common divisor
+    with ``ref_chips`` wins (then the closest); with none that close, the closest.
+    """
+    per_chip = measure(system, normalize) / system.chips
+    if per_chip <= 0:
+        raise SpecError("normalize", f"{system.name} has no {normalize} figure to normalize on")
+    guess = target / per_chip
+    unit = system.level_chips(0) if system.levels else 1
+    counts: set[int] = set()
+    for step in {unit, system.chips}:
+        k = guess / step
+        span = max(2, int(k * EQUAL_WITHIN) + 2)
+        for j in range(max(1, math.floor(k) - span), math.ceil(k) + span + 1):
+            counts.add(int(j * step))
+    sized = []
+    for n in sorted(counts):
+        try:
+            s = system if n == system.chips else _resize(system, n)
+        except SpecError:
+            continue
+        sized.append((abs(measure(s, normalize) - target) / target, n, s))
+    if not sized:
+        raise SpecError("systems", f"cannot size {system.name} to match {target:g} ({normalize})")
+    close = [x for x in sized if x[0] <= EQUAL_WITHIN]
+    if close and ref_chips:
+        return max(close, key=lambda x: (math.gcd(x[1], ref_chips), -x[0]))[2]
+    return min(sized, key=lambda x: x[0])[2]
+
+
+def default_global_batch(model, devices: Sequence[int]) -> int:
+    """The model's own default global batch when it has one, else one sample per chip of the
+    reference system (the first count), which its data-parallel split divides evenly."""
+    gb = (getattr(model, "config", None) or {}).get("global_batch")
+    if gb:
+        return int(gb)
+    return int(devices[0])
+
+
+def compare(model, systems: Sequence, *, normalize: str = DEFAULT_NORMALIZE, global_batch: int | None = None,
+            objective: str = "throughput", constraints: dict | None = None, strategy=None,
+            search_fn: Callable | None = None, estimate_fn: Callable | None = None, workers: int | None = None,
+            progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Rows of the comparison, reference first. ``systems`` holds System objects or preset names.
+
+    With ``strategy`` (a run's split) the reference system keeps that split; every other system,
+    and the reference without one, gets the best split `plan.search` finds for ``objective``.
+    """
+    from ..hardware import load_system
+
+    if normalize not in NORMALIZE:
+        raise SpecError("normalize", f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZE)}")
+    if not systems:
+        raise SpecError("systems", "name at least one system")
+    loaded = [load_system(s) if isinstance(s, str) else s for s in systems]
+    ref = loaded[0]
+    target = measure(ref, normalize)
+    sized = [ref] + [equalize(s, target, normalize, ref.chips) for s in loaded[1:]]
+    gb = int(global_batch or (strategy.global_batch if strategy is not None else 0)
+             or default_global_batch(model, [s.chips for s in sized]))
+    rows = []
+    for i, system in enumerate(sized):
+        if progress:
+            progress(system.name)
+        rows.append(_row(model, system, gb, normalize, objective, constraints,
+                         strategy if i == 0 else None, search_fn, estimate_fn, workers))
+    ref_row = rows[0]
+    for r in rows:
+        r["relative_samples_per_s"] = (r["samples_per_s"] / ref_row["samples_per_s"]
+                                       if r.get("samples_per_s") and ref_row.get("samples_per_s") else None)
+    return rows
+
+
+def _row(model, system, gb, normalize, objective, constraints, strategy, search_fn, estimate_fn, workers) -> dict:
+    from ..plan.search import score
+    from .plots import split_label
+
+    row = {"system": system.preset or system.name, "label": f"{system.preset or system.name} x{system.chips}",
+           "devices": system.chips, "normalize": normalize, "power_w": system.power_w,
+           "price_usd": system.price_usd, "global_batch": gb, "measure": measure(system, normalize)}
+    try:
+        if strategy is not None:
+            if estimate_fn is None:
+                from ..engine import estimate as estimate_fn
+            est, strat = estimate_fn(model, system, strategy), strategy
+            how = "given"
+        else:
+            if search_fn is None:
+                from ..plan.search import search as search_fn
+            cons = dict(DEFAULT_CONSTRAINTS)
+            cons.update(constraints or {})
+            kw = {"workers": workers} if workers is not None else {}
+            best = search_fn(model, system, gb, objective=objective, top=1, constraints=cons, **kw)[0]
+            est, strat = best.estimate, best.strategy
+            how = "searched"
+    except SpecError as err:
+        # One system that cannot run the workload is a finding, not a failure of the comparison.
+        row.update(error=str(err), fits=False)
+        return row
+    row.update(
+        split=split_label(strat), split_source=how,
+        strategy=strat.model_dump(mode="json") if hasattr(strat, "model_dump") else dict(strat),
+        step_time_s=est.step_time_s, samples_per_s=est.samples_per_s, tokens_per_s=est.tokens_per_s,
+        mfu=est.mfu, hfu=est.hfu, memory_per_device_bytes=est.memory.per_device_bytes,
+        memory_capacity_bytes=est.memory.capacity_bytes, fits=est.memory.fits,
+        energy_j_per_sample=est.energy_j_per_step / gb,
+        cost_usd_per_sample=score(est, "cost", gb, system),
+        cost_is_amortized=est.cost_usd_per_step is None,
+        breakdown=dict(est.breakdown), estimate=est,
+    )
+    return row
+
+
+def rows_to_json(rows: Sequence[dict]) -> list[dict]:
+    """Rows without the Estimate objects (those go to `Estimate.to_dict` only when asked)."""
+    return [{k: v for k, v in r.items() if k != "estimate"} for r in rows]

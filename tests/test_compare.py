@@ -1,0 +1,88 @@
+"""`compare`: systems sized to equal chips, power or price, each with its own best split."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from dojosim.cli import main
+from dojosim.hardware import load_system
+from dojosim.report.compare import EQUAL_WITHIN, compare, equalize, measure
+from test_report_fixtures import make_estimate
+
+
+def fake_search(model, system, gb, objective="throughput", top=1, constraints=None, **kw):
+    from dojosim.strategy import Strategy
+
+    est = make_estimate(system=system.name, p=1, m=1)
+    return [SimpleNamespace(strategy=Strategy(dp=system.chips, global_batch=gb), estimate=est)]
+
+
+@pytest.mark.parametrize("normalize", ["chips", "power", "price"])
+def test_equalize_lands_within_tolerance(normalize):
+    ref = load_system("dojo-exapod")
+    target = measure(ref, normalize)
+    h = equalize(load_system("h100-dgx"), target, normalize, ref.chips)
+    assert abs(measure(h, normalize) - target) / target <= EQUAL_WITHIN
+    assert h.chips % 8 == 0  # whole DGX nodes
+
+
+def test_equal_chips_is_exact():
+    h = equalize(load_system("h100-dgx"), 3000.0, "chips", 3000)
+    assert h.chips in (2992, 3000, 3008) and abs(h.chips - 3000) <= 8
+
+
+def test_compare_rows_use_reference_first_and_each_own_split():
+    rows = compare(SimpleNamespace(name="m", config={}), ["dojo-tray", "h100-dgx"], normalize="power",
+                   search_fn=fake_search)
+    assert [r["system"] for r in rows] == ["dojo-tray", "h100-dgx"]
+    assert rows[0]["devices"] == 150 and rows[0]["global_batch"] == 150
+    assert rows[1]["split"] == f"dp{rows[1]['devices']}"
+    assert rows[0]["relative_samples_per_s"] == 1.0
+    gb = rows[0]["global_batch"]
+    est = rows[1]["estimate"]
+    assert rows[1]["energy_j_per_sample"] == pytest.approx(est.energy_j_per_step / gb)
+    assert rows[1]["cost_usd_per_sample"] == pytest.approx(est.cost_usd_per_step / gb)
+
+
+def test_a_system_that_cannot_run_is_a_row_with_the_reason():
+    from dojosim.errors import FitError
+
+    def failing(model, system, gb, **kw):
+        if system.name.startswith("h100"):
+            raise FitError("strategy", "nothing fits")
+        return fake_search(model, system, gb)
+
+    rows = compare(SimpleNamespace(name="m", config={}), ["dojo-tile", "h100-dgx"], search_fn=failing)
+    assert rows[1]["error"] == "strategy: nothing fits" and rows[1]["fits"] is False
+    assert "samples_per_s" in rows[0]
+
+
+def test_bad_normalize_is_one_line_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--model", "gpt", "--normalize", "watts"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "normalize" in err[0]
+
+
+def run_cli(args: list[str]) -> None:
+    """Run the CLI in-process; typer ends a successful command with SystemExit(0)."""
+    try:
+        main(args)
+    except SystemExit as exc:
+        assert exc.code in (0, None), f"exit {exc.code}"
+
+
+def test_cli_compare_json_small(capsys, tmp_path):
+    run_cli(["compare", "--model", "gpt", "--systems", "dojo-tile,a100-80gb-dgx", "--normalize", "chips",
+             "--json", "--plot", str(tmp_path)])
+    out = json.loads(capsys.readouterr().out)
+    rows = out["rows"]
+    assert [r["system"] for r in rows] == ["dojo-tile", "a100-80gb-dgx"]
+    assert rows[1]["devices"] == 24  # 25 chips in whole 8-GPU nodes, sharing most factors with 25
+    for r in rows:
+        assert r["step_time_s"] > 0 and r["samples_per_s"] > 0 and 0 < r["mfu"] < 1
+        assert set(r["breakdown"]) and r["split"]
+    assert (tmp_path / "compare.svg").exists() and (tmp_path / "compare.png").exists()
