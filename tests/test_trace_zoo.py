@@ -56,3 +56,13 @@ def test_cnns_trace_like_their_builder(name, i):
     convs = lambda m: sorted(op.gemm for b, op in m.iter_ops() if op.kind == "conv"  # noqa: E731
                              for _ in range(b.count))
     assert convs(traced) == convs(analytic)
+
+
+VIT_SIZES = [dict(layers=2, hidden=64, heads=4, ffn=128, image_size=32, patch=8, classes=10),
+             dict(layers=1, hidden=96, heads=3, ffn=384, image_size=48, patch=16, classes=7)]
+
+
+@pytest.mark.parametrize("i", range(2))
+def test_vit_traces_like_its_builder(i):
+    analytic, traced = _check("vit", VIT_SIZES[i])
+    assert traced.layers == analytic.layers

@@ -44,3 +44,11 @@ def test_bad_depth_names_field():
     with pytest.raises(SpecError) as err:
         from_run({"model": "resnet50", "layers": 34})
     assert err.value.path == "workload.layers"
+
+
+def test_vit_b16_published_counts():
+    m = build("vit-b16")
+    assert m.params == 86_567_656                      # timm vit_base_patch16_224
+    assert _gemm_macs(m) + sum(b.count * op.flops for b, op in m.iter_ops() if op.kind == "attention") / 2 \
+        == pytest.approx(17.6e9, rel=0.01)             # ~17.6 GMACs (Dosovitskiy et al.)
+    assert m.seq_len == 197 and m.sample_unit == "image"

@@ -72,7 +72,7 @@ def _register_optional() -> None:
     """Families defined in modules that may not exist yet in a partial checkout."""
     import importlib
 
-    for mod in ("cnn", "vit", "fsd"):
+    for mod in ("cnn", "vit", "fsd"):  # each defines register(family, preset)
         try:
             m = importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as err:  # pragma: no cover - only in a partial tree
