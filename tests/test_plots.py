@@ -104,6 +104,12 @@ def test_sweep_plot_draws_front(tmp_path):
     assert list(front.get_xdata()) == [8, 16, 32, 128]
     plt.close(fig)
     check_files(plots.plot_sweep(df, tmp_path), ["sweep_pareto"])
+    # A point that does not fit never joins the front.
+    df["memory.fits"] = [True, True, True, True, False]
+    fig = plots.figure_sweep(df)
+    front = [ln for ln in fig.axes[0].lines if ln.get_label() == "Pareto front"][0]
+    assert list(front.get_xdata()) == [8, 16, 32]
+    plt.close(fig)
 
 
 def test_scaling_plot_two_axes(tmp_path):

@@ -287,7 +287,7 @@ def pareto_front(xs: Sequence[float], ys: Sequence[float], *, x_low: bool = True
 
 def _pick_columns(df, x: str | None, y: str | None) -> tuple[str, str]:
     numeric = [c for c in df.columns if str(df[c].dtype).startswith(("int", "float"))]
-    xs = ("devices", "power_w", "cost_usd_per_step", "price_usd", "step_time_s")
+    xs = ("devices", "system.devices", "power_w", "cost_usd_per_step", "price_usd", "step_time_s")
     ys = ("samples_per_s", "tokens_per_s", "mfu")
     x = x or next((c for c in xs if c in numeric), numeric[0] if numeric else None)
     y = y or next((c for c in ys if c in numeric and c != x), next((c for c in numeric if c != x), None))
@@ -304,9 +304,18 @@ def figure_sweep(df, x: str | None = None, y: str | None = None):
     x, y = _pick_columns(df, x, y)
     d = df[[x, y]].dropna()
     xs, ys = d[x].astype(float).tolist(), d[y].astype(float).tolist()
-    front = pareto_front(xs, ys, x_low=lower_is_better(x), y_low=lower_is_better(y))
+    # Points that do not fit in memory are drawn but never make the front.
+    fits = (df.loc[d.index, "memory.fits"].astype(bool).tolist() if "memory.fits" in df.columns
+            else [True] * len(xs))
+    ok = [i for i, f in enumerate(fits) if f]
+    sub = pareto_front([xs[i] for i in ok], [ys[i] for i in ok], x_low=lower_is_better(x), y_low=lower_is_better(y))
+    front = [ok[i] for i in sub]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.scatter(xs, ys, s=14, color="#AAAAAA", label=f"points ({len(xs)})")
+    ax.scatter([xs[i] for i in ok], [ys[i] for i in ok], s=14, color="#AAAAAA", label=f"points ({len(ok)})")
+    if len(ok) < len(xs):
+        bad = [i for i, f in enumerate(fits) if not f]
+        ax.scatter([xs[i] for i in bad], [ys[i] for i in bad], s=14, marker="x", color="#C44E52",
+                   label=f"does not fit ({len(bad)})")
     ax.plot([xs[i] for i in front], [ys[i] for i in front], "o-", color="#C44E52", label="Pareto front")
     for ax_set, col, vals in ((ax.set_xscale, x, xs), (ax.set_yscale, y, ys)):
         if vals and min(vals) > 0 and max(vals) / min(vals) > 50:
