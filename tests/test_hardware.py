@@ -254,3 +254,31 @@ def test_level_network_figures():
     assert ring.link_count() == 8 and ring.bisection_bandwidth() == 2.0
     ft = Level(name="f", children=8, topology=Topology(kind="fat_tree", oversubscription=2), link_bandwidth=1.0, latency_s=0)
     assert ft.bisection_bandwidth() == 2.0 and ft.injection_bandwidth() == 8.0
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+_SCALABLE = [n for n in PRESETS if load_system(n).scale_out is not None]
+
+
+@given(name=st.sampled_from(PRESETS), devices=st.integers(min_value=1, max_value=20000))
+def test_any_device_count_builds_exactly_or_fails_on_devices(name, devices):
+    base = load_system(name)
+    try:
+        s = load_system(name, devices=devices)
+    except SpecError as err:
+        assert err.path == "devices"
+        return
+    assert s.chips == devices
+    t = s.totals()
+    for dtype, peak in base.chip.peak_flops.items():
+        assert t["peak_flops"][dtype] == pytest.approx(devices * peak)
+    assert t["power_w"] >= devices * base.chip.tdp_w
+    for lv in s.levels:  # every built level is a valid Level (shape matches children)
+        Level.model_validate(lv.model_dump())
+
+
+@given(name=st.sampled_from(_SCALABLE), copies=st.integers(min_value=1, max_value=64))
+def test_multiples_of_a_scalable_preset_always_build(name, copies):
+    n = load_system(name).chips * copies
+    assert load_system(name, devices=n).chips == n
