@@ -1,9 +1,12 @@
 """The engine's view of communication: one place that turns (dimension, collective, bytes) into
 seconds for one strategy on one system, with the groups placed once and the times memoized.
 
-It wraps the communication engineer's `placement.place` and `comm.collective_time`.
+It wraps the communication engineer's `placement.place` and `comm.collective_time`, and adds
+the one engine-level choice about sharded data parallelism (`flat`, see `SHARDED_DP_FLAT_RING`).
 """
 from __future__ import annotations
+
+from . import constants as C
 
 
 class CommContext:
@@ -28,9 +31,29 @@ class CommContext:
         t = self._memo.get(key)
         if t is None:
             group = self.groups.get(dim)
-            if group is None or getattr(group, "size", 2) <= 1:
+            if group is None or getattr(group, "n", 2) <= 1:
                 t = 0.0
             else:
                 t = float(self._time(kind, size_bytes, group, self.system))
             self._memo[key] = t
         return t
+
+    def sharded(self, dim: str, kind: str, size_bytes: float) -> float:
+        """A ZeRO/FSDP collective over ``dim``: as `time`, or as a flat ring over the whole group
+        when SHARDED_DP_FLAT_RING is set - every rank's (n-1)/n share of the data then crosses
+        its own port into the outermost level the group spans (never faster than `time`)."""
+        t = self.time(dim, kind, size_bytes)
+        if not C.SHARDED_DP_FLAT_RING or t == 0.0:
+            return t
+        key = ("flat", dim, kind, size_bytes)
+        f = self._memo.get(key)
+        if f is None:
+            from .comm import _phases
+
+            group = self.groups[dim]
+            port = _phases(group)[-1].max_rank_bw
+            n = group.n
+            volume = (n - 1) / n * size_bytes * (2.0 if kind == "all_reduce" else 1.0)
+            f = max(t, volume / port) if port > 0 else t
+            self._memo[key] = f
+        return f

@@ -74,14 +74,31 @@ class Split:
 
 
 def shard(op: Op, split: Split) -> float:
-    """Factor by which this device's share of the op's per-sample work is smaller."""
-    f = 1.0
+    """Factor by which this device's share of the op's per-sample work is smaller.
+
+    Context parallelism splits every op of a token model along the sequence (attention: the
+    queries; each rank still attends to all keys), so it divides every op.
+    """
+    f = float(split.cp)
     if op.tp in ("column", "row", "heads", "split"):
         f *= split.tp
     elif split.sequence_parallel and op.seq:
         f *= split.tp   # SP splits the replicated norms/dropouts along the sequence
-    if op.seq:
-        f *= split.cp
+    return f
+
+
+def saved_shard(op: Op, split: Split) -> float:
+    """Factor by which this device keeps fewer of the op's saved activations.
+
+    Korthikanti et al. 2022, §4: without sequence parallelism the input of a column-parallel
+    GEMM (and of the norms and dropouts) is replicated on every tensor-parallel rank - their
+    10sbh term; with it, every saved tensor is split (34sbh/t).
+    """
+    f = float(split.cp)
+    if op.tp in ("row", "heads", "split"):
+        f *= split.tp
+    elif split.sequence_parallel and (op.tp == "column" or op.seq):
+        f *= split.tp
     return f
 
 
@@ -149,7 +166,7 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
         peak = dev.tensor_peak
         if op.gemm is not None:
             m, n, k = op.gemm
-            m = m * b / (split.cp if op.seq else 1)
+            m = m * b / split.cp
             if op.tp in ("column", "heads"):
                 n = n / split.tp
             elif op.tp == "row":

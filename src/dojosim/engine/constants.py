@@ -93,6 +93,17 @@ OVERLAP_COMPUTE_SLOWDOWN = 0.10
 # micro-batches only accumulate. The last bucket (the first layer's gradients) always shows.
 DP_OVERLAP_FRACTION = 1.0
 
+# ZeRO/FSDP collectives (parameter all-gathers, gradient reduce-scatters over the data-parallel
+# group) are costed as one flat ring over all ranks: each rank's (n-1)/n of the data crosses its
+# own port into the outermost level the group spans, instead of the 1/(ranks per node) a
+# hierarchical algorithm would send. The frameworks issue them on the flat data-parallel process
+# group, per layer, on a side stream; the measured DeepSpeed ZeRO-3 runs on Selene
+# (Narayanan et al. SC'21, Table 2: 174.6B and 529.6B at 384-2240 A100s) are bound by ~17-19 GB/s
+# per GPU (the per-GPU HDR port, 25 GB/s), not by a node's 200 GB/s; ZeRO++ (Wang et al. 2023)
+# and FSDP's HYBRID_SHARD exist because of this cross-node cost. Plain data-parallel all-reduce
+# (NCCL ring/tree, hierarchical) is not affected.
+SHARDED_DP_FLAT_RING = True
+
 # ============================================================================================
 # COMMUNICATION (owned by the communication engineer; add your constants below)
 # ============================================================================================

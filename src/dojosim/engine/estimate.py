@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..strategy import Strategy, check
 from . import constants as C
 from .comm_api import CommContext
-from .compute import BlockTime, Device, Split, block_time, make_device, param_shard, shard
+from .compute import BlockTime, Device, Split, block_time, make_device, param_shard, saved_shard
 from .memory import (Tier, in_flight_micro_batches, report, state_bytes, stream_bytes_per_step,
                      weight_bytes)
 from .result import BREAKDOWN_KEYS, Estimate, StageTiming
@@ -158,14 +158,13 @@ def _block_bytes(blocks, mb, split, eb):
         has_expert = False
         for op in b.ops:
             p += op.params / param_shard(op, split)
-            s += op.saved * mb / shard(op, split)
+            s += op.saved * mb / saved_shard(op, split)
             if op.tp == "row":
-                r += op.writes * mb / (split.cp if op.seq or True else 1)
+                r += op.writes * mb / split.cp
             if op.expert:
                 has_expert = True
-            if op.kind == "attention" and op.attn is not None:
-                seq, heads, hd = op.attn
-                k += 2.0 * seq * hd * heads * mb / split.tp
+            if op.kind == "attention":
+                k += max(op.reads - op.writes, 0.0) * mb / split.tp   # K and V of the full sequence
         if has_expert:
             first = next(op for op in b.ops if op.expert)
             a = first.reads * mb / split.cp
@@ -326,11 +325,11 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     if s.dp > 1:
         if s.zero >= 3:
             lay_bytes = costs.layer_params * wb
-            g1 = comm.time("dp", "all_gather", lay_bytes)
-            r1 = comm.time("dp", "reduce_scatter", lay_bytes)
+            g1 = comm.sharded("dp", "all_gather", lay_bytes)
+            r1 = comm.sharded("dp", "reduce_scatter", lay_bytes)
             n_units = layers_dev
-            edge_gather = comm.time("dp", "all_gather", edge_params * wb)
-            edge_rs = comm.time("dp", "reduce_scatter", edge_params * wb)
+            edge_gather = comm.sharded("dp", "all_gather", edge_params * wb)
+            edge_rs = comm.sharded("dp", "reduce_scatter", edge_params * wb)
             fwd_comm = n_units * g1 + edge_gather
             bwd_comm = n_units * (g1 + r1) + edge_gather + edge_rs
             per = (overlapped(fwd_comm, fwd_s, first_s=max(g1, edge_gather))
@@ -342,7 +341,7 @@ def _estimate(model, system, s: Strategy) -> Estimate:
             if s.zero == 0:
                 dp_raw = comm.time("dp", "all_reduce", g_bytes)
             else:
-                dp_raw = comm.time("dp", "reduce_scatter", g_bytes) + comm.time("dp", "all_gather", g_bytes)
+                dp_raw = comm.sharded("dp", "reduce_scatter", g_bytes) + comm.sharded("dp", "all_gather", g_bytes)
             last_bucket = dp_raw / max(layers_dev, 1.0)
             dp_exposed = overlapped(dp_raw, C.DP_OVERLAP_FRACTION * (bwd_s + re_s), first_s=last_bucket)
 
