@@ -131,3 +131,17 @@ def test_big_pipelines_are_cut_not_exploded(tmp_path):
     est = make_estimate(p=64, m=4096, ops=True)
     tl = timeline(est)
     assert tl.truncated and len(tl.events) < 600_000
+
+
+def test_layers_repeat_the_per_layer_ops_inside_each_slot():
+    p, v, layers = 2, 2, 12
+    est = make_estimate(p=p, m=4, v=v)
+    tl = timeline(est, layers=layers)
+    f0 = next(e for e in tl.events if e.name == "F mb0 c1" and e.stage == 1)
+    inside = [e for e in tl.events if e.track == f0.track and e.depth > 0 and f0.start_s <= e.start_s < f0.end_s]
+    layer_names = [e.name for e in inside if e.cat == "layer"]
+    # Virtual stage 3 (chunk 1 of stage 1) holds layers 9, 10, 11 of 12.
+    assert layer_names == ["layer 9", "layer 10", "layer 11"]
+    assert [e.name for e in inside if e.cat == "op"][:4] == ["backbone.stem", "backbone.stage1", "bev.attention",
+                                                             "heads.objects"]
+    assert max(e.end_s for e in inside) <= f0.end_s + 1e-12

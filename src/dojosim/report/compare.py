@@ -41,18 +41,18 @@ def _resize(system, devices: int):
 
 
 # Sizes within this fraction of the reference's chips/power/price count as "equal": among them the
-# one sharing the most factors with the reference's chip count wins, so that one global batch
-# splits evenly over both (1,600 H100s share 200 with a 3,000-D1 ExaPOD; 1,648 share only 8).
+# one sharing the most factors with the global batch wins, so that the batch splits evenly over
+# its data-parallel ranks (1,600 H100s share 200 with a batch of 3,000; 1,648 share only 8).
 EQUAL_WITHIN = 0.05
 
 
-def equalize(system, target: float, normalize: str, ref_chips: int | None = None):
+def equalize(system, target: float, normalize: str, global_batch: int | None = None):
     """``system`` resized to a buildable device count whose measure is close to ``target``.
 
     Counts are tried in whole units of the system's first level (a DGX node, a Dojo tile) around
     the linear guess, and in whole copies of the preset when the guess is bigger than the preset.
     Of the counts within `EQUAL_WITHIN` of the target, the one with the largest common divisor
-    with ``ref_chips`` wins (then the closest); with none that close, the closest.
+    with ``global_batch`` wins (then the closest); with none that close, the closest.
     """
     per_chip = measure(system, normalize) / system.chips
     if per_chip <= 0:
@@ -75,8 +75,8 @@ def equalize(system, target: float, normalize: str, ref_chips: int | None = None
     if not sized:
         raise SpecError("systems", f"cannot size {system.name} to match {target:g} ({normalize})")
     close = [x for x in sized if x[0] <= EQUAL_WITHIN]
-    if close and ref_chips:
-        return max(close, key=lambda x: (math.gcd(x[1], ref_chips), -x[0]))[2]
+    if close and global_batch:
+        return max(close, key=lambda x: (math.gcd(x[1], global_batch), -x[0]))[2]
     return min(sized, key=lambda x: x[0])[2]
 
 
@@ -107,9 +107,9 @@ def compare(model, systems: Sequence, *, normalize: str = DEFAULT_NORMALIZE, glo
     loaded = [load_system(s) if isinstance(s, str) else s for s in systems]
     ref = loaded[0]
     target = measure(ref, normalize)
-    sized = [ref] + [equalize(s, target, normalize, ref.chips) for s in loaded[1:]]
     gb = int(global_batch or (strategy.global_batch if strategy is not None else 0)
-             or default_global_batch(model, [s.chips for s in sized]))
+             or default_global_batch(model, [ref.chips]))
+    sized = [ref] + [equalize(s, target, normalize, gb) for s in loaded[1:]]
     rows = []
     for i, system in enumerate(sized):
         if progress:

@@ -234,7 +234,7 @@ def split_label(strategy) -> str:
     if s.get("micro_batch"):
         parts.append(f"mb{s['micro_batch']}")
     if s.get("recompute") not in (None, "none"):
-        parts.append(str(s["recompute"])[:3])
+        parts.append(f"rc={s['recompute']}")
     if s.get("zero"):
         parts.append(f"z{s['zero']}")
     return " ".join(parts)
