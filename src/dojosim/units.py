@@ -66,9 +66,9 @@ def parse(text: str | float | int, dim: str, *, path: str = "") -> float:
         dollar, num, unit = m.groups()
         number = float(num.replace("_", "").replace(",", ""))
         if dollar or dim == "money":
-            factor = DECIMAL.get(unit, None) if unit not in ("USD", "$") else 1.0
-            if unit.endswith("USD") and unit[:-3] in DECIMAL:
-                factor = DECIMAL[unit[:-3]]
+            factor = _MONEY_SCALE.get(unit) if unit not in ("USD", "$") else 1.0
+            if unit.endswith("USD") and unit[:-3] in _MONEY_SCALE:
+                factor = _MONEY_SCALE[unit[:-3]]
         elif unit == "" and dim != "count":
             raise UnitError(path, f"{text!r} has no unit; write it like {example(dim)!r}")
         else:
@@ -80,6 +80,9 @@ def parse(text: str | float | int, dim: str, *, path: str = "") -> float:
         raise UnitError(path, f"{text!r} is not a finite number")
     return value
 
+
+# "$11B" is eleven billion dollars (B is not a byte here); K/M/G/T as usual.
+_MONEY_SCALE = {**DECIMAL, "B": 1e9, "bn": 1e9}
 
 _EXAMPLES = {"bytes": "32 GiB", "bandwidth": "36 TB/s", "flops": "9 PFLOPS", "flop": "3.1e23 FLOP",
              "power": "15 kW", "energy": "3.6 MJ", "time": "2 us", "money": "$25k", "count": "1000"}
@@ -104,7 +107,9 @@ def format(value: float, dim: str, digits: int = 4) -> str:  # noqa: A001 - mirr
     exp = max(0, min(exp, 7))
     prefix = ["", "k", "M", "G", "T", "P", "E", "Z"][exp]
     if dim == "money":
-        return f"${value / 10 ** (3 * exp):.{digits}g}{prefix.upper() if prefix == 'k' else prefix}"
+        # Money reads in the business scale: $25K, $1.2M, $11B, $3T.
+        scale = {"k": "K", "G": "B"}.get(prefix, prefix)
+        return f"${value / 10 ** (3 * exp):.{digits}g}{scale}"
     return f"{value / 10 ** (3 * exp):.{digits}g} {prefix}{unit}".strip()
 
 
