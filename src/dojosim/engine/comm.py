@@ -64,42 +64,40 @@ def _combine(terms: list) -> float:
 
 
 def _scatter_gather(phases: tuple, size: float) -> tuple:
-    bw, lat, data = [], 0.0, size
+    """Innermost level first: each level works on what is left after the levels inside it."""
+    bw, lat = [], 0.0
     for ph in phases:
-        b, l = T.reduce_scatter(ph, data)
+        b, l = T.reduce_scatter(ph, size / ph.inside)
         bw.append(b)
         lat += l
-        data /= ph.n
     return bw, lat
 
 
 def _all_reduce(phases: tuple, size: float) -> tuple:
-    bw, lat, data = [], 0.0, size
+    bw, lat = [], 0.0
     last = len(phases) - 1
     for k, ph in enumerate(phases):
         if k < last:  # reduce-scatter on the way out, all-gather on the way back
-            b, l = T.reduce_scatter(ph, data)
+            b, l = T.reduce_scatter(ph, size / ph.inside)
             bw.append(2.0 * b)
             lat += 2.0 * l
-            data /= ph.n
         else:
-            b, l = T.all_reduce(ph, data)
+            b, l = T.all_reduce(ph, size / ph.inside)
             bw.append(b)
             lat += l
     return bw, lat
 
 
 def _all_to_all(phases: tuple, size: float, n: int) -> tuple:
-    """Each rank sends size/n to every rank; the share bound for ranks outside its level-(i-1)
-    child crosses level i."""
-    bw, lat, inside = [], 0.0, 1
-    for ph in phases:
-        outside = inside * ph.n
-        peers = outside - inside          # ranks first reached across this level
+    """Each rank sends size/n to every rank; the share for ranks outside its own child of level
+    i (but inside its instance of level i) crosses level i."""
+    bw, lat = [], 0.0
+    for k, ph in enumerate(phases):
+        outside = phases[k + 1].inside if k + 1 < len(phases) else n
+        peers = max(1, outside - ph.inside)
         b, l = T.all_to_all(ph, size * peers / n, peers)
         bw.append(b)
         lat += l
-        inside = outside
     return bw, lat
 
 
@@ -119,9 +117,9 @@ def bandwidth_lower_bound(kind: str, size_bytes: float, group) -> float:
     if group.n <= 1 or size_bytes <= 0.0:
         return 0.0
     ph = _phases(group)[-1]
-    inside = group.n // ph.n                      # ranks of the group inside one child
+    inside = ph.inside                            # ranks of the group inside one child
     frac = (group.n - inside) / group.n
-    volume = {"all_reduce": 2.0 * frac * size_bytes / inside,
+    volume = {"all_reduce": size_bytes / inside,
               "reduce_scatter": frac * size_bytes / inside,
               "all_gather": frac * size_bytes / inside,
               "all_to_all": frac * size_bytes,

@@ -13,6 +13,10 @@ For every dimension, a `Group` records per hardware level:
   time (this rank included) when every group of that dimension runs its collective at once:
   they share the child's ports (the 8 GPUs of a DGX node share its 8 NICs; the 25 D1s of a tile
   share the tile's edge links). 0 where the group does not cross the level;
+- ``inside[i]``: how many ranks of the group sit inside one child of level i (the product of
+  the inner spans when groups line up with the levels; the smallest such count when groups
+  straddle level boundaries, since that child's ranks carry the most data outwards). 0 where
+  the group does not cross the level;
 - ``grids[i]``: on mesh, torus and ring levels, the sub-grid the group uses, one
   ``(extent, hop_stride, wraps)`` per topology dimension.
 
@@ -46,13 +50,15 @@ class Group:
     needs.
     """
 
-    __slots__ = ("dim", "n", "spans", "sharers", "grids", "levels", "_phases")
+    __slots__ = ("dim", "n", "spans", "sharers", "inside", "grids", "levels", "_phases")
 
-    def __init__(self, dim: str, n: int, spans: tuple, sharers: tuple, grids: tuple, levels: tuple):
+    def __init__(self, dim: str, n: int, spans: tuple, sharers: tuple, inside: tuple, grids: tuple,
+                 levels: tuple):
         self.dim = dim
         self.n = n
         self.spans = spans
         self.sharers = sharers
+        self.inside = inside
         self.grids = grids
         self.levels = levels
         self._phases = None  # filled lazily by comm (per-level costing parameters)
@@ -70,7 +76,7 @@ class Group:
 
     def __repr__(self) -> str:
         return (f"Group({self.dim}, n={self.n}, spans={self.spans}, sharers={self.sharers}, "
-                f"grids={self.grids})")
+                f"inside={self.inside}, grids={self.grids})")
 
 
 # --- the system, reduced to the figures placement and costing need ---------------------------
@@ -112,7 +118,7 @@ def place(system, degrees: dict, order: tuple = DIMS) -> dict:
     Keys of the result: tp, cp, ep, pp, dp, and the derived dp_cp and edp.
     Raises `StrategyError` (naming ``strategy.order`` or the degree) for impossible mappings.
     """
-    degs = tuple(int(degrees.get(d, 1) or 1) for d in DIMS)
+    degs = tuple(1 if degrees.get(d) is None else int(degrees[d]) for d in DIMS)
     return _place_cached(level_info(system), degs, tuple(order))
 
 
@@ -190,7 +196,7 @@ def _group(dim: str, factors: tuple, levels: tuple, sizes: list, n_ranks: int) -
     n = math.prod(f[1] for f in factors)
     nl = len(levels)
     if n == 1:
-        return Group(dim, 1, (1,) * nl, (0,) * nl, (None,) * nl, levels)
+        return Group(dim, 1, (1,) * nl, (0,) * nl, (0,) * nl, (None,) * nl, levels)
     if _aligned(factors, sizes):
         members = np.zeros(1, dtype=np.int64)
         for s, k in factors:
@@ -205,11 +211,12 @@ def _group(dim: str, factors: tuple, levels: tuple, sizes: list, n_ranks: int) -
             base -= ((members // s) % k) * s
         representative = False
 
-    spans, sharers, grids = [], [], []
+    spans, sharers, inside, grids = [], [], [], []
     for i, lv in enumerate(levels):
         below, kids = sizes[i], lv[1]
         child = members // below                       # global index of the child holding each rank
-        pair = np.unique(base * (n_ranks + 1) + child)  # distinct (group, child) pairs
+        # distinct (group, child) pairs and how many ranks of the group each child holds
+        pair, per_child = np.unique(base * (n_ranks + 1) + child, return_counts=True)
         pb, pc = pair // (n_ranks + 1), pair % (n_ranks + 1)
         key = pb * (n_ranks + 1) + pc // kids           # (group, instance of level i)
         ukey, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
@@ -217,8 +224,10 @@ def _group(dim: str, factors: tuple, levels: tuple, sizes: list, n_ranks: int) -
         spans.append(span)
         if span == 1:
             sharers.append(0)
+            inside.append(0)
             grids.append(None)
             continue
+        inside.append(int(per_child[cnt[inv] > 1].min()))
         if representative:
             sharers.append(min(below, n_ranks))  # every rank of the child belongs to a crossing group
         else:
@@ -231,7 +240,7 @@ def _group(dim: str, factors: tuple, levels: tuple, sizes: list, n_ranks: int) -
             grids.append(_sub_grid(local, _grid_shape(lv[2], lv[3], kids), lv[2] != "mesh2d"))
         else:
             grids.append(None)
-    return Group(dim, n, tuple(spans), tuple(sharers), tuple(grids), levels)
+    return Group(dim, n, tuple(spans), tuple(sharers), tuple(inside), tuple(grids), levels)
 
 
 def _sub_grid(local: list, shape: tuple, torus: bool) -> tuple:

@@ -35,13 +35,16 @@ SWITCH, GRID = 0, 1
 class Phase:
     """One crossed level, as seen by one rank of one group."""
 
-    __slots__ = ("level", "topo", "n", "bw", "p2p_bw", "alpha", "p2p_alpha", "dims",
+    __slots__ = ("level", "topo", "n", "inside", "frac", "bw", "p2p_bw", "alpha", "p2p_alpha", "dims",
                  "cut_bw", "max_rank_bw")
 
-    def __init__(self, level, topo, n, bw, p2p_bw, alpha, p2p_alpha, dims=(), cut_bw=0.0, max_rank_bw=0.0):
+    def __init__(self, level, topo, n, inside, bw, p2p_bw, alpha, p2p_alpha, dims=(), cut_bw=0.0,
+                 max_rank_bw=0.0):
         self.level = level          # level index
         self.topo = topo            # SWITCH or GRID
         self.n = n                  # ranks of the group in distinct children (span)
+        self.inside = inside        # ranks of the group inside one child (data shrinks by this)
+        self.frac = (n - 1) / n     # share of the data a rank's child must send out (set below)
         self.bw = bw                # switch: bytes/s per rank per direction
         self.p2p_bw = p2p_bw        # p2p: bytes/s for one sender
         self.alpha = alpha          # s per algorithm step
@@ -64,10 +67,10 @@ def level_phases(group) -> tuple:
     eff = C.COMM_BANDWIDTH_EFFICIENCY
     step = C.COMM_STEP_OVERHEAD_S
     out = []
-    inside = 1  # ranks of the group inside one child of the current level
     for i, span in enumerate(group.spans):
         if span <= 1:
             continue
+        inside = max(1, group.inside[i])  # ranks of the group inside one child of this level
         _, _, kind, _, link, lat, _, oversub = levels[i]
         sharers = max(1, group.sharers[i])
         # Only the ranks next to a child's boundary send point-to-point across it.
@@ -82,7 +85,7 @@ def level_phases(group) -> tuple:
             if kind == "fat_tree":
                 port /= oversub
             port *= eff
-            out.append(Phase(i, SWITCH, span, port / sharers, port / p2p_sharers, lat + step, lat + step,
+            out.append(Phase(i, SWITCH, span, inside, port / sharers, port / p2p_sharers, lat + step, lat + step,
                              max_rank_bw=port / sharers))
         else:
             dims, inject = [], 0.0
@@ -103,9 +106,13 @@ def level_phases(group) -> tuple:
                     cut = span // e * (2 if wraps and e > 2 else 1)
                     cut_bw = cut * share
             dims.sort(key=lambda d: -d[1])  # fastest dimension first: it carries the most data
-            out.append(Phase(i, GRID, span, max(d[1] for d in dims), p2p_bw, dims[0][2], p2p_alpha,
+            out.append(Phase(i, GRID, span, inside, max(d[1] for d in dims), p2p_bw, dims[0][2], p2p_alpha,
                              tuple(dims), cut_bw, inject))
-        inside *= span
+    # Where groups straddle boundaries unevenly, a child holding few ranks of its group must
+    # send more than (span-1)/span of the data out: 1 - inside/outside, the larger of the two.
+    for k, ph in enumerate(out):
+        outside = out[k + 1].inside if k + 1 < len(out) else group.n
+        ph.frac = max(ph.frac, 1.0 - ph.inside / outside)
     return tuple(out)
 
 
@@ -114,14 +121,14 @@ def level_phases(group) -> tuple:
 def reduce_scatter(ph: Phase, data: float) -> tuple:
     """Reduce-scatter of ``data`` bytes per rank (the same cost for all-gather to ``data``)."""
     if ph.topo == SWITCH:
-        n = ph.n
-        return (n - 1) / n * data / ph.bw, (n - 1) * ph.alpha
+        return ph.frac * data / ph.bw, (ph.n - 1) * ph.alpha
     bw_t = lat = 0.0
     for e, ring, a in ph.dims:
         bw_t += (e - 1) / e * data / ring
         lat += (e - 1) * a
         data /= e
-    return bw_t, lat
+    # uneven straddling groups: scale by how much more than (n-1)/n the child must send
+    return bw_t * ph.frac * ph.n / (ph.n - 1), lat
 
 
 def all_reduce(ph: Phase, data: float) -> tuple:

@@ -1,0 +1,125 @@
+"""Placement of parallel groups on real presets and hand-built systems."""
+from __future__ import annotations
+
+import pytest
+
+from dojosim.engine.comm import collective_time
+from dojosim.engine.placement import place
+from dojosim.errors import StrategyError
+from dojosim.hardware import load_system
+from test_comm_systems import Sys, dgx_like, grid
+
+
+@pytest.fixture(scope="module")
+def dgx():
+    return load_system("h100-dgx", devices=1024)
+
+
+def test_tp8_lands_inside_the_dgx_node(dgx):
+    g = place(dgx, {"tp": 8, "pp": 4, "dp": 32})
+    assert g["tp"].n == 8
+    assert g["tp"].spans == (8, 1) and g["tp"].sharers == (1, 0)
+    assert g["tp"].crossed == (0,)
+
+
+def test_dp_across_nodes_shares_the_node_nics(dgx):
+    g = place(dgx, {"tp": 8, "pp": 4, "dp": 32})
+    assert g["dp"].spans == (1, 32)
+    assert g["dp"].sharers == (0, 8)       # the 8 GPUs of a node all run their dp all-reduce at once
+    assert g["pp"].spans == (1, 4) and g["pp"].sharers == (0, 8)
+
+
+def test_pure_data_parallel_spans_both_levels(dgx):
+    g = place(dgx, {"dp": 1024})["dp"]
+    assert g.spans == (8, 128) and g.sharers == (1, 8) and g.inside == (1, 8)
+
+
+def test_dojo_tile_tp25_fills_the_5x5_mesh():
+    tile = load_system("dojo-tile")
+    g = place(tile, {"tp": 25})["tp"]
+    assert g.spans == (25,)
+    assert g.grids == (((5, 1, False), (5, 1, False)),)
+
+
+def test_dojo_tile_rows_and_columns():
+    tile = load_system("dojo-tile")
+    g = place(tile, {"tp": 5, "dp": 5})
+    assert g["tp"].grids == (((5, 1, False), (1, 1, False)),)
+    assert g["dp"].grids == (((1, 1, False), (5, 1, False)),)
+
+
+def test_exapod_dp_crosses_the_z_plane():
+    pod = load_system("dojo-exapod")
+    g = place(pod, {"tp": 25, "dp": 120})["dp"]
+    assert g.spans == (1, 6, 2, 10)
+    assert g.sharers == (0, 25, 150, 300)   # a cabinet's Z-plane port serves its 300 D1
+    tile_ar = collective_time("all_reduce", 1e9, place(pod, {"tp": 25, "dp": 120})["tp"], pod)
+    assert collective_time("all_reduce", 1e9, g, pod) > tile_ar
+
+
+def test_tpu_cube_rings_wrap_around():
+    pod = load_system("tpu-v4-pod")
+    g = place(pod, {"tp": 4, "dp": 1024})
+    assert g["tp"].grids[0] == ((4, 1, True), (1, 1, False), (1, 1, False))
+    assert g["dp"].spans == (16, 64)
+
+
+def test_order_puts_the_first_dimension_innermost():
+    sys = dgx_like(nodes=4)
+    g = place(sys, {"tp": 8, "dp": 4}, order=("dp", "tp", "cp", "ep", "pp"))
+    assert g["dp"].spans == (4, 1)
+    assert g["tp"].spans == (2, 4)
+
+
+def test_expert_parallel_is_the_inner_part_of_data_parallel():
+    sys = dgx_like(nodes=16)
+    g = place(sys, {"tp": 8, "dp": 16, "ep": 4})
+    assert g["ep"].n == 4 and g["ep"].spans == (1, 4)
+    assert g["edp"].n == 4 and g["edp"].spans == (1, 4)
+    assert g["dp_cp"].n == 16
+    # ep=4 without tp: the expert all-to-all stays inside the node
+    g = place(sys, {"dp": 128, "ep": 4})
+    assert g["ep"].spans == (4, 1)
+
+
+def test_dp_cp_joins_both_dimensions():
+    sys = dgx_like(nodes=4)
+    g = place(sys, {"tp": 2, "cp": 2, "pp": 2, "dp": 4})
+    assert g["dp_cp"].n == 8
+    assert g["cp"].n == 2 and g["cp"].spans == (2, 1)
+
+
+def test_groups_straddling_tiles_take_the_worst_group():
+    """tp=8 does not divide a 25-chip tile: some tp groups straddle two tiles."""
+    tray = Sys([grid((5, 5), bw=2e12, name="tile"), grid((2, 1), bw=9e12, name="tray")])
+    g = place(tray, {"tp": 2 * 25 // 10 * 2, "dp": 5})["tp"]  # tp=10: 25 % 10 != 0
+    assert g.spans[1] == 2
+    inside_tile = place(tray, {"tp": 5, "dp": 10})["tp"]
+    assert inside_tile.spans == (5, 1)
+
+
+def test_placement_is_cached_and_follows_edits():
+    sys = dgx_like(nodes=4)
+    a = place(sys, {"tp": 8, "dp": 4})["dp"]
+    assert place(sys, {"tp": 8, "dp": 4})["dp"] is a
+    t0 = collective_time("all_reduce", 1e9, a, sys)
+    sys.levels[1].link_bandwidth *= 2
+    sys.levels[0].egress_bandwidth *= 2
+    b = place(sys, {"tp": 8, "dp": 4})["dp"]
+    assert b is not a
+    assert collective_time("all_reduce", 1e9, b, sys) < t0
+
+
+@pytest.mark.parametrize("deg, order, field", [
+    ({"tp": 8, "dp": 8}, None, "strategy.dp"),               # 64 ranks on 32 chips
+    ({"tp": 8, "dp": 4}, ("tp", "dp"), "strategy.order"),     # pp and cp missing
+    ({"tp": 8, "dp": 4}, ("tp", "tp", "cp", "pp", "dp"), "strategy.order"),
+    ({"tp": 8, "dp": 4}, ("tp", "cp", "ep", "pp", "xp"), "strategy.order"),
+    ({"tp": 8, "dp": 4, "ep": 3}, None, "strategy.ep"),
+    ({"tp": 0, "dp": 4}, None, "strategy.tp"),
+])
+def test_impossible_mappings_name_the_field(deg, order, field):
+    sys = dgx_like(nodes=4)
+    with pytest.raises(StrategyError) as err:
+        place(sys, deg, order) if order else place(sys, deg)
+    assert err.value.path == field
