@@ -159,7 +159,9 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
     if op.kind == "attention" and op.attn is not None:
         seq, heads, head_dim = op.attn
         peak = dev.half_peak if dev.fp8 and C.FP8_GEMM_ONLY else dev.tensor_peak
-        base = C.GEMM_PEAK_EFFICIENCY * dim_efficiency(head_dim) * dim_efficiency(seq / max(split.cp, 1))
+        # Fused attention tiles over the sequence (short sequences fill fewer tiles); the head
+        # dimension is the tile's inner size, already in the measured ATTENTION_* fractions.
+        base = dim_efficiency(seq / max(split.cp, 1))
         eff_f = base * C.ATTENTION_FWD_EFFICIENCY
         eff_b = base * C.ATTENTION_BWD_EFFICIENCY
     elif op.kind in COMPUTE_KINDS:
@@ -173,11 +175,11 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
                 k = k / split.tp
             eff_f = eff_b = gemm_efficiency(m, n, k)
         else:
-            eff_f = eff_b = C.GEMM_PEAK_EFFICIENCY * C.ATTENTION_FWD_EFFICIENCY
+            eff_f = eff_b = C.GEMM_PEAK_EFFICIENCY
             if dev.fp8 and C.FP8_GEMM_ONLY:
                 peak = dev.half_peak
         if op.kind == "attention":
-            eff_b = eff_f * C.ATTENTION_BWD_EFFICIENCY / C.ATTENTION_FWD_EFFICIENCY
+            eff_f, eff_b = C.ATTENTION_FWD_EFFICIENCY, C.ATTENTION_BWD_EFFICIENCY
     else:
         peak = dev.vector_peak
         eff_f = eff_b = 1.0

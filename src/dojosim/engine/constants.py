@@ -26,11 +26,14 @@ GEMM_PEAK_EFFICIENCY = 0.80
 # 128 (CUTLASS's default 128x128 thread-block tile) a 4096 dimension keeps 97%, a 256 one 67%.
 GEMM_HALF_DIM = 128.0
 
-# Fused (flash) attention runs below dense GEMMs: FlashAttention-2 reaches ~70% of A100 peak in
-# the forward pass and ~55-60% in the backward pass (Dao 2023, Fig. 5-7), i.e. ~0.8 and ~0.7 of
-# what a dense GEMM reaches. Applied on top of GEMM_PEAK_EFFICIENCY and the head-dim factor.
-ATTENTION_FWD_EFFICIENCY = 0.85
-ATTENTION_BWD_EFFICIENCY = 0.70
+# Fused attention (softmax(QK^T)V in one kernel) runs well below dense GEMMs: "FlashAttention
+# ... reaching only 25-40% of the theoretical maximum FLOPs/s" on A100 (Dao 2023, FlashAttention-2,
+# abstract), the backward pass at the low end; Megatron's fused scale-mask-softmax between two
+# batched GEMMs (2021) and the Triton flash attention of MosaicML's MPT runs (2023) are of that
+# generation. FlashAttention-2/3 reach 50-75%: raise these for runs known to use them.
+# Fractions of the dtype's peak, times the sequence-length tile factor.
+ATTENTION_FWD_EFFICIENCY = 0.40
+ATTENTION_BWD_EFFICIENCY = 0.30
 
 # Fraction of the peak memory bandwidth that streaming kernels (norms, activations, adds,
 # optimizer) reach: ~80-90% on HBM (STREAM-like copies on A100/H100 reach ~1.7 of 2.0 TB/s and
@@ -82,10 +85,11 @@ ADAM_BYTES_PER_PARAM = 30.0
 # the explicitly modelled optimizer and data terms.
 FRAMEWORK_OVERHEAD_FRACTION = 0.03
 
-# Compute slowdown while a collective shares the device: NCCL kernels occupy SMs and HBM
-# bandwidth, so overlapped compute runs ~5-10% slower (Rashidi et al. 2021; Jangda et al. 2022
-# measure 5-15%). Applied to the part of compute that overlaps communication.
-OVERLAP_COMPUTE_SLOWDOWN = 0.10
+# Compute slowdown while a collective runs beside it. NCCL runs one thread block per channel on
+# its own SM, and on nodes with 8 NICs it opens 16-32 channels (NCCL_MIN/MAX_NCHANNELS, NCCL
+# docs), i.e. 15-30% of an A100's 108 SMs; it also competes for HBM bandwidth (Rashidi et al.,
+# ISCA 2021). Overlapped compute is taken to run 20% slower while the transfer lasts.
+OVERLAP_COMPUTE_SLOWDOWN = 0.2
 
 # Fraction of the last micro-batch's backward pass that data-parallel gradient reduction can
 # hide behind (bucketed all-reduce / reduce-scatter issued as gradients become ready, as PyTorch
