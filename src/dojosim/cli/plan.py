@@ -124,7 +124,7 @@ def _print_search(mdl, sys_, global_batch, objective, res) -> None:
     console.print(b)
     s = res.stats
     console.print(f"{s.enumerated:,} strategies ({s.shapes:,} degree splits): {s.pruned_memory:,} pruned by the "
-                  f"memory bound, {s.evaluated:,} costed ({s.not_fit:,} did not fit, {s.rejected:,} refused) in "
+                  f"memory bound, {s.pruned_fit:,} skipped after a leaner variant did not fit, {s.evaluated:,} costed ({s.not_fit:,} did not fit, {s.rejected:,} refused) in "
                   f"{s.wall_s:.2f} s on {s.workers} process(es) — {s.evals_per_s:,.0f} estimates/s.")
 
 

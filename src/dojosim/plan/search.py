@@ -20,7 +20,7 @@ from typing import Callable
 
 from ..errors import FitError, SpecError
 from ..strategy import Strategy
-from .space import ModelFacts, Shape, Space, _level_sizes, shapes, variants
+from .space import ModelFacts, Shape, Space, _level_sizes, groups, shapes, variants
 
 OBJECTIVES = ("throughput", "cost", "energy")
 
@@ -57,6 +57,8 @@ class SearchStats:
     shapes: int = 0
     enumerated: int = 0
     pruned_memory: int = 0          # dropped by the analytic bound before estimate
+    pruned_fit: int = 0             # skipped: a variant needing no more memory did not fit
+    pruned_bound: int = 0           # skipped: no level order could beat the top K (compute bound)
     evaluated: int = 0              # estimate calls
     rejected: int = 0               # estimate raised a SpecError (split the engine refuses)
     not_fit: int = 0                # estimated, but memory.fits is False
@@ -121,50 +123,66 @@ def _init(ctx: dict) -> None:
 
 
 def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
-    """Cost every variant of the given shapes; return the best ``top`` and counters."""
+    """Cost every variant of the given shapes; return the best ``top`` and counters.
+
+    Within a group, recompute modes run from least to most memory and micro-batches ascend, so a
+    variant that does not fit ends its row: larger micro-batches and lighter recompute would not
+    fit either, and memory does not depend on the level order, so the other orders are skipped.
+    """
     c = _CTX
     est_fn, model, system = c["estimator"], c["model"], c["system"]
     objective, gb, top = c["objective"], c["global_batch"], c["top"]
-    heap: list = []  # max-heap of the best `top` via negated keys
-    n = {"enumerated": 0, "pruned_memory": 0, "evaluated": 0, "rejected": 0, "not_fit": 0}
+    heap: list = []  # the best `top` as a max-heap on negated keys
+    n = {"enumerated": 0, "pruned_memory": 0, "pruned_fit": 0, "pruned_bound": 0, "evaluated": 0,
+         "rejected": 0, "not_fit": 0}
+    # Branch and bound over level orders (throughput only: energy and cost also weigh power).
+    bound_orders = objective == "throughput" and c.get("bound", True)
     for si, shape in task:
-        for vi, strat in enumerate(variants(c["facts"], shape, gb, c["space"], c["levels"], None)):
-            n["enumerated"] += 1
-            if c["capacity"] is not None and not c["may_fit"](shape, strat):
-                n["pruned_memory"] += 1
-                continue
-            n["evaluated"] += 1
-            try:
-                est = est_fn(model, system, strat)
-            except SpecError:
-                n["rejected"] += 1
-                continue
-            if not est.memory.fits:
-                n["not_fit"] += 1
-                continue
-            key = (score(est, objective, gb, system), si, vi)
-            if len(heap) < top:
-                heapq.heappush(heap, (-key[0], -si, -vi, strat))
-            elif key < (-heap[0][0], -heap[0][1], -heap[0][2]):
-                heapq.heapreplace(heap, (-key[0], -si, -vi, strat))
+        vi = 0
+        for g in groups(c["facts"], shape, gb, c["space"], c["levels"], c["capacity"]):
+            n["enumerated"] += g.size + g.bound_pruned
+            n["pruned_memory"] += g.bound_pruned
+            limit = len(g.micro_batches)          # micro-batches at or past this index cannot fit
+            per_mb = len(g.orders)
+            for rc in g.recomputes:
+                for mi in range(len(g.micro_batches)):
+                    if mi >= limit:
+                        n["pruned_fit"] += (len(g.micro_batches) - mi) * per_mb
+                        break
+                    mb = g.micro_batches[mi]
+                    for oi, order in enumerate(g.orders):
+                        vi += 1
+                        strat = g.make(mb, rc, order)
+                        n["evaluated"] += 1
+                        try:
+                            est = est_fn(model, system, strat)
+                        except SpecError:
+                            n["rejected"] += 1
+                            continue
+                        if not est.memory.fits:
+                            n["not_fit"] += 1
+                            n["pruned_fit"] += per_mb - oi - 1
+                            limit = mi
+                            break
+                        key = (score(est, objective, gb, system), si, vi)
+                        if oi == 0 and bound_orders and len(heap) >= top and per_mb > 1:
+                            # Another order moves only the collectives; compute and optimizer
+                            # stay, so no order can beat this bound. Skip them if the top K
+                            # already beats it.
+                            floor = est.breakdown.get("compute", 0.0) + est.breakdown.get("optimizer", 0.0)
+                            if floor > 0 and -gb / floor >= -heap[0][0]:
+                                n["pruned_bound"] += per_mb - 1
+                                if key < (-heap[0][0], -heap[0][1], -heap[0][2]):
+                                    heapq.heapreplace(heap, (-key[0], -si, -vi, strat))
+                                break
+                        if len(heap) < top:
+                            heapq.heappush(heap, (-key[0], -si, -vi, strat))
+                        elif key < (-heap[0][0], -heap[0][1], -heap[0][2]):
+                            heapq.heapreplace(heap, (-key[0], -si, -vi, strat))
+                    if mi >= limit:
+                        n["pruned_fit"] += (len(g.micro_batches) - mi - 1) * per_mb
+                        break
     return [(-h[0], -h[1], -h[2], h[3]) for h in heap], n
-
-
-def _may_fit_factory(facts, space, capacity):
-    from .space import activation_bytes_lower_bound, static_bytes_lower_bound
-
-    cache: dict = {}
-
-    def may_fit(shape: Shape, strat: Strategy) -> bool:
-        k = (shape, strat.micro_batch, strat.sequence_parallel)
-        ok = cache.get(k)
-        if ok is None:
-            need = static_bytes_lower_bound(facts, shape, space.precision) + activation_bytes_lower_bound(
-                facts, shape, strat.micro_batch, strat.sequence_parallel, space.precision)
-            ok = cache[k] = need <= capacity
-        return ok
-
-    return may_fit
 
 
 def _split(items: list, parts: int) -> list[list]:
@@ -203,8 +221,7 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
         capacity = None
     stats.capacity_bytes = capacity
     ctx = dict(estimator=est_fn, model=model, system=system, objective=objective, global_batch=global_batch,
-               top=top, facts=facts, space=space, levels=levels, capacity=capacity,
-               may_fit=_may_fit_factory(facts, space, capacity) if capacity is not None else None)
+               top=top, facts=facts, space=space, levels=levels, capacity=capacity)
     workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
     if len(all_shapes) < POOL_MIN_SHAPES:
         workers = 1

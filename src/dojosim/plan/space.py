@@ -270,9 +270,36 @@ def orders(shape: Shape, space: Space, level_sizes: list[int]) -> list[tuple[str
     return out
 
 
-def variants(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
-             level_sizes: list[int], capacity: float | None):
-    """Yield every `Strategy` of ``shape`` (micro-batch, interleave, recompute, SP, order)."""
+# Recompute modes from least to most activation memory: what does not fit under one mode does
+# not fit under the modes after it.
+RECOMPUTE_BY_MEMORY = ("full", "selective", "none")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Variants of one shape that differ only in micro-batch, recompute and order.
+
+    ``micro_batches`` ascend: activation memory grows with the micro-batch, so once one does not
+    fit, the larger ones do not either (the search relies on this; tests check it on the engine).
+    """
+
+    base: dict
+    micro_batches: tuple[int, ...]
+    recomputes: tuple[str, ...]
+    orders: tuple[tuple[str, ...], ...]
+    bound_pruned: int                 # variants the memory lower bound already dropped
+
+    def make(self, mb: int, rc: str, order: tuple[str, ...]) -> Strategy:
+        return Strategy.model_construct(**self.base, micro_batch=mb, recompute=rc, order=order)
+
+    @property
+    def size(self) -> int:
+        return len(self.micro_batches) * len(self.recomputes) * len(self.orders)
+
+
+def groups(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
+           level_sizes: list[int], capacity: float | None) -> list[Group]:
+    """The variants of ``shape`` as groups (sequence parallelism x interleave)."""
     per_replica = global_batch // shape.dp
     mbs = _allowed(space.micro_batch, divisors(per_replica))
     static = static_bytes_lower_bound(facts, shape, space.precision)
@@ -280,26 +307,36 @@ def variants(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
         sps = [s for s in space.sequence_parallel if not s or shape.tp > 1] or [False]
     else:
         sps = rules_sequence_parallel(shape.tp, space.sequence_parallel)
-    orders_ = orders(shape, space, level_sizes)
-    base = dict(dp=shape.dp, tp=shape.tp, pp=shape.pp, cp=shape.cp, ep=shape.ep, zero=shape.zero,
-                global_batch=global_batch, precision=space.precision, schedule=space.schedule)
-    for mb in mbs:
-        n_micro = per_replica // mb
-        if shape.pp > 1 and facts.layers:
-            ivs = [v for v in divisors(facts.layers // shape.pp) if v == 1 or n_micro % shape.pp == 0]
-        else:
-            ivs = [1]
-        ivs = _allowed(space.interleave, ivs)
-        for sp in sps:
-            if capacity is not None and static + activation_bytes_lower_bound(
-                    facts, shape, mb, sp, space.precision) > capacity:
-                continue
-            for iv in ivs:
-                for rc in space.recompute:
-                    for order in orders_:
-                        yield Strategy.model_construct(
-                            **base, micro_batch=mb, interleave=iv, recompute=rc,
-                            sequence_parallel=sp, order=order)
+    orders_ = tuple(orders(shape, space, level_sizes))
+    rcs = tuple(r for r in RECOMPUTE_BY_MEMORY if r in space.recompute)
+    if shape.pp > 1 and facts.layers:
+        ivs = _allowed(space.interleave, divisors(facts.layers // shape.pp))
+    else:
+        ivs = _allowed(space.interleave, [1])
+    out = []
+    for sp in sps:
+        for iv in ivs:
+            # Interleaving needs the micro-batches per replica to be a multiple of pp.
+            valid = [mb for mb in mbs if iv == 1 or (per_replica // mb) % shape.pp == 0]
+            fit = [mb for mb in valid if capacity is None or static + activation_bytes_lower_bound(
+                facts, shape, mb, sp, space.precision) <= capacity]
+            base = dict(dp=shape.dp, tp=shape.tp, pp=shape.pp, cp=shape.cp, ep=shape.ep, zero=shape.zero,
+                        global_batch=global_batch, precision=space.precision, schedule=space.schedule,
+                        sequence_parallel=sp, interleave=iv)
+            g = Group(base, tuple(fit), rcs, orders_, (len(valid) - len(fit)) * len(rcs) * len(orders_))
+            if g.size or g.bound_pruned:
+                out.append(g)
+    return out
+
+
+def variants(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
+             level_sizes: list[int], capacity: float | None):
+    """Yield every `Strategy` of ``shape`` that passes the memory bound (all when no capacity)."""
+    for g in groups(facts, shape, global_batch, space, level_sizes, capacity):
+        for rc in g.recomputes:
+            for mb in g.micro_batches:
+                for order in g.orders:
+                    yield g.make(mb, rc, order)
 
 
 def count(facts: ModelFacts, devices: int, global_batch: int, space: Space, level_sizes: list[int]) -> int:
