@@ -256,6 +256,7 @@ def figure_search(candidates: Sequence) -> object:
     ax2.plot([e.memory.per_device_bytes / 1e9 for e in est], range(len(est)), "o", color="#DD8452",
              label="memory per device")
     ax2.set_xlabel("GB per device", color="#DD8452")
+    ax2.set_xlim(0, max([e.memory.per_device_bytes / 1e9 for e in est] + [1e-9]) * 1.1)
     fig.tight_layout()
     return fig
 
