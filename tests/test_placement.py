@@ -123,3 +123,46 @@ def test_impossible_mappings_name_the_field(deg, order, field):
     with pytest.raises(StrategyError) as err:
         place(sys, deg, order) if order else place(sys, deg)
     assert err.value.path == field
+
+
+# --- the closed form for aligned groups agrees with listing every rank -------------------------
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from dojosim.engine import placement as P  # noqa: E402
+
+
+@given(st.lists(st.sampled_from([1, 2, 4, 8]), min_size=1, max_size=3),
+       st.lists(st.sampled_from(["switch", "mesh2d", "torus", "ring"]), min_size=3, max_size=3),
+       st.data())
+def test_aligned_closed_form_matches_enumeration(children, kinds, data):
+    levels, sizes = [], [1]
+    for i, c in enumerate(children):
+        kind = kinds[i]
+        shape = {"switch": None, "ring": (c,)}.get(kind, (c, 1) if c < 4 else (c // 2, 2))
+        levels.append((f"l{i}", c, kind, shape, 1e9, 0.0, None, 1.0))
+        sizes.append(sizes[-1] * c)
+    n_ranks = sizes[-1]
+    # one or two factors with power-of-two strides and counts inside the system
+    factors = []
+    s = 1
+    for _ in range(data.draw(st.integers(1, 2))):
+        s *= data.draw(st.sampled_from([1, 2, 4]))
+        k = data.draw(st.sampled_from([2, 4]))
+        if s * k > n_ranks or (factors and s < factors[-1][0] * factors[-1][1]):
+            break
+        factors.append((s, k))
+        s *= k
+    factors = P._merge(factors)
+    if not factors or not P._aligned(factors, sizes):
+        return
+    n = 1
+    for _, k in factors:
+        n *= k
+    fast = P._group_aligned("x", n, factors, tuple(levels), sizes, n_ranks)
+    one = P._group_enumerated("x", n, factors, tuple(levels), sizes, n_ranks, representative=True)
+    every = P._group_enumerated("x", n, factors, tuple(levels), sizes, n_ranks, representative=False)
+    assert fast.spans == one.spans == every.spans
+    assert fast.inside == one.inside == every.inside
+    assert fast.sharers == every.sharers
+    assert fast.grids == one.grids

@@ -198,13 +198,49 @@ def _group(dim: str, factors: tuple, levels: tuple, sizes: list, n_ranks: int) -
     if n == 1:
         return Group(dim, 1, (1,) * nl, (0,) * nl, (0,) * nl, (None,) * nl, levels)
     if _aligned(factors, sizes):
+        return _group_aligned(dim, n, factors, levels, sizes, n_ranks)
+    return _group_enumerated(dim, n, factors, levels, sizes, n_ranks, representative=False)
+
+
+def _group_aligned(dim: str, n: int, factors: tuple, levels: tuple, sizes: list, n_ranks: int) -> Group:
+    """Closed form for groups that line up with every level (the common case; no arrays).
+
+    Each factor (stride s, count k, extent e = s*k) occupies its own digits of the chip index,
+    so per level it contributes ceil(min(e, instance)/max(s, child)) distinct children and
+    ceil(min(e, child)/s) ranks inside one child; the products give spans and inside."""
+    spans, sharers, inside, grids = [], [], [], []
+    for i, lv in enumerate(levels):
+        below, size = sizes[i], sizes[i + 1]
+        per = [(-(-min(s * k, size) // max(s, below)), max(s, below) // below) for s, k in factors]
+        span = math.prod(c for c, _ in per)
+        spans.append(span)
+        if span == 1:
+            sharers.append(0)
+            inside.append(0)
+            grids.append(None)
+            continue
+        sharers.append(min(below, n_ranks))
+        inside.append(math.prod(-(-min(s * k, below) // s) for s, k in factors))
+        if lv[2] in GRID_KINDS:
+            local = [0]
+            for c, step in per:
+                local = [x + j * step for x in local for j in range(c)]
+            grids.append(_sub_grid(local, _grid_shape(lv[2], lv[3], lv[1]), lv[2] != "mesh2d"))
+        else:
+            grids.append(None)
+    return Group(dim, n, tuple(spans), tuple(sharers), tuple(inside), tuple(grids), levels)
+
+
+def _group_enumerated(dim: str, n: int, factors: tuple, levels: tuple, sizes: list, n_ranks: int,
+                      representative: bool) -> Group:
+    """Exact spans by listing ranks: one group (``representative``) or all of them (the worst
+    group per level counts, for groups that straddle level boundaries)."""
+    if representative:
         members = np.zeros(1, dtype=np.int64)
         for s, k in factors:
             members = (members[:, None] + s * np.arange(k, dtype=np.int64)[None, :]).ravel()
         base = np.zeros(members.size, dtype=np.int64)
-        representative = True
     else:
-        # Groups differ (they straddle level boundaries): look at all of them, keep the worst.
         members = np.arange(n_ranks, dtype=np.int64)
         base = members.copy()
         for s, k in factors:
