@@ -1,0 +1,122 @@
+"""The search against the real engine: its pruning assumptions hold there, pruning never loses
+the best split, and on published runs it finds a split at least as fast as the published one."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings, strategies as st
+
+from dojosim.engine.estimate import estimate
+from dojosim.hardware import load_system
+from dojosim.plan import space as sp
+from dojosim.plan.search import search, search_with_stats
+from dojosim.run import load_run
+from dojosim.strategy import DEFAULT_ORDER, Strategy
+from dojosim.workload import build
+
+CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "cases.yaml"
+
+
+def _model():
+    return build("gpt", layers=16, hidden=5120, heads=40, ffn=20480, vocab=51200, seq_len=2048)
+
+
+@settings(max_examples=30)
+@given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 4]), zero=st.integers(0, 3),
+       sp_=st.booleans(), mb=st.sampled_from([1, 2, 4]), iv=st.sampled_from([1, 2]))
+def test_engine_obeys_what_the_pruning_assumes(tp, pp, zero, sp_, mb, iv):
+    """Memory grows with the micro-batch and with lighter recompute; the level order changes
+    neither memory nor compute nor optimizer time; the analytic bound stays below the engine."""
+    model, system = _model(), load_system("a100-40gb-dgx", devices=32)
+    dp = 32 // (tp * pp)
+    if pp == 1:
+        iv = 1
+    common = dict(dp=dp, tp=tp, pp=pp, zero=zero if pp == 1 else min(zero, 1), global_batch=256,
+                  sequence_parallel=sp_ and tp > 1, interleave=iv)
+    if iv > 1 and (common["global_batch"] // dp // mb) % pp:
+        return
+
+    def est(**kw):
+        return estimate(model, system, Strategy(**{**common, "micro_batch": mb, "recompute": "none", **kw}))
+
+    full, sel, none = (est(recompute=r).memory.per_device_bytes for r in ("full", "selective", "none"))
+    assert full <= sel * (1 + 1e-12) and sel <= none * (1 + 1e-12)
+    if (common["global_batch"] // dp) % (2 * mb) == 0:
+        assert est().memory.per_device_bytes <= est(micro_batch=2 * mb).memory.per_device_bytes * (1 + 1e-12)
+    a = est()
+    b = est(order=("pp", "dp", "cp", "ep", "tp"))
+    assert a.memory.per_device_bytes == pytest.approx(b.memory.per_device_bytes)
+    assert a.breakdown["compute"] == pytest.approx(b.breakdown["compute"])
+    assert a.breakdown["optimizer"] == pytest.approx(b.breakdown["optimizer"])
+    facts = sp.ModelFacts.of(model)
+    shape = sp.Shape(dp, tp, pp, 1, 1, common["zero"])
+    for rc in ("full", "selective", "none"):
+        bound = sp.static_bytes_lower_bound(facts, shape, "bf16") + sp.activation_bytes_lower_bound(
+            facts, shape, mb, common["sequence_parallel"], "bf16")
+        assert bound <= est(recompute=rc).memory.per_device_bytes
+
+
+def test_pruned_search_equals_brute_force_on_a_tight_fit():
+    """A 13B model on 8 x 40 GB: most splits do not fit; the pruned search still finds the
+    brute-force best."""
+    model = build("gpt", layers=40, hidden=5120, heads=40, ffn=20480, vocab=51200, seq_len=2048)
+    system = load_system("a100-40gb-dgx", devices=8)
+    res = search_with_stats(model, system, 32, top=3, workers=1)
+    assert res.stats.pruned_memory + res.stats.pruned_fit > 0
+    facts = sp.ModelFacts.of(model)
+    best = []
+    for shape in sp.shapes(facts, 8, 32, sp.Space()):
+        for s in sp.variants(facts, shape, 32, sp.Space(), sp._level_sizes(system), None):
+            e = estimate(model, system, s)
+            if e.memory.fits:
+                best.append(e.samples_per_s)
+    best.sort(reverse=True)
+    assert [c.score for c in res.candidates] == pytest.approx(best[:3])
+
+
+@pytest.mark.parametrize("case_id", ["mosaic-mpt7b-h100-8gpu-seq2048", "dle-resnet50-dgxa100-8gpu-amp",
+                                     "mosaic-mpt30b-a100_80-8gpu-seq2048"])
+def test_search_matches_or_beats_the_published_split(case_id):
+    if not CASES.exists():
+        pytest.skip(f"validation cases not found at {CASES}")
+    case = next(c for c in yaml.safe_load(CASES.read_text()) if c["id"] == case_id)
+    run = load_run(case)
+    published = estimate(run.model, run.system, run.strategy)
+    top = search(run.model, run.system, run.strategy.global_batch, top=1, workers=1,
+                 constraints={"precision": run.strategy.precision})
+    assert top[0].estimate.memory.fits
+    assert top[0].score >= published.samples_per_s * (1 - 1e-9)
+
+
+def test_default_order_comes_first():
+    shape = sp.Shape(dp=2, tp=4, pp=1, cp=1, ep=1, zero=0)
+    assert sp.orders(shape, sp.Space(), [8])[0] == DEFAULT_ORDER
+
+
+def test_cli_search_table_json_and_errors(capsys):
+    from dojosim.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--model", "gpt", "--set", "layers=8", "--set", "hidden=1024", "--set", "heads=16",
+              "--system", "a100-80gb-dgx", "--devices", "8", "--global-batch", "16", "--top", "3", "--json",
+              "--workers", "1"])
+    assert exc.value.code in (0, None)
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["candidates"]) == 3 and out["stats"]["evaluated"] > 0
+    scores = [c["score"] for c in out["candidates"]]
+    assert scores == sorted(scores, reverse=True)
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--model", "gpt", "--set", "layers=8", "--system", "a100-80gb-dgx", "--devices", "8",
+              "--global-batch", "16", "--fix", "tp"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fix" in err[0]
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--model", "gpt", "--system", "a100-80gb-dgx", "--devices", "8",
+              "--global-batch", "16", "--objective", "speed"])
+    assert exc.value.code == 2
+    assert "objective" in capsys.readouterr().err
