@@ -66,3 +66,19 @@ VIT_SIZES = [dict(layers=2, hidden=64, heads=4, ffn=128, image_size=32, patch=8,
 def test_vit_traces_like_its_builder(i):
     analytic, traced = _check("vit", VIT_SIZES[i])
     assert traced.layers == analytic.layers
+
+
+FSD_SIZES = {
+    "fsd-mini": [dict(), dict(cameras=3, frames=3, image_height=48, image_width=80, bifpn_repeats=2, lift_layers=2,
+                               fpn_levels=3, bev_level=1, head_outputs=(4, 2, 3))],
+    "occupancy-mini": [dict(), dict(frames=3, occ_upsample=1, occ_z=2, lift_layers=2)],
+}
+
+
+@pytest.mark.parametrize("name, i", [(n, i) for n in FSD_SIZES for i in range(2)])
+def test_fsd_traces_like_its_builder(name, i):
+    analytic, traced = _check(name, FSD_SIZES[name][i])
+    # traced inputs are float32 (4 bytes); the analytic loader delivers pixel_bytes per value
+    assert traced.input_bytes_per_sample / 4 == analytic.input_bytes_per_sample / analytic.config["pixel_bytes"]
+    attn = sorted({op.attn for _, op in traced.iter_ops() if op.kind == "attention"})
+    assert attn == sorted({op.attn for _, op in analytic.iter_ops() if op.kind == "attention"})

@@ -52,3 +52,9 @@ def test_vit_b16_published_counts():
     assert _gemm_macs(m) + sum(b.count * op.flops for b, op in m.iter_ops() if op.kind == "attention") / 2 \
         == pytest.approx(17.6e9, rel=0.01)             # ~17.6 GMACs (Dosovitskiy et al.)
     assert m.seq_len == 197 and m.sample_unit == "image"
+
+
+def test_presets_only_set_their_family_keys():
+    from dojosim.workload.zoo import FAMILIES, PRESETS
+    for p in PRESETS.values():
+        assert set(p.overrides) <= set(FAMILIES[p.family].defaults), p.name
