@@ -310,7 +310,8 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         acts = layers_dev * costs.layer_saved * in_flight  # flash attention: nothing s x s to drop
     else:
         acts = layers_dev * costs.layer_saved * in_flight
-    acts += costs.pre_saved * in_flight + (costs.post_saved if pp == 1 else 0.0)
+    edge_acts = costs.pre_saved * in_flight + (costs.post_saved if pp == 1 else 0.0)
+    acts += edge_acts
     capacity = sum(t.capacity for t in mem.tiers)
     buffers = C.RESERVED_MEMORY_FRACTION * mem.tiers[0].capacity + states["zero_live"]
     components = {"activations": acts, "weights": states["weights"], "gradients": states["gradients"],
@@ -346,7 +347,7 @@ def _estimate(model, system, s: Strategy) -> Estimate:
             dp_exposed = overlapped(dp_raw, C.DP_OVERLAP_FRACTION * (bwd_s + re_s), first_s=last_bucket)
 
     # ---- Dojo: streaming what spilled out of SRAM ---------------------------------------------
-    stream_s = 0.0
+    stream_s = moved = 0.0
     if spill and mem.stream_bandwidth > 0:
         moved = stream_bytes_per_step(spill, m, recompute == "full")
         stream_s = max(moved / (mem.stream_bandwidth * C.MEMORY_EFFICIENCY) - busy, 0.0)
@@ -369,7 +370,7 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     bd["memory_stream"] = stream_s
     bd["optimizer"] = opt_s
     subtotal = sum(bd.values())
-    input_s = 0.0
+    input_s = t_in = 0.0
     if mem.input_bandwidth > 0 and model.input_bytes_per_sample > 0:
         t_in = s.global_batch * model.input_bytes_per_sample / mem.input_bandwidth
         input_s = max(t_in - subtotal, 0.0)
@@ -411,5 +412,8 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         cost_usd_per_step=None if not price else None,
         micro_batches=m, pipeline_stages=pp, interleave=v, stage=stage,
         dp_comm_s=dp_raw, notes=tuple(notes),
-        extra={"micro_batch": mb, "in_flight_micro_batches": in_flight, "params_per_device": params_dev},
+        extra={"micro_batch": mb, "in_flight_micro_batches": in_flight, "params_per_device": params_dev,
+               "layer_saved_bytes": costs.layer_saved, "layer_input_bytes": costs.layer_input,
+               "edge_activation_bytes": edge_acts, "streamed_bytes_per_step": moved,
+               "input_s": t_in, "layers_per_device": layers_dev},
     )
