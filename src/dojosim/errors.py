@@ -6,7 +6,6 @@ exits 2. Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
-import copy
 import difflib
 from collections.abc import Iterable
 
@@ -22,7 +21,10 @@ class SpecError(ValueError):
     def prefixed(self, outer: str) -> "SpecError":
         """The same error, of the same class, seen from an enclosing field (``system`` + ``chip``)."""
         path = f"{outer}.{self.path}" if self.path and outer else (outer or self.path)
-        err = copy.copy(self)
+        # Not copy.copy: subclasses with their own __init__ signature (UnknownNameError) cannot
+        # be rebuilt from args, so clone the instance state directly.
+        err = self.__class__.__new__(self.__class__)
+        err.__dict__.update(self.__dict__)
         err.path = path
         err.args = (f"{path}: {self.reason}" if path else self.reason,)
         return err

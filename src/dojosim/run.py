@@ -64,6 +64,13 @@ def _read_yaml(path_or_dict, what: str):
         raise SpecError(str(path), f"not valid YAML: {str(exc).splitlines()[0]}") from None
 
 
+def _within(err: SpecError, outer: str) -> SpecError:
+    """``err`` seen from ``outer``, unless its path already starts there."""
+    if err.path == outer or err.path.startswith(outer + ".") or err.path.startswith(outer + "["):
+        return err
+    return err.prefixed(outer)
+
+
 def _section(data: dict, key: str) -> dict:
     value = data.get(key)
     if value is None:
@@ -86,7 +93,7 @@ def load_system_section(system: dict):
     try:
         return load_system(name, devices=devices)
     except SpecError as err:
-        raise err.prefixed("system") from None
+        raise _within(err, "system") from None
 
 
 def load_run(path_or_dict) -> Run:
@@ -102,7 +109,7 @@ def load_run(path_or_dict) -> Run:
     try:
         model = from_run(workload)
     except SpecError as err:
-        raise err.prefixed("workload") from None
+        raise _within(err, "workload") from None
     system = load_system_section(system_raw)
     strategy = Strategy.from_dict(strategy_raw, "strategy")
     return Run(model=model, system=system, strategy=strategy, raw=data)
