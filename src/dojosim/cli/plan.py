@@ -9,6 +9,7 @@ import yaml
 from rich.table import Table
 
 from ..errors import SpecError
+from ..plan.search import split_text
 from ._app import JSON_OPTION, app, console, emit_json, is_interactive
 
 _SPLIT_KEYS = ("dp", "tp", "pp", "cp", "ep")
@@ -26,22 +27,6 @@ def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
         except yaml.YAMLError:
             raise SpecError(f"{path}.{key.strip()}", f"cannot read value {value!r}") from None
     return out
-
-
-def split_text(strategy) -> str:
-    """'dp16 tp8 pp8 v2 mb1 full z1 sp' — the split in one short line."""
-    s = strategy.model_dump() if hasattr(strategy, "model_dump") else dict(strategy)
-    parts = [f"{k}{s[k]}" for k in _SPLIT_KEYS if s.get(k, 1) != 1] or ["dp1"]
-    if s.get("interleave", 1) != 1:
-        parts.append(f"v{s['interleave']}")
-    parts.append(f"mb{s.get('micro_batch')}")
-    if s.get("recompute", "none") != "none":
-        parts.append(s["recompute"])
-    if s.get("zero"):
-        parts.append(f"z{s['zero']}")
-    if s.get("sequence_parallel"):
-        parts.append("sp")
-    return " ".join(parts)
 
 
 def _order_text(strategy) -> str:

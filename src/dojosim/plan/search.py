@@ -23,6 +23,7 @@ from ..strategy import Strategy
 from .space import ModelFacts, Shape, Space, _level_sizes, groups, shapes, variants
 
 OBJECTIVES = ("throughput", "cost", "energy")
+SPLIT_KEYS = ("dp", "tp", "pp", "cp", "ep")
 
 # Used only when the engine gives no cost per step: hardware paid off over this many seconds of
 # use (4 years; cloud providers depreciate servers over 4-6 years, e.g. Microsoft FY2023 10-K: 6
@@ -104,6 +105,22 @@ def score(est, objective: str, global_batch: int, system=None) -> float:
 def display_score(value: float, objective: str) -> float:
     """The score as users read it (samples/s positive)."""
     return -value if objective == "throughput" else value
+
+
+def split_text(strategy) -> str:
+    """'dp16 tp8 pp8 v2 mb1 full z1 sp' — the split in one short line."""
+    s = strategy.model_dump() if hasattr(strategy, "model_dump") else dict(strategy)
+    parts = [f"{k}{s[k]}" for k in SPLIT_KEYS if s.get(k, 1) != 1] or ["dp1"]
+    if s.get("interleave", 1) != 1:
+        parts.append(f"v{s['interleave']}")
+    parts.append(f"mb{s.get('micro_batch')}")
+    if s.get("recompute", "none") != "none":
+        parts.append(s["recompute"])
+    if s.get("zero"):
+        parts.append(f"z{s['zero']}")
+    if s.get("sequence_parallel"):
+        parts.append("sp")
+    return " ".join(parts)
 
 
 def _default_estimator() -> Callable:
@@ -297,5 +314,27 @@ def best_throughput(model, system, global_batch: int, constraints: dict | None =
         return None
 
 
+def nearby_batch(global_batch: int, devices: int) -> int:
+    """The multiple of ``devices`` nearest ``global_batch`` (at least one sample per device)."""
+    return max(devices, round(global_batch / devices) * devices)
+
+
+def best_with_batch(model, system, global_batch: int, constraints: dict | None = None,
+                    adjust_batch: bool = True, **kwargs):
+    """(fastest candidate or None, global batch used).
+
+    When no split of the device count divides the batch (25-chip Dojo tiles and a batch of 256
+    share no factor), and ``adjust_batch``, the batch moves to the nearest multiple of the
+    device count, so that plain data parallelism is possible; callers report the batch used.
+    """
+    cand = best_throughput(model, system, global_batch, constraints, **kwargs)
+    if cand is not None or not adjust_batch:
+        return cand, global_batch
+    nb = nearby_batch(global_batch, system.chips)
+    if nb == global_batch:
+        return None, global_batch
+    return best_throughput(model, system, nb, constraints, **kwargs), nb
+
+
 __all__ = ["Candidate", "SearchStats", "SearchResult", "search", "search_with_stats", "best_throughput",
-           "score", "OBJECTIVES"]
+           "score", "split_text", "best_with_batch", "nearby_batch", "OBJECTIVES"]

@@ -1,0 +1,212 @@
+"""Capacity by workload: how many devices of each system train a run's workload in time.
+
+``capacity_by_workload("run.yaml", "300e9 tokens in 30 days", ["h100-dgx", "dojo-exapod"])``
+turns the goal into a rate (samples/s), then for each system searches device counts that tile
+its preset — doubling until the best split (found by `search`) reaches the rate, then bisecting
+between the last count that fell short and the first that made it — and reports the devices,
+the split, the time to train, installed power and price.
+
+The run's global batch is kept: with a fixed batch, throughput stops growing once every
+replica holds a single sample, so some goals are out of reach; the row then says so and gives
+the best the system reached.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .. import units
+from ..errors import SpecError
+
+SAMPLE_WORDS = ("samples", "sample", "sequences", "sequence", "seqs", "clips", "clip", "images", "image",
+                "frames", "frame", "videos", "video")
+TOKEN_WORDS = ("tokens", "token", "tok")
+_SCALE = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+_TRAIN = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)\s*([kKMBGT]?)\s+([A-Za-z]+)"
+                    r"(?:\s+in\s+(.+?))?\s*$")
+_WEEK = re.compile(r"^\s*([0-9.eE+-]+)\s*(weeks?|w)\s*$")
+_SHORT_DAY = re.compile(r"^\s*([0-9.eE+-]+)\s*d\s*$")
+
+# Probes stop when doubling the devices gains less than this: the fixed global batch has run out
+# of data parallelism, so more devices will not reach the goal.
+SATURATION_GAIN = 1.02
+MAX_DOUBLINGS = 24
+
+
+@dataclass(frozen=True)
+class TrainGoal:
+    amount: float           # in `unit`
+    unit: str               # "samples" | "tokens"
+    duration_s: float | None
+    word: str               # what the user called a sample ("clips")
+
+    def samples(self, seq_len: int | None, path: str = "train") -> float:
+        if self.unit == "samples":
+            return self.amount
+        if not seq_len:
+            raise SpecError(f"{path}.unit", "tokens need a token model (one with seq_len); give samples instead")
+        return self.amount / seq_len
+
+
+def parse_duration(text: str, path: str = "train.duration") -> float:
+    m = _WEEK.match(text)
+    if m:
+        return float(m.group(1)) * 7 * 86400
+    m = _SHORT_DAY.match(text)
+    if m:
+        return float(m.group(1)) * 86400
+    value = units.parse(text, "time", path=path)
+    if value <= 0:
+        raise SpecError(path, f"must be positive, got {text!r}")
+    return value
+
+
+def parse_train(text: str, *, need_duration: bool = True, path: str = "train") -> TrainGoal:
+    """Read "1e6 clips in 1 day", "300e9 tokens in 30 days", "300B tokens in 4 weeks"."""
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError(path, 'expected e.g. "1e6 clips in 1 day" or "300e9 tokens in 30 days"')
+    m = _TRAIN.match(text)
+    if not m:
+        raise SpecError(path, f'cannot read {text!r}; write "AMOUNT UNIT in DURATION", e.g. "300e9 tokens in 30 days"')
+    number, scale, word, duration = m.groups()
+    amount = float(number.replace("_", "").replace(",", "")) * _SCALE[scale]
+    if not math.isfinite(amount) or amount <= 0:
+        raise SpecError(f"{path}.amount", f"must be a positive number, got {number!r}")
+    lw = word.lower()
+    if lw in TOKEN_WORDS:
+        unit = "tokens"
+    elif lw in SAMPLE_WORDS:
+        unit = "samples"
+    else:
+        raise SpecError(f"{path}.unit", f"unknown unit {word!r}; use tokens or samples (clips, images, sequences)")
+    if duration is None:
+        if need_duration:
+            raise SpecError(f"{path}.duration", f'missing: add "in 30 days" (got {text!r})')
+        return TrainGoal(amount, unit, None, lw)
+    return TrainGoal(amount, unit, parse_duration(duration, f"{path}.duration"), lw)
+
+
+def tiling_counts(preset: str, limit: int = 10**7) -> tuple[int, list[int]]:
+    """(chips of one preset, slices smaller than it that build) — the unit of device counts."""
+    from ..hardware import load_system
+
+    unit = load_system(preset).chips
+    small = []
+    for n in range(1, unit):
+        if unit % n == 0 and n <= limit:
+            try:
+                load_system(preset, devices=n)
+            except SpecError:
+                continue
+            small.append(n)
+    return unit, small
+
+
+def _best(model, preset: str, devices: int, batch: int, precision: str, workers, full: bool = False):
+    """(system, fastest candidate or None, global batch used) on ``devices`` of ``preset``."""
+    from ..hardware import load_system
+    from .search import best_with_batch
+
+    try:
+        system = load_system(preset, devices=devices)
+    except SpecError:
+        return None, None, batch
+    constraints = {"precision": precision}
+    if not full:
+        # Probes rank device counts; one level order per split is enough for that, the final
+        # count is searched over every order.
+        constraints["orders"] = "default"
+    cand, used = best_with_batch(model, system, batch, constraints, workers=workers)
+    return system, cand, used
+
+
+def devices_for_rate(model, preset: str, rate: float, batch: int, precision: str, workers=None) -> dict:
+    """Smallest device count of ``preset`` whose best split reaches ``rate`` samples/s."""
+    unit, small = tiling_counts(preset)
+    ladder = small + [unit * 2 ** k for k in range(MAX_DOUBLINGS)]
+    last_short, best_seen, reached, why = None, None, None, "max"
+    prev = 0.0
+    for n in ladder:
+        system, cand, _ = _best(model, preset, n, batch, precision, workers)
+        if system is None and n > unit:
+            why = "no_scale"      # the preset has no scale-out level: it cannot grow past one copy
+            break
+        if cand is None:
+            last_short = n
+            continue
+        thr = cand.estimate.samples_per_s
+        if best_seen is None or thr > best_seen[1]:
+            best_seen = (n, thr)
+        if thr >= rate:
+            reached = n
+            break
+        if prev and thr < prev * SATURATION_GAIN:
+            why = "saturated"
+            break
+        prev = thr
+        last_short = n
+    if reached is None:
+        return {"reachable": False, "devices": best_seen[0] if best_seen else None, "why": why,
+                "best_samples_per_s": best_seen[1] if best_seen else 0.0}
+    lo = last_short if last_short is not None and last_short < reached else None
+    step = unit if reached > unit else None
+    if lo is not None and step and lo >= unit:
+        # Bisect over multiples of the preset between the last short count and the first good one.
+        a, b = lo // unit, reached // unit
+        while b - a > 1:
+            mid = (a + b) // 2
+            _, cand, _ = _best(model, preset, mid * unit, batch, precision, workers)
+            if cand is not None and cand.estimate.samples_per_s >= rate:
+                b = mid
+            else:
+                a = mid
+        reached = b * unit
+    return {"reachable": True, "devices": reached}
+
+
+def capacity_by_workload(run_path, train: str, systems: list[str] | None = None, *, workers=None) -> list[dict]:
+    """For each system, the devices that train ``run_path``'s workload as fast as ``train`` asks."""
+    from ..run import load_run
+    from .search import split_text
+
+    goal = parse_train(train)
+    run = load_run(run_path)
+    model, strat = run.model, run.strategy
+    names = list(systems or []) or [run.raw.get("system", {}).get("preset")]
+    samples = goal.samples(model.seq_len)
+    rate = samples / goal.duration_s
+    rows = []
+    for name in names:
+        found = devices_for_rate(model, name, rate, strat.global_batch, strat.precision, workers)
+        row = {"system": name, "devices": found["devices"], "reachable": found["reachable"],
+               "target_samples_per_s": rate, "global_batch": strat.global_batch}
+        if found["devices"]:
+            system, cand, used = _best(model, name, found["devices"], strat.global_batch, strat.precision,
+                                       workers, full=True)
+            est = cand.estimate if cand else None
+            row.update({
+                "split": split_text(cand.strategy) if cand else "-",
+                "samples_per_s": est.samples_per_s if est else 0.0,
+                "tokens_per_s": est.tokens_per_s if est else None,
+                "days_to_train": samples / est.samples_per_s / 86400 if est and est.samples_per_s else None,
+                "mfu": est.mfu if est else None,
+                "power_w": system.power_w,
+                "training_power_w": est.power_w if est else None,
+                "price_usd": system.price_usd,
+                "assumed": bool(system.assumed),
+                "batch_used": used,
+                "strategy": cand.strategy.model_dump(mode="json") if cand else None,
+            })
+        if row.get("batch_used", strat.global_batch) != strat.global_batch:
+            row["note"] = (f"global batch {strat.global_batch} has no split on {found['devices']} devices; "
+                           f"used {row['batch_used']}")
+        if not found["reachable"]:
+            reason = {"saturated": f"more devices stop helping at global batch {strat.global_batch}",
+                      "no_scale": f"{name} has no scale-out level, so it cannot grow past one copy",
+                      "max": f"not reached within {MAX_DOUBLINGS} doublings"}[found["why"]]
+            row["note"] = (f"goal out of reach: {reason}; best {found.get('best_samples_per_s', 0.0):,.4g} "
+                           f"samples/s vs {rate:,.4g} needed" if found["devices"]
+                           else "no split fits on any device count tried")
+        rows.append(row)
+    return rows
