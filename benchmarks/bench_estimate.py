@@ -1,0 +1,64 @@
+"""Time one `estimate` of GPT-3 175B on 3,072 A100s (the issue's benchmark: under 5 ms).
+
+Prints: the first (cold) estimate, which builds and caches the per-(model, system, split) costs
+and places the parallel groups; repeated estimates of the same split (warm); and estimates that
+sweep the batch size over a fixed split (what a search does most), all in ms per estimate.
+
+    python benchmarks/bench_estimate.py
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+from dojosim import Strategy, estimate
+from dojosim.engine import estimate as _est_mod  # noqa: F401  (import cost outside the timing)
+from dojosim.engine.estimate import _CACHE
+from dojosim.hardware import load_system
+from dojosim.workload import build
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    model = build("gpt3-175b")
+    system = load_system("a100-80gb-dgx", devices=3072)
+    s = Strategy(dp=24, tp=8, pp=16, interleave=1, micro_batch=1, global_batch=1536,
+                 recompute="full", precision="fp16")
+
+    # Import everything the engine loads lazily (comm, placement) on a small, unrelated run.
+    estimate(build("gpt", layers=2), load_system("a100-80gb-dgx", devices=16),
+             Strategy(dp=4, tp=4, micro_batch=1, global_batch=4))
+    _CACHE.clear()
+    cold = timed(lambda: estimate(model, system, s), 1)[0]
+    warm = timed(lambda: estimate(model, system, s), 200)
+    batches = [s.model_copy(update={"global_batch": 24 * k}) for k in range(16, 216, 8)]
+    sweep = []
+    for b in batches:
+        sweep += timed(lambda b=b: estimate(model, system, b), 1)
+    # New splits each time (costs rebuilt per tp/micro-batch; groups placed per degrees).
+    fresh = []
+    for tp, pp in ((8, 16), (4, 32), (8, 8), (2, 48), (8, 24)):
+        dp = 3072 // (tp * pp)
+        st = Strategy(dp=dp, tp=tp, pp=pp, micro_batch=1, global_batch=dp * 64, recompute="full")
+        _CACHE.clear()
+        fresh += timed(lambda st=st: estimate(model, system, st), 1)
+
+    est = estimate(model, system, s)
+    print(f"GPT-3 175B on {system.chips} x {system.chip.name}, dp24 tp8 pp16, gbs 1536: "
+          f"step {est.step_time_s:.2f} s, MFU {est.mfu:.1%}")
+    print(f"first estimate of this run      : {cold * 1e3:8.3f} ms (modules imported, caches empty)")
+    print(f"warm, same split (median of 200): {statistics.median(warm) * 1e3:8.3f} ms")
+    print(f"batch sweep, cached costs       : {statistics.median(sweep) * 1e3:8.3f} ms (median of {len(sweep)})")
+    print(f"new split, empty cache          : {statistics.median(fresh) * 1e3:8.3f} ms (median of {len(fresh)})")
+
+
+if __name__ == "__main__":
+    main()
