@@ -80,7 +80,8 @@ def _stage_blocks(stage: str, block_fn, c_in: int, hw: tuple[int, ...], depth: i
     blocks = [Block(f"{stage}.0", tuple(first.ops), layer=True)]
     if depth > 1:
         rest = block_fn(f"{stage}.n", Trunk(first.c, first.hw), 1)
-        blocks.append(Block(f"{stage}.1-{depth - 1}", tuple(rest.ops), count=depth - 1, layer=True))
+        label = f"{stage}.1" if depth == 2 else f"{stage}.1-{depth - 1}"
+        blocks.append(Block(label, tuple(rest.ops), count=depth - 1, layer=True))
     return blocks, first.c, first.hw
 
 
