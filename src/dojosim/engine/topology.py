@@ -11,7 +11,7 @@ divided by its oversubscription):
   ring reduce-scatter / all-gather   (n-1)/n * D/B + (n-1) a
   ring all-reduce                    2(n-1)/n * D/B + 2(n-1) a
   double-binary-tree all-reduce      2 D/B + 2 ceil(log2 n) a     (the cheaper of the two is used)
-  all-to-all (pairwise)              D_out/B + peers a
+  all-to-all (all peers at once)     D_out/B + a + (peers-1) o     (o: per-message software cost)
   p2p                                D/B + a
   broadcast (pipelined tree)         D/B + ceil(log2 n) a
 Mesh, torus and ring (the group's sub-grid, one ring per line of each dimension, all lines at
@@ -143,12 +143,15 @@ def all_reduce(ph: Phase, data: float) -> tuple:
 
 
 def all_to_all(ph: Phase, out_bytes: float, peers: int) -> tuple:
-    """Each rank sends ``out_bytes`` across this level, to ``peers`` ranks."""
+    """Each rank sends ``out_bytes`` across this level, to ``peers`` ranks. The messages to all
+    peers are posted at once (NCCL's grouped send/recv), so the wire latency is paid once and
+    each further peer adds only the per-message software cost."""
+    lat = ph.alpha + (peers - 1) * C.COMM_STEP_OVERHEAD_S
     if ph.topo == SWITCH:
-        return out_bytes / ph.bw, peers * ph.alpha
+        return out_bytes / ph.bw, lat
     inject = out_bytes / ph.max_rank_bw
     bisect = ph.n * out_bytes / (4.0 * ph.cut_bw)
-    return max(inject, bisect), peers * ph.alpha
+    return max(inject, bisect), lat
 
 
 def p2p(ph: Phase, data: float) -> float:
