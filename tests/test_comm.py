@@ -230,3 +230,11 @@ def test_tiles_on_a_tray_share_the_tile_edge():
     assert rs == pytest.approx(rs_alt, rel=1e-12)       # equal rates: the order does not matter
     want = LAUNCH + rs + (2 + 1) * alpha(2e-7)
     assert collective_time("reduce_scatter", S, g, tray) == pytest.approx(want, rel=1e-12)
+
+
+def test_changed_constants_take_effect_on_cached_groups(monkeypatch, node):
+    g = one(node)
+    t0 = collective_time("reduce_scatter", S, g, node)
+    monkeypatch.setattr(C, "COMM_BANDWIDTH_EFFICIENCY", EFF / 2)
+    t1 = collective_time("reduce_scatter", S, g, node)
+    assert t1 - LAUNCH - 7 * alpha(2e-6) == pytest.approx(2 * (t0 - LAUNCH - 7 * alpha(2e-6)), rel=1e-12)

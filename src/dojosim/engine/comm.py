@@ -24,11 +24,13 @@ KINDS = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "p2p", "bro
 
 
 def _phases(group) -> tuple:
-    """Per crossed level: (level, phase parameters), innermost first; cached on the group."""
-    ph = group._phases
-    if ph is None:
-        ph = group._phases = T.level_phases(group)
-    return ph
+    """Per crossed level: the `topology.Phase` parameters, innermost first; cached on the group
+    together with the constants they were computed from (tests and sweeps may change those)."""
+    key = (C.COMM_BANDWIDTH_EFFICIENCY, C.COMM_STEP_OVERHEAD_S)
+    cached = group._phases
+    if cached is None or cached[0] != key:
+        cached = group._phases = (key, T.level_phases(group))
+    return cached[1]
 
 
 def collective_time(kind: str, size_bytes: float, group, system=None) -> float:
