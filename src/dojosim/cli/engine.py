@@ -121,7 +121,8 @@ def validate_cmd(
         emit_json(result)
         return
     t = Table(title=f"validation: {cases}")
-    for col, j in (("case", "left"), ("measured s", "right"), ("predicted s", "right"), ("error", "right"),
+    t.add_column("case", overflow="fold")
+    for col, j in (("measured s", "right"), ("predicted s", "right"), ("error", "right"),
                    ("q", "left"), ("note", "left")):
         t.add_column(col, justify=j)
     for r in result["cases"]:
