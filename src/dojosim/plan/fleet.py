@@ -1,0 +1,295 @@
+"""Heterogeneous fleets: what each part of a fleet does on one workload, and how to share jobs.
+
+A fleet file::
+
+    name: mixed
+    workload:                    # a run file, or a zoo model + batch
+      run: ../runs/gpt3.yaml     # or: model: gpt3-175b, set: {seq_len: 2048}, global_batch: 1536
+    island: 1024                 # devices per training job copy (default 1024; per part too)
+    reference: h100-dgx          # what one "H100-equivalent" is measured on
+    parts:
+      - {name: H100, preset: h100-dgx, devices: 90000}
+      - {name: AI4, preset: ai4, devices: 40000}
+      - {name: Dojo, preset: dojo-exapod, count: 2}      # count copies of the preset
+    jobs:                        # optional: work to share out
+      - {name: pretrain, train: "300e9 tokens"}
+      - {name: finetune, train: "2e9 tokens"}
+
+Each part runs the workload as independent *islands* of ``island`` devices (one job copy each,
+data parallel between islands is not modelled: no cross-island gradient traffic is counted);
+the split of an island is the one `search` finds fastest. A part's H100-equivalents are its
+throughput over the throughput of one H100 on the same workload (the reference island's
+throughput divided by its devices), shown beside the by-peak ratio.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from ..errors import SpecError
+
+DEFAULT_ISLAND = 1024
+DEFAULT_REFERENCE = "h100-dgx"
+PART_KEYS = ("name", "preset", "devices", "count", "island")
+TOP_KEYS = ("name", "description", "workload", "island", "reference", "parts", "jobs", "split")
+IN_CAR = "AI4 presets are assumed figures for Tesla's in-car inference computers, not training hardware"
+
+
+def load_fleet(path: str | os.PathLike) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError("fleet", f"no such file: {path}")
+    try:
+        spec = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SpecError("fleet", f"cannot read YAML: {getattr(exc, 'problem', exc)}") from None
+    return check_fleet(spec, p.parent)
+
+
+def check_fleet(spec: dict, base_dir: Path | None = None) -> dict:
+    if not isinstance(spec, dict):
+        raise SpecError("fleet", "expected a mapping with workload and parts")
+    for k in spec:
+        if k not in TOP_KEYS:
+            raise SpecError(f"fleet.{k}", f"unknown key; known: {', '.join(TOP_KEYS)}")
+    parts = spec.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise SpecError("fleet.parts", "expected a non-empty list of {name, preset, devices | count}")
+    names = set()
+    for i, part in enumerate(parts):
+        path = f"fleet.parts[{i}]"
+        if not isinstance(part, dict):
+            raise SpecError(path, "expected a mapping {name, preset, devices | count}")
+        for k in part:
+            if k not in PART_KEYS:
+                raise SpecError(f"{path}.{k}", f"unknown key; known: {', '.join(PART_KEYS)}")
+        if not part.get("preset"):
+            raise SpecError(f"{path}.preset", "missing")
+        if ("devices" in part) == ("count" in part):
+            raise SpecError(path, "give exactly one of devices (accelerators) or count (copies of the preset)")
+        for k in ("devices", "count", "island"):
+            v = part.get(k)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise SpecError(f"{path}.{k}", f"must be a positive integer, got {v!r}")
+        part.setdefault("name", part["preset"])
+        if part["name"] in names:
+            raise SpecError(f"{path}.name", f"duplicate part name {part['name']!r}")
+        names.add(part["name"])
+    wl = spec.get("workload")
+    if not isinstance(wl, dict):
+        raise SpecError("fleet.workload", "expected {run: RUN.yaml} or {model: NAME, global_batch: B}")
+    if "run" in wl and base_dir is not None and not Path(wl["run"]).is_absolute():
+        wl["run"] = str(base_dir / wl["run"])
+    split = spec.setdefault("split", "both")
+    if split not in ("proportional", "best_fit", "both"):
+        raise SpecError("fleet.split", f"must be proportional, best_fit or both, got {split!r}")
+    from .capacity import parse_train
+
+    for i, job in enumerate(spec.get("jobs") or []):
+        if not isinstance(job, dict) or "train" not in job:
+            raise SpecError(f"fleet.jobs[{i}]", "expected {name, train: \"300e9 tokens\"}")
+        parse_train(job["train"], need_duration=False, path=f"fleet.jobs[{i}].train")
+    return spec
+
+
+def workload_of(wl: dict):
+    """(model, global batch, precision) of a fleet's workload block."""
+    from ..workload import build
+
+    if "run" in wl:
+        from ..run import load_run
+
+        run = load_run(wl["run"])
+        return run.model, run.strategy.global_batch, run.strategy.precision
+    if not wl.get("model"):
+        raise SpecError("fleet.workload.model", "missing (a zoo model, or give run: RUN.yaml)")
+    gb = wl.get("global_batch")
+    if not isinstance(gb, int) or gb < 1:
+        raise SpecError("fleet.workload.global_batch", f"must be a positive integer, got {gb!r}")
+    sets = dict(wl.get("set") or {})
+    try:
+        model = build(wl["model"], **sets)
+    except SpecError as err:
+        raise err.prefixed("fleet.workload") from None
+    return model, gb, wl.get("precision", "bf16")
+
+
+def _island(preset: str, want: int, total: int) -> int:
+    """The island size: ``want`` rounded up to whole copies of the preset, at most ``total``."""
+    from ..hardware import load_system
+
+    base = load_system(preset)
+    unit = base.chips
+    if want <= unit or base.scale_out is None:  # no scale-out level: one copy is the largest island
+        return min(unit, total)
+    return max(unit, min(-(-want // unit) * unit, (total // unit) * unit))
+
+
+def _part_devices(part: dict) -> int:
+    from ..hardware import load_system
+
+    if "devices" in part:
+        return part["devices"]
+    return part["count"] * load_system(part["preset"]).chips
+
+
+def plan_fleet(spec: dict, *, workers=None) -> dict:
+    """Throughput, H100-equivalents, power and cost of each part, and how jobs share the fleet."""
+    from ..hardware import load_system
+    from .search import best_with_batch, split_text
+
+    model, batch, precision = workload_of(spec["workload"])
+    cache: dict = {}
+
+    def best(preset: str, island: int):
+        key = (preset, island)
+        if key not in cache:
+            try:
+                system = load_system(preset, devices=island)
+            except SpecError as err:
+                cache[key] = (None, None, batch, str(err))
+            else:
+                cand, used = best_with_batch(model, system, batch, {"precision": precision}, workers=workers)
+                cache[key] = (system, cand, used, None)
+        return cache[key]
+
+    default_island = int(spec.get("island") or DEFAULT_ISLAND)
+    ref_preset = spec.get("reference") or DEFAULT_REFERENCE
+    ref_island = _island(ref_preset, default_island, 10**9)
+    ref_sys, ref_cand, _, _ = best(ref_preset, ref_island)
+    ref_per_device = ref_cand.estimate.samples_per_s / ref_island if ref_cand else None
+    ref_peak = load_system(ref_preset).chip.peak_flops.get(precision, 0.0)
+    notes: list[str] = []
+    rows = []
+    for part in spec["parts"]:
+        devices = _part_devices(part)
+        island = _island(part["preset"], int(part.get("island") or default_island), devices)
+        islands = devices // island
+        system, cand, used, err = best(part["preset"], island)
+        chip = (system or load_system(part["preset"])).chip
+        row = {"name": part["name"], "preset": part["preset"], "devices": devices, "island": island,
+               "islands": islands, "idle_devices": devices - islands * island, "batch_used": used,
+               "split": split_text(cand.strategy) if cand else None,
+               "samples_per_s": islands * cand.estimate.samples_per_s if cand else 0.0,
+               "tokens_per_s": islands * cand.estimate.tokens_per_s if cand and cand.estimate.tokens_per_s else None,
+               "h100_eq": None, "h100_eq_by_peak": devices * chip.peak_flops.get(precision, 0.0) / ref_peak
+               if ref_peak else None,
+               "power_w": islands * system.power_w if system else 0.0,
+               "training_power_w": islands * cand.estimate.power_w if cand else 0.0,
+               "price_usd": islands * system.price_usd if system else 0.0,
+               "assumed": bool(system.assumed) if system else True,
+               "strategy": cand.strategy.model_dump(mode="json") if cand else None,
+               "note": None}
+        if ref_per_device:
+            row["h100_eq"] = row["samples_per_s"] / ref_per_device
+        if cand is None:
+            row["note"] = err or f"no split of the workload fits on an island of {island} devices"
+        elif used != batch:
+            row["note"] = f"batch {batch} has no split on {island} devices; islands use {used}"
+        if not chip.peak_flops.get(precision):
+            notes.append(f"{part['name']}: the {chip.name} lists no {precision} peak, so its by-peak "
+                         f"H100-equivalents count 0")
+        if part["preset"].startswith("ai4") and IN_CAR not in notes:
+            notes.append(IN_CAR)
+        rows.append(row)
+    total = sum(r["samples_per_s"] for r in rows)
+    for r in rows:
+        r["share"] = r["samples_per_s"] / total if total else 0.0
+    result = {"name": spec.get("name", "fleet"), "model": model.name, "global_batch": batch, "precision": precision,
+              "reference": {"preset": ref_preset, "island": ref_island,
+                            "samples_per_s_per_device": ref_per_device,
+                            "split": split_text(ref_cand.strategy) if ref_cand else None},
+              "parts": rows,
+              "total": {"devices": sum(r["devices"] for r in rows), "samples_per_s": total,
+                        "tokens_per_s": total * model.seq_len if model.seq_len else None,
+                        "h100_eq": sum(r["h100_eq"] or 0.0 for r in rows) if ref_per_device else None,
+                        "h100_eq_by_peak": sum(r["h100_eq_by_peak"] or 0.0 for r in rows),
+                        "power_w": sum(r["power_w"] for r in rows),
+                        "price_usd": sum(r["price_usd"] for r in rows)},
+              "notes": notes + ["islands run independent copies of the job; traffic between islands is not costed"]}
+    if spec.get("jobs"):
+        result["jobs"] = share_jobs(spec["jobs"], rows, model.seq_len, spec.get("split", "both"))
+    return result
+
+
+def share_jobs(jobs: list[dict], parts: list[dict], seq_len: int | None, how: str = "both") -> dict:
+    """Split jobs over the parts: proportional to throughput, and/or whole jobs best-fit.
+
+    proportional: every job runs on the whole fleet, each part taking work in proportion to its
+    throughput, so all parts finish together; the jobs run one after another.
+    best_fit: each job runs on one part; longest job first, to the part where it would finish
+    earliest (LPT scheduling, within 4/3 of the optimal makespan — Graham 1969).
+    """
+    from .capacity import parse_train
+
+    work = []
+    for i, job in enumerate(jobs):
+        goal = parse_train(job["train"], need_duration=False, path=f"fleet.jobs[{i}].train")
+        work.append((job.get("name", f"job{i}"), goal.samples(seq_len, f"fleet.jobs[{i}].train")))
+    rates = {p["name"]: p["samples_per_s"] for p in parts if p["samples_per_s"] > 0}
+    out: dict = {}
+    total = sum(rates.values())
+    if how in ("proportional", "both") and total:
+        out["proportional"] = {
+            "makespan_s": sum(w for _, w in work) / total,
+            "jobs": [{"job": name, "samples": w, "time_s": w / total,
+                      "samples_by_part": {p: w * r / total for p, r in rates.items()}} for name, w in work]}
+    if how in ("best_fit", "both") and rates:
+        load = dict.fromkeys(rates, 0.0)
+        placed = []
+        for name, w in sorted(work, key=lambda x: -x[1]):
+            part = min(rates, key=lambda p: (load[p] + w / rates[p], p))
+            start = load[part]
+            load[part] += w / rates[part]
+            placed.append({"job": name, "samples": w, "part": part, "start_s": start, "end_s": load[part]})
+        out["best_fit"] = {"makespan_s": max(load.values()), "jobs": placed}
+    return out
+
+
+def print_fleet(result: dict, console) -> None:
+    from rich.table import Table
+
+    from ..units import format as fmt, format_time
+
+    ref = result["reference"]
+    t = Table(title=f"fleet {result['name']}: {result['model']} (batch {result['global_batch']:,}, "
+                    f"{result['precision']})")
+    for col in ("part", "devices", "islands x size", "split", "samples/s", "share", "H100-eq", "H100-eq (peak)",
+                "power", "price"):
+        t.add_column(col, justify="left" if col in ("part", "split") else "right")
+    for r in result["parts"]:
+        star = " ≈" if r["assumed"] else ""
+        t.add_row(r["name"] + star, f"{r['devices']:,}", f"{r['islands']:,} x {r['island']:,}", r["split"] or "-",
+                  f"{r['samples_per_s']:,.1f}", f"{r['share']:.1%}",
+                  f"{r['h100_eq']:,.0f}" if r["h100_eq"] is not None else "-",
+                  f"{r['h100_eq_by_peak']:,.0f}" if r["h100_eq_by_peak"] is not None else "-",
+                  fmt(r["power_w"], "power", 3), fmt(r["price_usd"], "money", 3))
+    tot = result["total"]
+    t.add_row("total", f"{tot['devices']:,}", "", "", f"{tot['samples_per_s']:,.1f}", "100%",
+              f"{tot['h100_eq']:,.0f}" if tot["h100_eq"] is not None else "-", f"{tot['h100_eq_by_peak']:,.0f}",
+              fmt(tot["power_w"], "power", 3), fmt(tot["price_usd"], "money", 3))
+    console.print(t)
+    if ref["samples_per_s_per_device"]:
+        console.print(f"1 H100-equivalent = {ref['samples_per_s_per_device']:.4g} samples/s: one {ref['preset']} "
+                      f"device's share of a {ref['island']:,}-device island ({ref['split']}).", markup=False)
+    for r in result["parts"]:
+        if r["note"]:
+            console.print(f"{r['name']}: {r['note']}", markup=False)
+    jobs = result.get("jobs") or {}
+    for how, plan in jobs.items():
+        jt = Table(title=f"jobs, {how.replace('_', ' ')}: makespan {format_time(plan['makespan_s'])}")
+        jt.add_column("job")
+        jt.add_column("samples", justify="right")
+        jt.add_column("where")
+        jt.add_column("time", justify="right")
+        for j in plan["jobs"]:
+            if how == "proportional":
+                jt.add_row(j["job"], f"{j['samples']:,.4g}", "all parts by throughput", format_time(j["time_s"]))
+            else:
+                jt.add_row(j["job"], f"{j['samples']:,.4g}", j["part"], format_time(j["end_s"] - j["start_s"]))
+        console.print(jt)
+    for note in result["notes"]:
+        console.print(f"note: {note}", markup=False)
+    console.print("≈ = some figures of this part are assumed (dojosim show PRESET --sources).")

@@ -1,0 +1,85 @@
+"""Capacity by workload: the train-goal parser and the device counts the search picks."""
+from __future__ import annotations
+
+import pytest
+import yaml
+from hypothesis import given, strategies as st
+
+from dojosim.errors import SpecError
+from dojosim.plan.capacity import capacity_by_workload, parse_train
+
+RUN = {"workload": {"model": "gpt", "layers": 8, "hidden": 1024, "heads": 16, "seq_len": 1024},
+       "system": {"preset": "h100-dgx", "devices": 8},
+       "strategy": {"dp": 8, "global_batch": 64, "micro_batch": 1}}
+
+
+def test_parse_train_forms():
+    g = parse_train("1e6 clips in 1 day")
+    assert (g.amount, g.unit, g.duration_s, g.word) == (1e6, "samples", 86400, "clips")
+    g = parse_train("300e9 tokens in 30 days")
+    assert (g.amount, g.unit, g.duration_s) == (300e9, "tokens", 30 * 86400)
+    assert parse_train("300B tokens in 4 weeks").amount == 300e9
+    assert parse_train("1,000,000 images in 12 h").duration_s == 12 * 3600
+    assert parse_train("2e9 tokens", need_duration=False).duration_s is None
+
+
+@pytest.mark.parametrize("text,field", [
+    ("", "train"), ("lots in 1 day", "train"), ("1e6 widgets in 1 day", "train.unit"),
+    ("1e6 clips in soon", "train.duration"), ("1e6 clips", "train.duration"), ("0 clips in 1 day", "train.amount"),
+    ("1e6 clips in -1 day", "train.duration")])
+def test_parse_train_errors_name_the_field(text, field):
+    with pytest.raises(SpecError) as exc:
+        parse_train(text)
+    assert exc.value.path == field
+
+
+@given(n=st.floats(1, 1e15), days=st.floats(0.01, 1000))
+def test_parse_train_round_trips(n, days):
+    g = parse_train(f"{n!r} tokens in {days!r} days")
+    assert g.amount == pytest.approx(n) and g.duration_s == pytest.approx(days * 86400)
+
+
+def test_capacity_meets_the_goal_with_the_fewest_devices_tried(tmp_path):
+    run = tmp_path / "run.yaml"
+    run.write_text(yaml.safe_dump(RUN))
+    rows = capacity_by_workload(str(run), "2e9 tokens in 1 day", ["h100-dgx"], workers=1)
+    (row,) = rows
+    assert row["reachable"]
+    need = 2e9 / 1024 / 86400
+    assert row["target_samples_per_s"] == pytest.approx(need)
+    assert row["samples_per_s"] >= need
+    assert row["days_to_train"] <= 1.0
+    # One step down the ladder falls short (or does not fit).
+    from dojosim.hardware import load_system
+    from dojosim.plan.search import best_throughput
+    from dojosim.workload import from_run
+
+    smaller = row["devices"] // 2
+    if smaller >= 1:
+        cand = best_throughput(from_run(RUN["workload"]), load_system("h100-dgx", devices=smaller), 64,
+                               {"orders": "default"}, workers=1)
+        assert cand is None or cand.estimate.samples_per_s < need
+    assert row["power_w"] > 0 and row["price_usd"] > 0
+
+
+def test_capacity_says_when_a_goal_is_out_of_reach(tmp_path):
+    run = tmp_path / "run.yaml"
+    run.write_text(yaml.safe_dump(RUN))
+    (row,) = capacity_by_workload(str(run), "1e15 tokens in 1 day", ["ai4"], workers=1)
+    assert not row["reachable"] and "out of reach" in row["note"]
+
+
+def test_capacity_cli_with_workload(tmp_path, capsys):
+    from dojosim.cli import main
+
+    run = tmp_path / "run.yaml"
+    run.write_text(yaml.safe_dump(RUN))
+    with pytest.raises(SystemExit) as exc:
+        main(["capacity", "--workload", str(run), "--train", "1e9 tokens in 1 day", "--systems", "h100-dgx", "--json"])
+    assert exc.value.code in (0, None)
+    assert '"devices"' in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["capacity", "--workload", str(run), "--train", "1e9 bananas in 1 day", "--systems", "h100-dgx"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.unit" in err[0]
