@@ -401,7 +401,6 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     if spill:
         notes.append("state spills out of on-chip memory and is streamed from "
                      + ", ".join(t.name for t in mem.tiers[1:]))
-    price = system.price_usd
     return Estimate(
         model=model.name, system=system.name, devices=devices, strategy=s.model_dump(mode="json"),
         step_time_s=step, breakdown=bd,
@@ -409,7 +408,7 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         model_flops_per_step=model_flops, hardware_flops_per_step=hw_flops,
         mfu=model_flops / (step * peak), hfu=hw_flops / (step * peak),
         memory=mem_rep, energy_j_per_step=power * step, power_w=power,
-        cost_usd_per_step=None if not price else None,
+        cost_usd_per_step=None,   # needs an amortization period; the plan/fleet layer prices runs
         micro_batches=m, pipeline_stages=pp, interleave=v, stage=stage,
         dp_comm_s=dp_raw, notes=tuple(notes),
         extra={"micro_batch": mb, "in_flight_micro_batches": in_flight, "params_per_device": params_dev,
