@@ -119,7 +119,8 @@ def place(system, degrees: dict, order: tuple = DIMS) -> dict:
     Raises `StrategyError` (naming ``strategy.order`` or the degree) for impossible mappings.
     """
     degs = tuple(1 if degrees.get(d) is None else int(degrees[d]) for d in DIMS)
-    return _place_cached(level_info(system), degs, tuple(order))
+    # a fresh dict each call: callers may add to it without touching the cache
+    return dict(_place_cached(level_info(system), degs, tuple(order)))
 
 
 @lru_cache(maxsize=4096)
