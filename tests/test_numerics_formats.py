@@ -197,3 +197,17 @@ def test_bad_arguments_raise_spec_errors_naming_the_field(call, field):
     with pytest.raises(SpecError) as err:
         call()
     assert err.value.path == field
+
+
+@pytest.mark.parametrize("fmt, bias", [("1_4_3", 0), ("1_4_3", 33), ("1_5_2", 63), ("shp", 5), ("uhp", 31)])
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_fast_quantize_equals_decode_of_encode(fmt, bias, rounding):
+    g = torch.Generator().manual_seed(3)
+    top = max_value(fmt, bias)
+    x = torch.cat([torch.randn(5000, generator=g) * top / 4,
+                   torch.exp(torch.empty(5000).uniform_(-60, 0, generator=g)) * top * torch.sign(torch.randn(5000, generator=g)),
+                   values(fmt, bias), torch.tensor([math.nan, math.inf, -math.inf, 0.0, -0.0, top * 3])])
+    fast = quantize(x, fmt, bias, rounding, torch.Generator().manual_seed(9))
+    slow = decode(encode(x, fmt, bias, rounding, torch.Generator().manual_seed(9)), fmt, bias)
+    assert torch.equal(fast, slow)
+    assert torch.equal(torch.signbit(fast), torch.signbit(slow))

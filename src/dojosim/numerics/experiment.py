@@ -1,0 +1,215 @@
+"""The precision experiment: train the same network on the same data under FP32, BF16, CFP8 with
+round-to-nearest and CFP8 with stochastic rounding, and compare loss curves and a final metric.
+
+Every run starts from the same initial weights (one seed) and sees the same stream of synthetic
+batches (`tasks.py`); only the arithmetic differs. BF16 and CFP8 go through `emulate` (operands
+rounded, FP32 accumulation, FP32 master weights), FP32 is the plain model. The final metric is
+measured on a fixed held-out set, with the model running in its training precision.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import SpecError, UnknownNameError
+from .emulate import emulate, emulation_state, preset
+from .minimodels import FsdMini, ResNetMini
+from .tasks import SceneSpec, bev_scenes, shapes
+
+POLICIES = ("fp32", "bf16", "cfp8-nearest", "cfp8-stochastic")
+EVAL_SEED_OFFSET = 1_000_003  # held-out batches use seeds far from the training stream's
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One model + task pairing: how to build, feed, score and judge it."""
+
+    name: str
+    task: str
+    metric: str
+    lr: float
+    batch: int
+    eval_size: int
+
+
+SETUPS = {
+    "fsd-mini": Setup("fsd-mini", "bev-scenes: 4 cameras -> 16x16 BEV occupancy", "bev_iou", 3e-3, 16, 256),
+    "resnet-mini": Setup("resnet-mini", "shapes: 4-way classification of 24x24 images", "accuracy", 3e-3, 32, 256),
+}
+BEV_POS_WEIGHT = 4.0  # occupied cells are ~5% of the grid; weighting them keeps "all empty" from winning
+
+
+@dataclass
+class Run:
+    policy: str
+    losses: list[float]
+    metric: float
+    eval_loss: float
+    seconds: float
+    biases: dict[str, list[int]] = field(default_factory=dict)  # role -> [min, median, max] bias
+    diverged: bool = False
+
+
+def build_model(name: str, seed: int) -> torch.nn.Module:
+    """The network for ``name``, initialised from ``seed`` (identical for every policy)."""
+    setup(name)
+    torch.manual_seed(seed)
+    return FsdMini(SceneSpec()) if name == "fsd-mini" else ResNetMini()
+
+
+def setup(name: str) -> Setup:
+    if name not in SETUPS:
+        raise UnknownNameError("model", name, SETUPS, what="experiment model")
+    return SETUPS[name]
+
+
+def batch_for(name: str, size: int, seed: int):
+    return bev_scenes(size, seed) if name == "fsd-mini" else shapes(size, seed, size=24)
+
+
+def loss_fn(name: str, out, target):
+    if name == "fsd-mini":
+        return F.binary_cross_entropy_with_logits(
+            out, target, pos_weight=torch.tensor(BEV_POS_WEIGHT))
+    return F.cross_entropy(out, target)
+
+
+def evaluate(name: str, model, size: int, seed: int) -> tuple[float, float]:
+    """(metric, loss) on the held-out set: BEV IoU of cells with logit > 0, or top-1 accuracy."""
+    model.eval()
+    hits = union = correct = 0
+    losses = []
+    with torch.no_grad():
+        for start in range(0, size, 128):
+            x, y = batch_for(name, min(128, size - start), seed + EVAL_SEED_OFFSET + start)
+            out = model(x)
+            losses.append(float(loss_fn(name, out, y)))
+            if name == "fsd-mini":
+                pred = out > 0
+                hits += int((pred & (y > 0)).sum())
+                union += int((pred | (y > 0)).sum())
+            else:
+                correct += int((out.argmax(1) == y).sum())
+    model.train()
+    metric = hits / union if name == "fsd-mini" else correct / size
+    return metric, statistics.fmean(losses)
+
+
+def _bias_summary(model) -> dict[str, list[int]]:
+    by_role: dict[str, list[int]] = {}
+    for key, bias in emulation_state(model)["biases"].items():
+        by_role.setdefault(key.rsplit(":", 1)[-1], []).append(bias)
+    return {role: [min(v), int(statistics.median(v)), max(v)] for role, v in sorted(by_role.items())}
+
+
+def train(name: str, policy: str, steps: int, seed: int = 0, batch: int | None = None,
+          on_step=None) -> Run:
+    """Train ``name`` for ``steps`` steps under ``policy``; ``on_step(i)`` is called after each."""
+    s = setup(name)
+    if policy not in POLICIES:
+        raise UnknownNameError("policies", policy, POLICIES, what="precision policy")
+    batch = batch or s.batch
+    model = build_model(name, seed)
+    if policy != "fp32":
+        emulate(model, preset(policy, seed))
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.0)
+    losses: list[float] = []
+    start = time.perf_counter()
+    diverged = False
+    for i in range(steps):
+        x, y = batch_for(name, batch, seed * 7919 + i)
+        loss = loss_fn(name, model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        if on_step:
+            on_step(i)
+        if not math.isfinite(losses[-1]):
+            diverged = True
+            break
+    seconds = time.perf_counter() - start
+    metric, eval_loss = evaluate(name, model, s.eval_size, seed)
+    biases = _bias_summary(model) if policy.startswith("cfp8") else {}
+    return Run(policy, losses, metric, eval_loss, seconds, biases, diverged)
+
+
+def run_experiment(name: str = "fsd-mini", steps: int = 150, policies=POLICIES, seed: int = 0,
+                   batch: int | None = None, on_step=None) -> dict:
+    """All ``policies`` on model ``name``: a JSON-ready dict with the runs and the setup."""
+    s = setup(name)
+    if steps < 1:
+        raise SpecError("steps", f"must be at least 1, got {steps}")
+    runs = [train(name, p, steps, seed, batch, on_step) for p in policies]
+    return {"model": name, "task": s.task, "metric": s.metric, "steps": steps,
+            "batch": batch or s.batch, "seed": seed, "lr": s.lr, "eval_size": s.eval_size,
+            "torch": torch.__version__, "runs": [asdict(r) for r in runs]}
+
+
+def write_results(result: dict, out_dir: str | Path) -> list[Path]:
+    """``numerics_<model>.json`` (everything) and ``numerics_<model>_loss.csv`` (step x policy)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"numerics_{result['model']}"
+    js = out / f"{stem}.json"
+    js.write_text(json.dumps(result, indent=1))
+    cs = out / f"{stem}_loss.csv"
+    runs = result["runs"]
+    with cs.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["step"] + [r["policy"] for r in runs])
+        for i in range(max(len(r["losses"]) for r in runs)):
+            w.writerow([i] + [r["losses"][i] if i < len(r["losses"]) else "" for r in runs])
+    return [js, cs]
+
+
+def _smooth(values: list[float], window: int) -> list[float]:
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v
+        if i >= window:
+            acc -= values[i - window]
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+def plot_results(result: dict, path: str | Path) -> Path:
+    """Loss curves (raw, faint; moving average, bold) beside a bar chart of the final metric."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [2.2, 1]})
+    window = max(1, result["steps"] // 15)
+    for i, r in enumerate(result["runs"]):
+        colour = f"C{i}"
+        ax.plot(r["losses"], color=colour, alpha=0.2, lw=0.8)
+        ax.plot(_smooth(r["losses"], window), color=colour, lw=1.8, label=r["policy"])
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_yscale("log")
+    ax.set_title(f"{result['model']}: {result['task'].split(':')[0]}")
+    ax.legend(frameon=False)
+    names = [r["policy"] for r in result["runs"]]
+    vals = [r["metric"] for r in result["runs"]]
+    bars = bx.bar(range(len(vals)), vals, color=[f"C{i}" for i in range(len(vals))])
+    for b_, v in zip(bars, vals):
+        bx.text(b_.get_x() + b_.get_width() / 2, v, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
+    bx.set_xticks(range(len(vals)), names, rotation=25, ha="right", fontsize=8)
+    bx.set_ylabel(f"held-out {result['metric']}")
+    bx.set_ylim(0, max(1.0, max(vals) * 1.1) if vals else 1.0)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
