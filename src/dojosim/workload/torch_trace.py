@@ -316,13 +316,13 @@ def trace_records(module, example_inputs) -> tuple[list[_Rec], _State]:
 
 
 def repeat_containers(module) -> set[str]:
-    """Layer stacks: every ModuleList, and Sequentials of two or more children of one class."""
+    """Layer stacks: every ModuleList, and Sequentials of two or more children all of one class."""
     out = set()
     for name, mod in module.named_modules():
         kinds = Counter(type(c).__name__ for c in mod.children())
         if isinstance(mod, torch.nn.ModuleList) and kinds:
             out.add(name)
-        elif isinstance(mod, torch.nn.Sequential) and kinds and kinds.most_common(1)[0][1] > 1:
+        elif isinstance(mod, torch.nn.Sequential) and len(kinds) == 1 and sum(kinds.values()) > 1:
             out.add(name)
     return out
 
@@ -353,6 +353,33 @@ def _to_op(r: _Rec, name: str) -> Op:
               tp="heads" if r.kind == "attention" else None)
 
 
+def _container(key: str) -> str:
+    return key.rsplit(".", 1)[0]
+
+
+def _absorb_glue(segments: list) -> list:
+    """Ops of an enclosing module that run between two layers of one stack (e.g. a residual add
+    written in the parent's forward) belong to the layer before them."""
+    out: list = []
+    i = 0
+    while i < len(segments):
+        key, recs = segments[i]
+        if (out and i + 1 < len(segments) and _norm(out[-1][0]) != out[-1][0]
+                and _norm(segments[i + 1][0]) == _norm(out[-1][0])
+                and _container(out[-1][0]).startswith(key if key != "(root)" else "")
+                and all(not r.path or _container(out[-1][0]).startswith(r.path) for r in recs)):
+            out[-1] = (out[-1][0], out[-1][1] + recs)
+        elif len(out) >= 2 and _norm(out[-1][0]) != out[-1][0] and _norm(out[-2][0]) == _norm(out[-1][0]) \
+                and len(out[-2][1]) == len(out[-1][1]) + len(recs) \
+                and [(r.path, r.op) for r in out[-2][1][-len(recs):]] == [(r.path, r.op) for r in recs]:
+            # the same glue after the last layer of the stack as after the ones before it
+            out[-1] = (out[-1][0], out[-1][1] + recs)
+        else:
+            out.append((key, recs))
+        i += 1
+    return out
+
+
 def build_blocks(records: list[_Rec], repeats: set[str] = frozenset()) -> list[Block]:
     """Group ops by layer and store runs of identical layers once, with a count."""
     segments: list[tuple[str, list[_Rec]]] = []
@@ -362,6 +389,7 @@ def build_blocks(records: list[_Rec], repeats: set[str] = frozenset()) -> list[B
             segments[-1][1].append(r)
         else:
             segments.append((key, [r]))
+    segments = _absorb_glue(segments)
     blocks: list[Block] = []
     prev_sig = None
     for key, recs in segments:

@@ -222,8 +222,8 @@ FSD_MINI = {"cameras": 2, "frames": 2, "image_height": 64, "image_width": 96, "s
 
 
 def register(family, preset) -> None:
-    run_keys = {"layers": "lift_layers", "hidden": "d_model", "heads": "heads", "ffn": "ffn",
-                "image_size": "image_height"}
+    # run files name transformer sizes; here they size the lifting transformer
+    run_keys = {"hidden": "d_model", "heads": "heads", "ffn": "ffn"}
     family("fsd", "fsd", "Tesla-style multi-camera video network: RegNet + BiFPN per camera, cross-attention "
            "into a BEV grid, conv-GRU video module, HydraNet heads", FSD_DEFAULTS, build_fsd, "nn_fsd:fsd", run_keys)
     family("occupancy", "occupancy", "Occupancy network on the FSD trunk: cross-attention into a voxel grid, "
