@@ -116,6 +116,7 @@ class Costs:
     pre: BlockTime             # all blocks before the layers (first stage)
     post: BlockTime            # all blocks after the layers (last stage)
     layer_params: float        # parameters of one average layer on this device
+    layer_expert_params: float  # of which in MoE experts (replicated only over dp*cp/ep ranks)
     pre_params: float
     post_params: float
     layer_saved: float         # bytes saved for backward by one layer, one micro-batch
@@ -152,12 +153,14 @@ def _scale(t: BlockTime, f: float) -> BlockTime:
 
 
 def _block_bytes(blocks, mb, split, eb):
-    params = saved = row = a2a = kv = 0.0
+    params = saved = row = a2a = kv = expert = 0.0
     for b in blocks:
-        p = s = r = a = k = 0.0
+        p = s = r = a = k = x = 0.0
         has_expert = False
         for op in b.ops:
             p += op.params / param_shard(op, split)
+            if op.expert:
+                x += op.params / param_shard(op, split)
             s += op.saved * mb / saved_shard(op, split)
             if op.tp == "row":
                 r += op.writes * mb / split.cp
@@ -173,7 +176,8 @@ def _block_bytes(blocks, mb, split, eb):
         row += b.count * r * eb
         a2a += b.count * a * eb
         kv += b.count * k * eb
-    return params, saved, row, a2a, kv
+        expert += b.count * x
+    return params, saved, row, a2a, kv, expert
 
 
 def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) -> Costs:
@@ -182,9 +186,9 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) 
     n = parts.n_layers
     eb = dev.element_bytes
     layer = _scale(_sum_blocks(parts.layers, mb, split, dev), 1.0 / n)
-    lp, ls, lr, la, lk = _block_bytes(parts.layers, mb, split, eb)
-    pp_, ps, pr, _, _ = _block_bytes(parts.pre, mb, split, eb)
-    qp, qs, qr, _, _ = _block_bytes(parts.post, mb, split, eb)
+    lp, ls, lr, la, lk, lx = _block_bytes(parts.layers, mb, split, eb)
+    pp_, ps, pr, _, _, _ = _block_bytes(parts.pre, mb, split, eb)
+    qp, qs, qr, _, _, _ = _block_bytes(parts.post, mb, split, eb)
     hidden = model.hidden or 0
     seq = model.seq_len or 1
     if hidden:
@@ -197,7 +201,7 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) 
     boundary = layer_input if split.sequence_parallel else layer_input / split.tp  # scatter-gather
     return Costs(
         layer=layer, pre=_sum_blocks(parts.pre, mb, split, dev), post=_sum_blocks(parts.post, mb, split, dev),
-        layer_params=lp / n, pre_params=pp_, post_params=qp,
+        layer_params=lp / n, layer_expert_params=lx / n, pre_params=pp_, post_params=qp,
         layer_saved=ls / n, layer_input=layer_input, pre_saved=ps, post_saved=qs,
         tp_row_bytes=lr / n, pre_tp_row_bytes=pr, post_tp_row_bytes=qr,
         a2a_bytes=la / n, kv_bytes=lk / n, boundary_bytes=boundary,
@@ -302,7 +306,16 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     # ---- memory --------------------------------------------------------------------------------
     edge_params = max(costs.pre_params, costs.post_params) if pp > 1 else costs.pre_params + costs.post_params
     params_dev = layers_dev * costs.layer_params + edge_params
-    states = state_bytes(params_dev, costs.layer_params, s.precision, s.zero, s.dp)
+    # Gradients are reduced, and ZeRO shards, over every rank holding the same weights: dp x cp.
+    gdim = "dp_cp" if s.cp > 1 and "dp_cp" in comm.groups else "dp"
+    # Expert weights are held by dp*cp/ep ranks each; their gradients reduce over that group.
+    expert_dev = layers_dev * costs.layer_expert_params
+    edim = "edp" if s.ep > 1 and "edp" in comm.groups else gdim
+    dense = state_bytes(params_dev - expert_dev, costs.layer_params - costs.layer_expert_params,
+                        s.precision, s.zero, s.dp * s.cp)
+    experts = state_bytes(expert_dev, costs.layer_expert_params, s.precision, s.zero,
+                          max(s.dp * s.cp // s.ep, 1))
+    states = {k: dense[k] + experts[k] for k in dense}
     in_flight = in_flight_micro_batches(pp, m, v, s.schedule)
     if recompute == "full":
         acts = layers_dev * costs.layer_input * in_flight + costs.layer_saved
@@ -323,14 +336,15 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     zero_s = 0.0
     dp_raw = 0.0
     dp_exposed = 0.0
-    if s.dp > 1:
+    if s.dp * s.cp > 1:
         if s.zero >= 3:
-            lay_bytes = costs.layer_params * wb
-            g1 = comm.sharded("dp", "all_gather", lay_bytes)
-            r1 = comm.sharded("dp", "reduce_scatter", lay_bytes)
+            lay_dense = (costs.layer_params - costs.layer_expert_params) * wb
+            lay_expert = costs.layer_expert_params * wb
+            g1 = comm.sharded(gdim, "all_gather", lay_dense) + comm.sharded(edim, "all_gather", lay_expert)
+            r1 = comm.sharded(gdim, "reduce_scatter", lay_dense) + comm.sharded(edim, "reduce_scatter", lay_expert)
             n_units = layers_dev
-            edge_gather = comm.sharded("dp", "all_gather", edge_params * wb)
-            edge_rs = comm.sharded("dp", "reduce_scatter", edge_params * wb)
+            edge_gather = comm.sharded(gdim, "all_gather", edge_params * wb)
+            edge_rs = comm.sharded(gdim, "reduce_scatter", edge_params * wb)
             fwd_comm = n_units * g1 + edge_gather
             bwd_comm = n_units * (g1 + r1) + edge_gather + edge_rs
             per = (overlapped(fwd_comm, fwd_s, first_s=max(g1, edge_gather))
@@ -338,11 +352,14 @@ def _estimate(model, system, s: Strategy) -> Estimate:
             zero_s = m * per
             dp_raw = m * (fwd_comm + bwd_comm)
         else:
-            g_bytes = params_dev * wb
+            g_dense = (params_dev - expert_dev) * wb
+            g_expert = expert_dev * wb
             if s.zero == 0:
-                dp_raw = comm.time("dp", "all_reduce", g_bytes)
+                dp_raw = comm.time(gdim, "all_reduce", g_dense) + comm.time(edim, "all_reduce", g_expert)
             else:
-                dp_raw = comm.sharded("dp", "reduce_scatter", g_bytes) + comm.sharded("dp", "all_gather", g_bytes)
+                dp_raw = (comm.sharded(gdim, "reduce_scatter", g_dense) + comm.sharded(gdim, "all_gather", g_dense)
+                          + comm.sharded(edim, "reduce_scatter", g_expert)
+                          + comm.sharded(edim, "all_gather", g_expert))
             last_bucket = dp_raw / max(layers_dev, 1.0)
             dp_exposed = overlapped(dp_raw, C.DP_OVERLAP_FRACTION * (bwd_s + re_s), first_s=last_bucket)
 
@@ -353,7 +370,8 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         stream_s = max(moved / (mem.stream_bandwidth * C.MEMORY_EFFICIENCY) - busy, 0.0)
 
     # ---- optimizer -----------------------------------------------------------------------------
-    opt_params = params_dev / (s.dp if s.zero >= 1 else 1)
+    opt_params = ((params_dev - expert_dev) / (s.dp * s.cp) + expert_dev / max(s.dp * s.cp // s.ep, 1)
+                  if s.zero >= 1 else params_dev)
     opt_bw = mem.state_bandwidth if not spill.get("optimizer") else mem.stream_bandwidth or mem.state_bandwidth
     opt_s = opt_params * C.ADAM_BYTES_PER_PARAM / (opt_bw * C.MEMORY_EFFICIENCY)
 
