@@ -286,13 +286,30 @@ def echo_evaluator(params: dict, spec: dict) -> dict:
     return {"value": (h % 10**9) / 1e9, "n_params": len(params)}
 
 
+def _column_value(key: str, value):
+    """A parameter as stored: unit strings of system fields in SI (plots need numbers)."""
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    if key.startswith("system.") and isinstance(value, str):
+        from .. import units
+        from .overrides import dimension, tokens
+
+        try:
+            dim = dimension(tokens(key.split(".", 1)[1]))
+            if dim:
+                return units.parse(value, dim)
+        except SpecError:
+            pass
+    return str(value)
+
+
 def _eval_chunk(chunk: list[tuple[int, str, dict]], spec: dict) -> list[dict]:
     """Rows of one chunk; a user's mistake in one point is stored as that point's error."""
     fn = resolve_evaluator(spec.get("evaluator"))
     rows = []
     for index, key, params in chunk:
         row = {"index": index, "key": key}
-        row.update({f"param.{k}": (v if isinstance(v, (int, float, bool)) else str(v)) for k, v in params.items()})
+        row.update({f"param.{k}": _column_value(k, v) for k, v in params.items()})
         try:
             row.update(fn(params, spec))
             row["error"] = None
