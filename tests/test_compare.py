@@ -37,7 +37,9 @@ def test_compare_rows_use_reference_first_and_each_own_split():
     rows = compare(SimpleNamespace(name="m", config={}), ["dojo-tray", "h100-dgx"], normalize="power",
                    search_fn=fake_search)
     assert [r["system"] for r in rows] == ["dojo-tray", "h100-dgx"]
-    assert rows[0]["devices"] == 150 and rows[0]["global_batch"] == 150
+    assert rows[0]["devices"] == 150
+    # The default batch splits data-parallel on every system (a common multiple of the counts).
+    assert all(r["global_batch"] % r["devices"] == 0 for r in rows)
     assert rows[1]["split"] == f"dp{rows[1]['devices']}"
     assert rows[0]["relative_samples_per_s"] == 1.0
     gb = rows[0]["global_batch"]
@@ -86,3 +88,39 @@ def test_cli_compare_json_small(capsys, tmp_path):
         assert r["step_time_s"] > 0 and r["samples_per_s"] > 0 and 0 < r["mfu"] < 1
         assert set(r["breakdown"]) and r["split"]
     assert (tmp_path / "compare.svg").exists() and (tmp_path / "compare.png").exists()
+
+
+def test_default_global_batch_rules():
+    from dojosim.report.compare import default_global_batch
+
+    m = SimpleNamespace(config={})
+    assert default_global_batch(m, [3000, 1600]) == 24000
+    assert default_global_batch(m, [3000, 1648]) == 3000  # lcm too large: one sample per reference chip
+    assert default_global_batch(SimpleNamespace(config={"global_batch": 512}), [3000, 1600]) == 512
+
+
+def test_when_nothing_fits_the_closest_split_is_shown_flagged():
+    from dataclasses import replace
+
+    from dojosim.errors import FitError
+    from dojosim.strategy import Strategy
+
+    def est_fn(model, system, strategy):
+        e = make_estimate(system=system.name, p=1, m=1)
+        need = 8e9 / strategy.tp  # tp shrinks the need; nothing reaches the 0.1 GB capacity
+        return replace(e, memory=replace(e.memory, per_device_bytes=need, capacity_bytes=1e8, fits=False))
+
+    def search_fn(model, system, gb, objective="throughput", top=1, constraints=None, estimator=None, **kw):
+        if estimator is None:
+            raise FitError("strategy", "no strategy of m fits in memory on 25 devices")
+        cands = [Strategy(dp=25 // tp if 25 % tp == 0 else 1, tp=tp, global_batch=gb) for tp in (1, 5, 25)]
+        ests = [estimator(model, system, s) for s in cands]
+        order = sorted(range(3), key=lambda i: -ests[i].samples_per_s)
+        return [SimpleNamespace(strategy=cands[i], estimate=ests[i]) for i in order][:top]
+
+    rows = compare(SimpleNamespace(name="m", config={}), ["dojo-tile"], search_fn=search_fn, estimate_fn=est_fn,
+                   global_batch=25)
+    r = rows[0]
+    assert r["fits"] is False and r["split"] == "tp25"
+    assert r["memory_per_device_bytes"] == pytest.approx(8e9 / 25) and r["memory_capacity_bytes"] == 1e8
+    assert "closest" in r["split_source"]

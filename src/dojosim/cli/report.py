@@ -63,7 +63,11 @@ def _print_compare(rows: list[dict], model_name: str) -> None:
         if r.get("error"):
             console.print(f"{r['label']}: {r['error']}", markup=False)
         elif not r["fits"]:
-            console.print(f"{r['label']}: the best split found does not fit in memory", markup=False)
+            from ..units import format as fmt_
+
+            console.print(f"{r['label']}: DOES NOT FIT — no split fits in memory; shown is the split closest to "
+                          f"fitting, timed as if it did, needing {fmt_(r['memory_per_device_bytes'], 'bytes')} per device of "
+                          f"{fmt_(r['memory_capacity_bytes'], 'bytes')}", markup=False)
     if any(r.get("cost_is_amortized") for r in rows):
         console.print("cost/sample: hardware price paid off over 4 years plus electricity "
                       "(dojosim.plan.search.score); prices are assumed street prices.", markup=False)

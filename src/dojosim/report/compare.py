@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from ..errors import SpecError
+from ..errors import FitError, SpecError
 
 NORMALIZE = ("chips", "power", "price")
 # The README's main job: Tesla's FSD vision network on a Dojo ExaPOD against H100s of equal power.
@@ -80,13 +80,46 @@ def equalize(system, target: float, normalize: str, global_batch: int | None = N
     return min(sized, key=lambda x: x[0])[2]
 
 
+# A default global batch may hold up to this many samples per device of the largest system, so
+# that every system can run plain data parallelism with gradient accumulation. A batch any
+# system cannot split data-parallel forces tensor/pipeline splits on it — which for a CNN such as
+# the FSD trunk (convolutions are not tensor-parallel) costs several times its throughput and
+# would make the comparison about the batch rather than the machines.
+MAX_SAMPLES_PER_DEVICE = 16
+
+
 def default_global_batch(model, devices: Sequence[int]) -> int:
-    """The model's own default global batch when it has one, else one sample per chip of the
-    reference system (the first count), which its data-parallel split divides evenly."""
+    """The model's own default global batch when it has one; else the least common multiple of
+    the device counts when that stays within `MAX_SAMPLES_PER_DEVICE` per device; else one
+    sample per chip of the reference system (the first count)."""
     gb = (getattr(model, "config", None) or {}).get("global_batch")
     if gb:
         return int(gb)
+    lcm = 1
+    for n in devices:
+        lcm = lcm * int(n) // math.gcd(lcm, int(n))
+    if lcm <= MAX_SAMPLES_PER_DEVICE * max(devices):
+        return lcm
     return int(devices[0])
+
+
+class ClosestToFit:
+    """An estimator for ranking splits when none fits: each reports "fits", and a throughput that
+    is the inverse of its memory need, so a throughput search returns the split that comes
+    closest to fitting (ties go to the faster one).
+
+    A module-level class (not a closure) so the search's worker processes can pickle it."""
+
+    def __init__(self, estimate_fn: Callable):
+        self.estimate_fn = estimate_fn
+
+    def __call__(self, model, system, strategy):
+        import dataclasses
+
+        est = self.estimate_fn(model, system, strategy)
+        mem = dataclasses.replace(est.memory, fits=True, capacity_bytes=math.inf)
+        rank = 1e9 / max(est.memory.per_device_bytes, 1.0) * (1.0 + 1e-9 * min(est.samples_per_s, 1e6))
+        return dataclasses.replace(est, memory=mem, samples_per_s=rank)
 
 
 def compare(model, systems: Sequence, *, normalize: str = DEFAULT_NORMALIZE, global_batch: int | None = None,
@@ -107,9 +140,11 @@ def compare(model, systems: Sequence, *, normalize: str = DEFAULT_NORMALIZE, glo
     loaded = [load_system(s) if isinstance(s, str) else s for s in systems]
     ref = loaded[0]
     target = measure(ref, normalize)
-    gb = int(global_batch or (strategy.global_batch if strategy is not None else 0)
-             or default_global_batch(model, [ref.chips]))
-    sized = [ref] + [equalize(s, target, normalize, gb) for s in loaded[1:]]
+    given = int(global_batch or (strategy.global_batch if strategy is not None else 0))
+    # Without a batch, size the others to share factors with the reference (a small common
+    # multiple); with one, to split that batch evenly.
+    sized = [ref] + [equalize(s, target, normalize, given or ref.chips) for s in loaded[1:]]
+    gb = given or default_global_batch(model, [s.chips for s in sized])
     rows = []
     for i, system in enumerate(sized):
         if progress:
@@ -142,9 +177,22 @@ def _row(model, system, gb, normalize, objective, constraints, strategy, search_
             cons = dict(DEFAULT_CONSTRAINTS)
             cons.update(constraints or {})
             kw = {"workers": workers} if workers is not None else {}
-            best = search_fn(model, system, gb, objective=objective, top=1, constraints=cons, **kw)[0]
-            est, strat = best.estimate, best.strategy
-            how = "searched"
+            try:
+                best = search_fn(model, system, gb, objective=objective, top=1, constraints=cons, **kw)[0]
+                est, strat = best.estimate, best.strategy
+                how = "searched"
+            except FitError as err:
+                if "fits in memory" not in str(err):
+                    raise
+                # Nothing fits: still show the split that comes closest, flagged as not fitting,
+                # with the memory it really needs — "needs 5.7 GB of 4.3 GB" is a finding.
+                if estimate_fn is None:
+                    from ..engine import estimate as estimate_fn
+                best = search_fn(model, system, gb, objective="throughput", top=1, constraints=cons,
+                                 estimator=ClosestToFit(estimate_fn), **kw)[0]
+                strat = best.strategy
+                est = estimate_fn(model, system, strat)
+                how = "nothing fits; the split closest to fitting"
     except SpecError as err:
         # One system that cannot run the workload is a finding, not a failure of the comparison.
         row.update(error=str(err), fits=False)
