@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -76,6 +76,7 @@ def _print_compare(rows: list[dict], model_name: str) -> None:
 @app.command("compare")
 def compare_cmd(
     model: Optional[str] = typer.Option(None, "--model", help="Zoo model (default: fsd, Tesla's vision network)."),
+    sets: Optional[List[str]] = typer.Option(None, "--set", help="Override a model field: --set frames=4."),
     run: Optional[Path] = typer.Option(None, "--run", help="A run file: its workload, and its system first."),
     systems: Optional[str] = typer.Option(None, "--systems",
                                           help="Comma-separated presets; the first is the reference "
@@ -97,8 +98,8 @@ def compare_cmd(
     names = _split_list(systems)
     strategy = None
     if run is not None:
-        if model is not None:
-            raise SpecError("--model", "give --model or --run, not both")
+        if model is not None or sets:
+            raise SpecError("--model", "give --model/--set or --run, not both")
         from ..run import load_run
 
         r = load_run(run)
@@ -107,8 +108,9 @@ def compare_cmd(
         sys_list = [ref] + (names or _others_for(ref.preset or ref.name))
     else:
         from ..workload import build
+        from .plan import parse_sets
 
-        mdl = build(model or DEFAULT_MODEL)
+        mdl = build(model or DEFAULT_MODEL, **parse_sets(sets))
         sys_list = names or list(DEFAULT_SYSTEMS)
     with _status("comparing") as update:
         rows = compare(mdl, sys_list, normalize=normalize, global_batch=global_batch, objective=objective,
