@@ -275,6 +275,28 @@ def orders(shape: Shape, space: Space, level_sizes: list[int]) -> list[tuple[str
 RECOMPUTE_BY_MEMORY = ("full", "selective", "none")
 
 
+_TEMPLATE = Strategy()
+_FIELDS = set(Strategy.model_fields)
+
+
+def fast_strategy(values: dict) -> Strategy:
+    """A `Strategy` from already valid values, without pydantic's per-field validation.
+
+    The search builds hundreds of thousands of strategies whose values come from the
+    enumeration itself; `model_construct` spends more time per strategy than an estimate's
+    cache lookups. This copies a default instance's dict and overwrites the given fields (what
+    `model_construct` does, minus the per-field default handling).
+    """
+    obj = _TEMPLATE.__class__.__new__(_TEMPLATE.__class__)
+    d = dict(_TEMPLATE.__dict__)
+    d.update(values)
+    object.__setattr__(obj, "__dict__", d)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
 @dataclass(frozen=True)
 class Group:
     """Variants of one shape that differ only in micro-batch, recompute and order.
@@ -290,7 +312,7 @@ class Group:
     bound_pruned: int                 # variants the memory lower bound already dropped
 
     def make(self, mb: int, rc: str, order: tuple[str, ...]) -> Strategy:
-        return Strategy.model_construct(**self.base, micro_batch=mb, recompute=rc, order=order)
+        return fast_strategy({**self.base, "micro_batch": mb, "recompute": rc, "order": order})
 
     @property
     def size(self) -> int:

@@ -1,0 +1,76 @@
+"""Strategy-search benchmark: estimates per second per core, and the wall time of a complete
+search for GPT-3 175B on 1,024 A100s (a100-80gb-dgx) at global batch 1,536.
+
+    python benchmarks/bench_search.py [--workers N] [--repeat R]
+
+Prints: the raw cost of one `estimate` on varied strategies, the serial search rate
+(estimates/s on one core, enumeration and ranking included), and the full search with N workers.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--model", default="gpt3-175b")
+    ap.add_argument("--system", default="a100-80gb-dgx")
+    ap.add_argument("--devices", type=int, default=1024)
+    ap.add_argument("--global-batch", type=int, default=1536)
+    args = ap.parse_args()
+
+    from dojosim.engine.estimate import estimate
+    from dojosim.hardware import load_system
+    from dojosim.plan import space as sp
+    from dojosim.plan.search import search_with_stats
+    from dojosim.workload import build
+
+    model = build(args.model)
+    system = load_system(args.system, devices=args.devices)
+    gb = args.global_batch
+    print(f"{args.model} on {args.devices} x {args.system}, global batch {gb}; os.cpu_count() = {os.cpu_count()}, "
+          f"load average {os.getloadavg()[0]:.2f}")
+
+    # 1. Raw estimate cost over a spread of strategies (every 50th of the space, no pruning).
+    facts = sp.ModelFacts.of(model)
+    levels = sp._level_sizes(system)
+    sample = []
+    for i, shape in enumerate(sp.shapes(facts, args.devices, gb, sp.Space())):
+        for j, s in enumerate(sp.variants(facts, shape, gb, sp.Space(), levels, None)):
+            if (i * 7919 + j) % 50 == 0:
+                sample.append(s)
+    t0 = time.perf_counter()
+    for s in sample:
+        estimate(model, system, s)
+    per = (time.perf_counter() - t0) / len(sample)
+    print(f"estimate alone: {len(sample):,} varied strategies, {per * 1e6:.0f} us each = {1 / per:,.0f} estimates/s")
+
+    exhaustive = sp.count(facts, args.devices, gb, sp.Space(exhaustive=True), levels)
+    print(f"space: {exhaustive:,} strategies with every level order and no rules "
+          "(the search's default space drops ZeRO-2/3 with pp>1 and tp>1 without SP)")
+
+    # 2. Serial search: estimates per second on one core, everything included.
+    for _ in range(args.repeat):
+        res = search_with_stats(model, system, gb, top=10, workers=1)
+        st = res.stats
+        print(f"serial search: {st.enumerated:,} strategies, {st.pruned_memory:,} pruned by the memory bound, "
+              f"{st.pruned_fit:,} by fit monotonicity, {st.pruned_bound:,} by the compute bound, "
+              f"{st.evaluated:,} estimated in {st.wall_s:.2f} s = {st.evals_per_s:,.0f} estimates/s on 1 core")
+
+    # 3. The complete search on all cores.
+    for _ in range(args.repeat):
+        res = search_with_stats(model, system, gb, top=10, workers=args.workers)
+        st = res.stats
+        best = res.candidates[0]
+        print(f"parallel search ({st.workers} workers): {st.evaluated:,} estimated in {st.wall_s:.2f} s "
+              f"= {st.evals_per_s / st.workers:,.0f} estimates/s per worker")
+    print(f"best: {best.score:.2f} samples/s, step {best.estimate.step_time_s:.2f} s, MFU {best.estimate.mfu:.1%}: "
+          f"{best.strategy}")
+
+
+if __name__ == "__main__":
+    main()
