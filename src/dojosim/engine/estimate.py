@@ -126,6 +126,9 @@ class Costs:
     tp_row_bytes: float        # bytes of row-parallel outputs per layer (TP all-reduce payload)
     pre_tp_row_bytes: float
     post_tp_row_bytes: float
+    tp_rows: float             # row-parallel ops per layer: one TP collective each per pass
+    pre_tp_rows: float
+    post_tp_rows: float
     a2a_bytes: float           # MoE dispatch payload per layer (0 for dense)
     kv_bytes: float            # attention K+V per layer (CP exchange payload)
     boundary_bytes: float      # activation passed between pipeline stages
@@ -153,9 +156,9 @@ def _scale(t: BlockTime, f: float) -> BlockTime:
 
 
 def _block_bytes(blocks, mb, split, eb):
-    params = saved = row = a2a = kv = expert = 0.0
+    params = saved = row = a2a = kv = expert = rows_n = 0.0
     for b in blocks:
-        p = s = r = a = k = x = 0.0
+        p = s = r = a = k = x = rn = 0.0
         has_expert = False
         for op in b.ops:
             p += op.params / param_shard(op, split)
@@ -164,6 +167,7 @@ def _block_bytes(blocks, mb, split, eb):
             s += op.saved * mb / saved_shard(op, split)
             if op.tp == "row":
                 r += op.writes * mb / split.cp
+                rn += 1
             if op.expert:
                 has_expert = True
             if op.kind == "attention":
@@ -177,7 +181,8 @@ def _block_bytes(blocks, mb, split, eb):
         a2a += b.count * a * eb
         kv += b.count * k * eb
         expert += b.count * x
-    return params, saved, row, a2a, kv, expert
+        rows_n += b.count * rn
+    return params, saved, row, a2a, kv, expert, rows_n
 
 
 def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) -> Costs:
@@ -186,9 +191,9 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) 
     n = parts.n_layers
     eb = dev.element_bytes
     layer = _scale(_sum_blocks(parts.layers, mb, split, dev), 1.0 / n)
-    lp, ls, lr, la, lk, lx = _block_bytes(parts.layers, mb, split, eb)
-    pp_, ps, pr, _, _, _ = _block_bytes(parts.pre, mb, split, eb)
-    qp, qs, qr, _, _, _ = _block_bytes(parts.post, mb, split, eb)
+    lp, ls, lr, la, lk, lx, ln = _block_bytes(parts.layers, mb, split, eb)
+    pp_, ps, pr, _, _, _, pn = _block_bytes(parts.pre, mb, split, eb)
+    qp, qs, qr, _, _, _, qn = _block_bytes(parts.post, mb, split, eb)
     hidden = model.hidden or 0
     seq = model.seq_len or 1
     if hidden:
@@ -204,6 +209,7 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) 
         layer_params=lp / n, layer_expert_params=lx / n, pre_params=pp_, post_params=qp,
         layer_saved=ls / n, layer_input=layer_input, pre_saved=ps, post_saved=qs,
         tp_row_bytes=lr / n, pre_tp_row_bytes=pr, post_tp_row_bytes=qr,
+        tp_rows=ln / n, pre_tp_rows=pn, post_tp_rows=qn,
         a2a_bytes=la / n, kv_bytes=lk / n, boundary_bytes=boundary,
     )
 
@@ -277,19 +283,26 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     # ---- exposed per-micro-batch communication -------------------------------------------------
     tp_mb = 0.0
     if s.tp > 1:
-        rows = layers_dev * costs.tp_row_bytes + (costs.pre_tp_row_bytes + costs.post_tp_row_bytes if pp == 1 else 0.0)
-        passes = 2.0 + (1.0 if recompute == "full" else 0.0)   # forward, backward (+ recompute)
-        if s.sequence_parallel:
-            per = comm.time("tp", "reduce_scatter", rows) + comm.time("tp", "all_gather", rows)
-        else:
-            per = comm.time("tp", "all_reduce", rows)
-        tp_mb = passes * per
+        def tp_time(total: float, count: float) -> float:
+            # one collective per row-parallel op (Megatron's g/f operators), each of its output
+            if count <= 0 or total <= 0:
+                return 0.0
+            each = total / count
+            if s.sequence_parallel:
+                return count * (comm.time("tp", "reduce_scatter", each) + comm.time("tp", "all_gather", each))
+            return count * comm.time("tp", "all_reduce", each)
+
+        per = layers_dev * tp_time(costs.tp_row_bytes, costs.tp_rows)
+        if pp == 1:
+            per += tp_time(costs.pre_tp_row_bytes, costs.pre_tp_rows) + tp_time(costs.post_tp_row_bytes, costs.post_tp_rows)
+        passes_tp = 2.0 + (1.0 if recompute == "full" else 0.0)   # forward, backward (+ recompute)
+        tp_mb = passes_tp * per
     cp_mb = 0.0
     if s.cp > 1:
-        kv = layers_dev * costs.kv_bytes
-        attn = layers_dev * (L.attn_fwd_s * (3.5 if recompute == "full" else 2.5))
-        raw = comm.time("cp", "all_gather", kv) + comm.time("cp", "reduce_scatter", kv)
-        cp_mb = overlapped(raw, attn)
+        # ring attention: each layer's K/V exchange hides behind that layer's attention compute
+        attn = L.attn_fwd_s * (3.5 if recompute == "full" else 2.5)
+        raw = comm.time("cp", "all_gather", costs.kv_bytes) + comm.time("cp", "reduce_scatter", costs.kv_bytes)
+        cp_mb = layers_dev * overlapped(raw, attn)
     ep_mb = 0.0
     if costs.a2a_bytes > 0 and s.ep > 1:
         passes = 4.0 + (2.0 if recompute == "full" else 0.0)
@@ -410,7 +423,7 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     peak = devices * make_device(system.chip, s.precision, mem.act_bandwidth).tensor_peak
     power = system.power_w
     tokens = model.seq_len * s.global_batch / step if model.seq_len else None
-    stage = StageTiming(forward_s=(fwd_s + tp_mb * 0.0) / v, backward_s=(bwd_s + re_s) / v,
+    stage = StageTiming(forward_s=fwd_s / v, backward_s=(bwd_s + re_s) / v,
                         comm_s={"tp": tp_mb / v, "cp": cp_mb / v, "ep": ep_mb / v, "pp": pp_mb / v},
                         ops=L.ops)
     notes = []
