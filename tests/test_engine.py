@@ -188,3 +188,25 @@ def test_dojo_and_gpu_estimates_run():
         est = estimate(model, system, Strategy(dp=n, micro_batch=1, global_batch=2 * n, zero=3,
                                                recompute="full"))
         assert est.step_time_s > 0 and est.memory.fits
+
+
+def test_context_parallel_splits_activations_and_adds_its_exchange():
+    model = build("llama", layers=8, hidden=2048, heads=16, kv_heads=4, ffn=5632, seq_len=16384, vocab=32000)
+    system = load_system("h100-dgx", devices=16)
+    base = dict(tp=8, micro_batch=1, global_batch=4, recompute="none")
+    one = estimate(model, system, Strategy(dp=2, cp=1, **base))
+    two = estimate(model, system, Strategy(dp=1, cp=2, **base))
+    assert two.breakdown["comm_cp"] > 0 and one.breakdown["comm_cp"] == 0
+    assert two.memory.components["activations"] == pytest.approx(one.memory.components["activations"] / 2, rel=0.05)
+
+
+def test_expert_parallel_all_to_all_and_sharded_experts():
+    model = build("moe", layers=4, hidden=1024, heads=16, kv_heads=4, ffn=2816, seq_len=1024, vocab=32000,
+                  experts=8, top_k=2)
+    system = load_system("h100-dgx", devices=16)
+    s1 = Strategy(dp=16, ep=1, micro_batch=1, global_batch=16)
+    s8 = Strategy(dp=16, ep=8, micro_batch=1, global_batch=16)
+    e1, e8 = estimate(model, system, s1), estimate(model, system, s8)
+    assert e1.breakdown["comm_ep"] == 0 and e8.breakdown["comm_ep"] > 0
+    assert e8.memory.components["weights"] < e1.memory.components["weights"]
+    assert e8.extra["params_per_device"] < e1.extra["params_per_device"]
