@@ -220,20 +220,28 @@ def _factory(name: str):
 
 
 def torch_module(name: str, **overrides):
-    """The real ``torch.nn.Module`` of zoo model ``name`` (torch is imported only here)."""
+    """The real ``torch.nn.Module`` of zoo model ``name`` (torch is imported only here).
+
+    Parameters are created on torch's current default device: build big models under
+    ``with torch.device("meta"):`` to trace them without memory.
+    """
+    build(name, **overrides)  # the analytic builder checks the settings (one SpecError, named)
     fam, cfg, _ = configure(name, overrides)
     return _factory(name)(cfg).module()
 
 
-def example_inputs(name: str, batch: int = 1, **overrides) -> tuple:
-    """Inputs for ``torch_module(name, **overrides)``: a tuple of CPU tensors, batch first.
+def example_inputs(name: str, batch: int = 1, *, device: str = "cpu", **overrides) -> tuple:
+    """Inputs for ``torch_module(name, **overrides)``: a tuple of tensors, batch first.
 
-    `example_inputs_on` gives the same on another device (e.g. "meta" for tracing)."""
-    return example_inputs_on(name, batch, "cpu", **overrides)
+    ``device="meta"`` gives shapes without memory (what the tracer needs); the FSD default's
+    clip is ~1 GB of float32 per sample on the CPU.
+    """
+    return example_inputs_on(name, batch, device, **overrides)
 
 
 def example_inputs_on(name: str, batch: int, device: str, **overrides) -> tuple:
     fam, cfg, _ = configure(name, overrides)
     if batch < 1:
         raise SpecError("batch", f"expected a positive integer, got {batch!r}")
-    return _factory(name)(cfg).inputs(batch, device)
+    inputs = _factory(name)(cfg).inputs(batch, "meta" if device == "meta" else "cpu")
+    return inputs if device in ("cpu", "meta") else tuple(t.to(device) for t in inputs)
