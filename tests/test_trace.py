@@ -134,8 +134,13 @@ def test_big_pipelines_are_cut_not_exploded(tmp_path):
 
 
 def test_layers_repeat_the_per_layer_ops_inside_each_slot():
+    from dataclasses import replace
+
     p, v, layers = 2, 2, 12
     est = make_estimate(p=p, m=4, v=v)
+    # The engine reports ONE layer's ops; a chunk holds 12 / (2*2) = 3 such layers.
+    per_layer = tuple((n, f / 3, b / 3) for n, f, b in est.stage.ops)
+    est = replace(est, stage=replace(est.stage, ops=per_layer))
     tl = timeline(est, layers=layers)
     f0 = next(e for e in tl.events if e.name == "F mb0 c1" and e.stage == 1)
     inside = [e for e in tl.events if e.track == f0.track and e.depth > 0 and f0.start_s <= e.start_s < f0.end_s]
@@ -145,3 +150,15 @@ def test_layers_repeat_the_per_layer_ops_inside_each_slot():
     assert [e.name for e in inside if e.cat == "op"][:4] == ["backbone.stem", "backbone.stage1", "bev.attention",
                                                              "heads.objects"]
     assert max(e.end_s for e in inside) <= f0.end_s + 1e-12
+
+
+def test_op_counts_fold_repeated_blocks_into_each_slice():
+    from dataclasses import replace
+
+    est = make_estimate(p=1, m=2, ops=False)
+    ops = (("stem", 1e-4, 2e-4), ("stage.n.conv", 2e-4, 4e-4))  # stage.n runs 3 times per sample
+    est = replace(est, stage=replace(est.stage, ops=ops))
+    tl = timeline(est, layers=21, op_counts={"stem": 1, "stage.n.conv": 3})
+    f0 = next(e for e in tl.events if e.name == "F mb0")
+    kids = [e for e in tl.events if e.cat == "op" and f0.start_s <= e.start_s < f0.end_s]
+    assert [(e.name, round(e.dur_s, 9)) for e in kids] == [("stem", 1e-4), ("stage.n.conv x3", 6e-4)]

@@ -144,11 +144,11 @@ def trace_cmd(
 ) -> None:
     """Write the predicted timeline of one step as a Chrome/Perfetto trace (open it in ui.perfetto.dev)."""
     from ..report.timeline import timeline
-    from ..report.trace import write_trace
+    from ..report.trace import timeline_hints, write_trace
 
     r, est = _estimate_run(run)
-    path = write_trace(est, output, layers=r.model.layers)
-    tl = timeline(est, layers=r.model.layers)
+    path = write_trace(est, output, model=r.model)
+    tl = timeline(est, **timeline_hints(r.model))
     extra = []
     if gantt is not None:
         from ..report.gantt import plot_gantt

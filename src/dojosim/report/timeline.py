@@ -160,12 +160,23 @@ def _schedule(p: int, m: int, v: int, fwd: float, bwd: float, hop: float, schedu
     return out, end
 
 
-def timeline(est: Estimate, *, schedule: str | None = None, layers: int | None = None) -> Timeline:
+def model_op_counts(model) -> dict[str, int]:
+    """How many times each op of ``model`` runs per sample (its block's repeat count), by name."""
+    counts: dict[str, int] = {}
+    for block in getattr(model, "blocks", ()):
+        for op in block.ops:
+            counts[op.name] = counts.get(op.name, 0) + int(block.count)
+    return counts
+
+
+def timeline(est: Estimate, *, schedule: str | None = None, layers: int | None = None,
+             op_counts: dict[str, int] | None = None) -> Timeline:
     """Lay out one step of ``est`` as events on per-stage compute and communication tracks.
 
-    ``layers`` (the model's pipeline-splittable layers) says how many layers each stage chunk
-    holds, so the per-layer ops the engine reports repeat that many times inside a slot; without
-    it the count is guessed from the slot's length.
+    The engine reports each op of a repeated block once. ``layers`` (the model's pipeline-
+    splittable layers) and ``op_counts`` (`model_op_counts`) say how often each runs inside one
+    slot: a model of identical layers (GPT) is drawn layer by layer; any other repeats each op's
+    slice by its block's count. Without them the count is guessed from the slot's length.
     """
     st = _stage_timing(est)
     p = max(1, int(est.pipeline_stages))
@@ -201,6 +212,16 @@ def timeline(est: Estimate, *, schedule: str | None = None, layers: int | None =
 
     ops = [(n, f, bk) for n, f, bk in st.ops if f > 0 or bk > 0]
     reps = layers // (p * v) if layers and layers >= p * v else None
+    total_f = sum(o[1] for o in ops)
+    uniform = bool(reps and total_f > 0 and 0.5 <= st.forward_s / (reps * total_f) <= 1.5)
+    if op_counts and not uniform:
+        # Fold each op's repeat count (spread over the pipeline chunks) into its slice.
+        share = float(p * v)
+        ops = [(n + (f" x{op_counts[n] / share:.3g}" if op_counts.get(n, 1) / share != 1 else ""),
+                f * op_counts.get(n, 1) / share, bk * op_counts.get(n, 1) / share) for n, f, bk in ops]
+        reps = 1
+    elif not uniform and reps:
+        reps = None
     detailed = 2 * p * m * v * (1 + op_children_per_slot(ops, st.forward_s, reps)) <= MAX_DETAILED_EVENTS
     bubble_stage0 = 0.0
     for s in range(p):

@@ -12,7 +12,14 @@ import json
 from pathlib import Path
 
 from ..engine.result import Estimate
-from .timeline import Event, Timeline, timeline
+from .timeline import Event, Timeline, model_op_counts, timeline
+
+
+def timeline_hints(model) -> dict:
+    """The keyword arguments of `timeline` that come from the model (none without one)."""
+    if model is None:
+        return {}
+    return {"layers": getattr(model, "layers", None), "op_counts": model_op_counts(model)}
 
 US = 1e6  # trace timestamps are microseconds
 
@@ -99,11 +106,11 @@ def trace_events(tl: Timeline, *, title: str = "") -> dict:
     return {"traceEvents": out, "displayTimeUnit": "ms", "otherData": meta}
 
 
-def write_trace(est: Estimate, path: str | Path, *, schedule: str | None = None, layers: int | None = None) -> Path:
+def write_trace(est: Estimate, path: str | Path, *, schedule: str | None = None, model=None) -> Path:
     """Write the predicted timeline of one step of ``est`` to ``path`` as trace-event JSON.
 
-    ``layers``: the model's pipeline-splittable layer count (see `timeline`)."""
-    tl = timeline(est, schedule=schedule, layers=layers)
+    ``model`` (the `Model` estimated) lets the ops inside each slot repeat as its blocks do."""
+    tl = timeline(est, schedule=schedule, **timeline_hints(model))
     doc = trace_events(tl, title=f"{est.model} on {est.system}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
