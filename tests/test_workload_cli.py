@@ -81,3 +81,15 @@ def test_trace_cli(capsys, tmp_path):
     assert "nope" in _fail(capsys, "models", "trace", f"{f}:nope", "--input", "4,3,32,32")
     assert "--input" in _fail(capsys, "models", "trace", f"{f}:net", "--input", "4,x")
     assert "no such file" in _fail(capsys, "models", "trace", f"{tmp_path}/missing.py:net", "--input", "1")
+
+
+def test_ops_listing(capsys, tmp_path):
+    s = json.loads(_run(capsys, "models", "show", "gpt", "--set", "layers=2", "--ops", "--json"))
+    assert len(s["ops"]) == sum(b["ops"] for b in s["blocks"])
+    assert any(o["tp"] == "heads" and o["attn"] for o in s["ops"])
+    pytest.importorskip("torch")
+    f = tmp_path / "net.py"
+    f.write_text("import torch.nn as nn\ndef net():\n    return nn.Linear(4, 3)\n")
+    s = json.loads(_run(capsys, "models", "trace", f"{f}:net", "--input", "5,4", "--ops", "--json"))
+    assert s["ops"][0]["shapes"][-1] == [5, 3] and [5, 4] in s["ops"][0]["shapes"]
+    assert "->" in _run(capsys, "models", "trace", f"{f}:net", "--input", "5,4", "--ops")

@@ -52,8 +52,8 @@ def _parse_sets(sets: list[str]) -> dict:
     return out
 
 
-def summary(model, batch: int = 1) -> dict:
-    """The numbers `models show` prints, per sample and per batch of ``batch``."""
+def summary(model, batch: int = 1, ops: bool = False) -> dict:
+    """The numbers `models show` prints, per sample and per batch of ``batch`` (+ every op)."""
     act = model.activation_elements_per_sample * ACTIVATION_BYTES_PER_ELEMENT
     out = {
         "name": model.name, "family": model.family, "sample_unit": model.sample_unit,
@@ -78,6 +78,14 @@ def summary(model, batch: int = 1) -> dict:
             for b in model.blocks
         ],
     }
+    if ops:
+        out["ops"] = [
+            {"block": b.name, "count": b.count, "name": op.name, "kind": op.kind, "flops_fwd_per_sample": op.flops,
+             "params": op.params, "activation_bytes_per_sample": op.saved * ACTIVATION_BYTES_PER_ELEMENT,
+             "gemm": op.gemm, "tp": op.tp, "seq": op.seq, "expert": op.expert, "attn": op.attn,
+             "shapes": [list(x) for x in op.shapes]}
+            for b, op in model.iter_ops()
+        ]
     return out
 
 
@@ -110,6 +118,18 @@ def _print(s: dict) -> None:
                        f"{100 * b['flops_fwd_per_sample'] / total:.1f}%",
                        fmt(b["activation_bytes_per_sample"], "bytes", 3))
     console.print(blocks)
+    if "ops" in s:
+        table = Table(title="ops, per sample (of one repetition of their block)")
+        table.add_column("block / op", no_wrap=True)
+        for col in ("kind", "fwd FLOP", "params", "tp", "shapes"):
+            table.add_column(col, justify="left" if col in ("kind", "tp", "shapes") else "right",
+                             no_wrap=col != "shapes")
+        for o in s["ops"]:
+            dims = ["x".join(map(str, x)) or "scalar" for x in o["shapes"]]
+            shapes = f"{', '.join(dims[:-1])} -> {dims[-1]}" if dims else ""
+            table.add_row(f"{o['block']} / {o['name']}", o["kind"], fmt(o["flops_fwd_per_sample"], "flop", 3),
+                          fmt(o["params"], "count", 3), o["tp"] or "", shapes)
+        console.print(table)
     for w in s["warnings"]:
         console.print(f"warning: {w}", markup=False)
 
@@ -124,13 +144,14 @@ def show(
     name: str = typer.Argument(..., help="zoo family or preset, e.g. gpt3-175b, resnet50, fsd"),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="override a setting: key=value (repeatable)"),
     batch: int = typer.Option(1, "--batch", help="also show totals for a batch of this many samples"),
+    ops: bool = typer.Option(False, "--ops", help="also list every op"),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Parameters, FLOPs per sample (forward and training step), activation memory, per-block table."""
     from ..workload import build
 
     _check_batch(batch)
-    s = summary(build(name, **_parse_sets(set_)), batch)
+    s = summary(build(name, **_parse_sets(set_)), batch, ops)
     emit_json(s) if json_out else _print(s)
 
 
@@ -177,6 +198,7 @@ def trace(
     inputs: List[str] = typer.Option(..., "--input", help="input shape, batch first, e.g. 8,3,960,1280 "
                                      "or 8,2048:long (repeat for several inputs)"),
     batch: int = typer.Option(1, "--batch", help="also show totals for a batch of this many samples"),
+    ops: bool = typer.Option(False, "--ops", help="also list every op with its shapes"),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Trace a PyTorch module on meta tensors (no real memory) into an op graph and summarise it."""
@@ -207,5 +229,5 @@ def trace(
                 raise
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise SpecError("--input", f"the module failed on inputs {', '.join(inputs)}: {first}") from None
-    s = summary(model, batch)
+    s = summary(model, batch, ops)
     emit_json(s) if json_out else _print(s)

@@ -75,6 +75,8 @@ class Op:
     expert: bool = False          # True for ops inside an MoE expert (EP splits them)
     attn: tuple[int, int, int] | None = None  # (seq_len, heads, head_dim) for attention ops
     groups: int = 1               # convolution groups / batch of independent GEMMs in one op
+    # traced ops only: shapes of the tensor inputs, then (last) of the output, whole traced batch
+    shapes: tuple[tuple[int, ...], ...] = ()
 
     @property
     def bwd_flops(self) -> float:

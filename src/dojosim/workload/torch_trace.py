@@ -98,6 +98,7 @@ class _Rec:
     gemm: tuple | None = None
     groups: int = 1
     attn: tuple | None = None
+    shapes: tuple = ()
 
 
 @dataclass
@@ -129,8 +130,9 @@ class _State:
         b = self.batch
         params = self.claim(ins)
         reads = sum(_numel(t) for t in ins if id(t) not in self.param_of) / b + params
+        shapes = tuple(tuple(t.shape) for t in (*ins, *outs[:1]))  # inputs, then the output
         self.records.append(_Rec(self.stack[-1], op, kind, flops / b, reads, sum(map(_numel, outs)) / b,
-                                 params, saved / b, gemm, groups, attn))
+                                 params, saved / b, gemm, groups, attn, shapes))
 
 
 def _gemm_cost(name: str, args, out):
@@ -349,7 +351,7 @@ def _norm(path: str) -> str:
 
 def _to_op(r: _Rec, name: str) -> Op:
     return Op(name=name, kind=r.kind, flops=r.flops, reads=r.reads, writes=r.writes, params=r.params,
-              saved=r.saved, gemm=r.gemm, groups=r.groups, attn=r.attn,
+              saved=r.saved, gemm=r.gemm, groups=r.groups, attn=r.attn, shapes=r.shapes,
               tp="heads" if r.kind == "attention" else None)
 
 
