@@ -54,8 +54,8 @@ def figure_gantt(tl: Timeline, *, title: str = ""):
     ax.set_xlabel(f"time in step ({unit})")
     ax.set_ylabel("track")
     sched = f"{tl.schedule}" + (f", interleave {tl.interleave}" if tl.interleave > 1 else "")
-    ax.set_title(title or f"Predicted step: {tl.pipeline_stages} stages x {tl.micro_batches} micro-batches ({sched})",
-                 fontsize=10)
+    stages = f"{tl.pipeline_stages} stage" + ("s" if tl.pipeline_stages != 1 else "")
+    ax.set_title(title or f"Predicted step: {stages} x {tl.micro_batches} micro-batches ({sched})", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     legend_h = 0.5 / fig.get_figheight()  # two rows of legend, in figure fractions
     fig.legend(loc="lower center", ncol=6, fontsize=8, frameon=False)

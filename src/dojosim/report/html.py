@@ -94,7 +94,7 @@ def summary_rows(est: Estimate) -> list[tuple[str, str]]:
             ("power", units.format(est.power_w, "power"))]
     if est.cost_usd_per_step is not None:
         rows.append(("cost / step", units.format(est.cost_usd_per_step, "money")))
-    rows.append(("schedule", f"{est.pipeline_stages} stages x {est.micro_batches} micro-batches"
+    rows.append(("schedule", f"{est.pipeline_stages} pipeline stage(s) x {est.micro_batches} micro-batches"
                              + (f", interleave {est.interleave}" if est.interleave > 1 else "")))
     return [(k, v if "<span" in v else _e(v)) for k, v in rows]
 

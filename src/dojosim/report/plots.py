@@ -56,7 +56,7 @@ def figure_breakdown(ests: Sequence[Estimate], labels: Sequence[str] | None = No
     """Stacked horizontal bars: where the step time goes, one bar per estimate."""
     plt = _plt()
     labels = list(labels or [f"{e.model} on {e.system}" for e in ests])
-    fig, ax = plt.subplots(figsize=(9, 1.0 + 0.55 * len(ests)))
+    fig, ax = plt.subplots(figsize=(9, 1.6 + 0.55 * len(ests)))
     left = [0.0] * len(ests)
     for key in BREAKDOWN_KEYS:
         vals = [e.breakdown.get(key, 0.0) for e in ests]
@@ -67,8 +67,8 @@ def figure_breakdown(ests: Sequence[Estimate], labels: Sequence[str] | None = No
     ax.set_xlabel("seconds per step")
     ax.set_title("Step-time breakdown")
     ax.invert_yaxis()
-    ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.25 - 0.1 / max(1, len(ests))),
-              frameon=False)
+    # Legend outside the axes on the right, so it never covers bars or the axis label.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -379,13 +379,20 @@ COMPARE_PANELS = (("samples_per_s", "samples per second"), ("mfu", "MFU"),
 def figure_compare(rows: Sequence[dict]):
     """One panel per figure of merit, one bar per system (rows as `compare.compare` returns them)."""
     plt = _plt()
-    names = [r["label"] if r.get("label") else r["system"] for r in rows]
+    # A system whose split does not fit in memory keeps its bars (the times assume it did), hatched
+    # and labelled, so nobody reads them as an achievable result.
+    names = [(r["label"] if r.get("label") else r["system"]) + ("\n(does not fit)" if r.get("fits") is False else "")
+             for r in rows]
     fig, axes = plt.subplots(1, len(COMPARE_PANELS), figsize=(3.2 * len(COMPARE_PANELS), 3.4))
     palette = ["#C44E52", "#4C72B0", "#55A868", "#8172B3", "#DD8452", "#937860"]
     for ax, (key, title) in zip(axes, COMPARE_PANELS):
         vals = [r.get(key) for r in rows]
-        ax.bar(range(len(rows)), [v if v is not None else 0.0 for v in vals],
-               color=[palette[i % len(palette)] for i in range(len(rows))])
+        bars = ax.bar(range(len(rows)), [v if v is not None else 0.0 for v in vals],
+                      color=[palette[i % len(palette)] for i in range(len(rows))])
+        for bar, r in zip(bars, rows):
+            if r.get("fits") is False:
+                bar.set_hatch("//")
+                bar.set_alpha(0.5)
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
         ax.set_title(title, fontsize=9)
