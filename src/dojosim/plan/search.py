@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import FitError, SpecError
-from ..strategy import Strategy
+from ..strategy import DEFAULT_ORDER, Strategy
 from .space import ModelFacts, Shape, Space, _level_sizes, groups, shapes, variants
 
 OBJECTIVES = ("throughput", "cost", "energy")
@@ -139,6 +139,25 @@ def _init(ctx: dict) -> None:
     _CTX.update(ctx)
 
 
+_RC_RANK = {"none": 0, "selective": 1, "full": 2}
+
+
+def simplicity(s: Strategy) -> tuple:
+    """Tie-break between equally scored splits: prefer the one with less machinery (no recompute,
+    lower ZeRO stage, no interleave, fewer parallel dimensions, the default level order)."""
+    return (_RC_RANK.get(s.recompute, 3), s.zero, s.interleave,
+            sum(1 for d in (s.tp, s.pp, s.cp, s.ep) if d > 1), s.order != DEFAULT_ORDER)
+
+
+def _heapkey(key: tuple, strat) -> tuple:
+    # heapq is a min-heap; negating the key keeps the WORST kept candidate at heap[0].
+    return (-key[0], tuple(-x for x in key[1]), -key[2], -key[3], strat)
+
+
+def _unkey(h: tuple) -> tuple:
+    return (-h[0], tuple(-x for x in h[1]), -h[2], -h[3])
+
+
 def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
     """Cost every variant of the given shapes; return the best ``top`` and counters.
 
@@ -181,25 +200,25 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
                             n["pruned_fit"] += per_mb - oi - 1
                             limit = mi
                             break
-                        key = (score(est, objective, gb, system), si, vi)
+                        key = (score(est, objective, gb, system), simplicity(strat), si, vi)
                         if oi == 0 and bound_orders and len(heap) >= top and per_mb > 1:
                             # Another order moves only the collectives; compute and optimizer
                             # stay, so no order can beat this bound. Skip them if the top K
                             # already beats it.
                             floor = est.breakdown.get("compute", 0.0) + est.breakdown.get("optimizer", 0.0)
-                            if floor > 0 and -gb / floor >= -heap[0][0]:
+                            if floor > 0 and -gb / floor > -heap[0][0]:
                                 n["pruned_bound"] += per_mb - 1
-                                if key < (-heap[0][0], -heap[0][1], -heap[0][2]):
-                                    heapq.heapreplace(heap, (-key[0], -si, -vi, strat))
+                                if key < _unkey(heap[0]):
+                                    heapq.heapreplace(heap, _heapkey(key, strat))
                                 break
                         if len(heap) < top:
-                            heapq.heappush(heap, (-key[0], -si, -vi, strat))
-                        elif key < (-heap[0][0], -heap[0][1], -heap[0][2]):
-                            heapq.heapreplace(heap, (-key[0], -si, -vi, strat))
+                            heapq.heappush(heap, _heapkey(key, strat))
+                        elif key < _unkey(heap[0]):
+                            heapq.heapreplace(heap, _heapkey(key, strat))
                     if mi >= limit:
                         n["pruned_fit"] += (len(g.micro_batches) - mi - 1) * per_mb
                         break
-    return [(-h[0], -h[1], -h[2], h[3]) for h in heap], n
+    return [(_unkey(h), h[-1]) for h in heap], n
 
 
 def _split(items: list, parts: int) -> list[list]:
@@ -264,10 +283,12 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
         best.extend(local)
         for k, v in n.items():
             setattr(stats, k, getattr(stats, k) + v)
-    best.sort(key=lambda b: b[:3])
+    best.sort(key=lambda b: b[0])
     candidates = []
-    for s, _, _, strat in best[:top]:
-        est = est_fn(model, system, Strategy.model_validate(strat.model_dump()))
+    for key, strat in best[:top]:
+        s = key[0]
+        strat = Strategy.model_validate(strat.model_dump())
+        est = est_fn(model, system, strat)
         candidates.append(Candidate(strategy=strat, estimate=est, score=display_score(s, objective),
                                     objective=objective))
     stats.wall_s = time.perf_counter() - t0
