@@ -47,23 +47,42 @@ def _cached(key: tuple, keep: tuple, make):
 
 @dataclass(frozen=True)
 class Parts:
-    """The model cut into the blocks before, in and after the pipeline-split layers."""
+    """The model cut into the blocks before, in and after the pipeline-split layers, with the
+    per-sample FLOP totals the estimate reports (summed once per model)."""
 
     pre: tuple
     layers: tuple
     post: tuple
     n_layers: int
+    train_flops: float = 0.0         # forward + backward per sample
+    layer_fwd_flops: float = 0.0     # forward of all layers per sample (what full recompute redoes)
+    layer_attn_flops: float = 0.0    # forward of the layers' attention cores (selective recompute)
 
 
 def _parts(model) -> Parts:
     blocks = model.blocks
     idx = [i for i, b in enumerate(blocks) if b.layer]
     if not idx:
-        return Parts((), tuple(blocks), (), sum(b.count for b in blocks))
-    first, last = idx[0], idx[-1]
-    layers = tuple(blocks[first:last + 1])
-    return Parts(tuple(blocks[:first]), layers, tuple(blocks[last + 1:]),
-                 sum(b.count for b in layers if b.layer) or 1)
+        pre, layers, post, n = (), tuple(blocks), (), sum(b.count for b in blocks)
+    else:
+        first, last = idx[0], idx[-1]
+        layers = tuple(blocks[first:last + 1])
+        pre, post, n = tuple(blocks[:first]), tuple(blocks[last + 1:]), sum(b.count for b in layers if b.layer) or 1
+    return Parts(pre, layers, post, n,
+                 train_flops=model.flops_train_per_sample,
+                 layer_fwd_flops=sum(b.count * sum(op.flops for op in b.ops) for b in layers),
+                 layer_attn_flops=sum(b.count * sum(op.flops for op in b.ops if op.kind == "attention")
+                                      for b in layers))
+
+
+@dataclass(frozen=True)
+class SystemFacts:
+    chips: int
+    power_w: float
+
+
+def _system_facts(system) -> SystemFacts:
+    return SystemFacts(system.chips, system.power_w)
 
 
 @dataclass(frozen=True)
@@ -132,6 +151,7 @@ class Costs:
     a2a_bytes: float           # MoE dispatch payload per layer (0 for dense)
     kv_bytes: float            # attention K+V per layer (CP exchange payload)
     boundary_bytes: float      # activation passed between pipeline stages
+    tensor_peak: float         # the chip's tensor FLOP/s in the run's precision (for MFU)
 
 
 def _sum_blocks(blocks, mb, split, dev) -> BlockTime:
@@ -187,7 +207,7 @@ def _block_bytes(blocks, mb, split, eb):
 
 def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) -> Costs:
     dev: Device = make_device(system.chip, precision, mem.act_bandwidth)
-    parts = _parts(model)
+    parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     n = parts.n_layers
     eb = dev.element_bytes
     layer = _scale(_sum_blocks(parts.layers, mb, split, dev), 1.0 / n)
@@ -210,7 +230,7 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) 
         layer_saved=ls / n, layer_input=layer_input, pre_saved=ps, post_saved=qs,
         tp_row_bytes=lr / n, pre_tp_row_bytes=pr, post_tp_row_bytes=qr,
         tp_rows=ln / n, pre_tp_rows=pn, post_tp_rows=qn,
-        a2a_bytes=la / n, kv_bytes=lk / n, boundary_bytes=boundary,
+        a2a_bytes=la / n, kv_bytes=lk / n, boundary_bytes=boundary, tensor_peak=dev.tensor_peak,
     )
 
 
@@ -238,7 +258,8 @@ def estimate(model, system, strategy: Strategy) -> Estimate:
     fit in memory is still estimated and reported with ``memory.fits = False``.
     """
     s = strategy
-    check(s, devices=system.chips, layers=model.layers, heads=model.heads, kv_heads=model.kv_heads,
+    facts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
+    check(s, devices=facts.chips, layers=model.layers, heads=model.heads, kv_heads=model.kv_heads,
           experts=model.experts, seq_len=model.seq_len)
     if s.micro_batch is None:
         mb = _choose_micro_batch(model, system, s)
@@ -262,7 +283,8 @@ def _estimate(model, system, s: Strategy) -> Estimate:
                            lambda: _costs(model, system, s.precision, split, mb, mem))
     comm: CommContext = _cached(("comm", id(system), s.tp, s.cp, s.ep, s.pp, s.dp, s.order), (system,),
                                 lambda: CommContext(system, s))
-    parts = _parts(model)
+    parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
+    facts: SystemFacts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
     pp, v = s.pp, s.interleave
     layers_dev = parts.n_layers / pp
     L = costs.layer
@@ -410,18 +432,17 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     step = sum(bd.values())
 
     # ---- throughput, FLOPs, energy -------------------------------------------------------------
-    model_flops = model.flops_train_per_sample * s.global_batch
-    devices = system.chips
+    model_flops = parts.train_flops * s.global_batch
+    devices = facts.chips
     # Hardware FLOPs: what the devices execute, recompute included.
     hw_extra = 0.0
     if recompute == "full":
-        hw_extra = sum(b.count * sum(op.flops for op in b.ops) for b in parts.layers if b.layer) * s.global_batch
+        hw_extra = parts.layer_fwd_flops * s.global_batch
     elif recompute == "selective":
-        hw_extra = sum(b.count * sum(op.flops for op in b.ops if op.kind == "attention")
-                       for b in parts.layers if b.layer) * s.global_batch
+        hw_extra = parts.layer_attn_flops * s.global_batch
     hw_flops = model_flops + hw_extra
-    peak = devices * make_device(system.chip, s.precision, mem.act_bandwidth).tensor_peak
-    power = system.power_w
+    peak = devices * costs.tensor_peak
+    power = facts.power_w
     tokens = model.seq_len * s.global_batch / step if model.seq_len else None
     stage = StageTiming(forward_s=fwd_s / v, backward_s=(bwd_s + re_s) / v,
                         comm_s={"tp": tp_mb / v, "cp": cp_mb / v, "ep": ep_mb / v, "pp": pp_mb / v},
