@@ -115,6 +115,9 @@ def _memories(system) -> Memories:
         tiers.append(Tier(f"{lv.name}_pool", cap, bw))
         if stream_bw == 0.0:
             stream_bw = bw
+    # A chip file without any bandwidth is legal data; keep the arithmetic finite (1 B/s).
+    act_bw = act_bw or 1.0
+    tiers = [Tier(tr.name, tr.capacity, tr.bandwidth or 1.0) for tr in tiers]
     input_bw = 0.0
     for i, lv in enumerate(system.levels):
         if lv.host_input_bandwidth:
