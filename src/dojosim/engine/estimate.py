@@ -392,14 +392,23 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         else:
             g_dense = (params_dev - expert_dev) * wb
             g_expert = expert_dev * wb
+            window = C.DP_OVERLAP_FRACTION * (bwd_s + re_s)
+            units = max(layers_dev, 1.0)
             if s.zero == 0:
+                # bucketed all-reduce during the last micro-batch's backward pass
                 dp_raw = comm.time(gdim, "all_reduce", g_dense) + comm.time(edim, "all_reduce", g_expert)
+                dp_exposed = overlapped(dp_raw, window, first_s=dp_raw / units)
             else:
-                dp_raw = (comm.sharded(gdim, "reduce_scatter", g_dense) + comm.sharded(gdim, "all_gather", g_dense)
-                          + comm.sharded(edim, "reduce_scatter", g_expert)
-                          + comm.sharded(edim, "all_gather", g_expert))
-            last_bucket = dp_raw / max(layers_dev, 1.0)
-            dp_exposed = overlapped(dp_raw, C.DP_OVERLAP_FRACTION * (bwd_s + re_s), first_s=last_bucket)
+                rs = comm.sharded(gdim, "reduce_scatter", g_dense) + comm.sharded(edim, "reduce_scatter", g_expert)
+                ag = comm.sharded(gdim, "all_gather", g_dense) + comm.sharded(edim, "all_gather", g_expert)
+                # ZeRO-2 keeps only its gradient shard, so every micro-batch reduce-scatters;
+                # ZeRO-1 accumulates full gradients and reduce-scatters once, after the last one.
+                n_rs = m if s.zero == 2 else 1
+                dp_raw = n_rs * rs + ag
+                # updated parameters are gathered again, prefetched layer by layer into the
+                # next step's first forward pass
+                dp_exposed = (n_rs * overlapped(rs, window, first_s=rs / units)
+                              + overlapped(ag, fwd_s, first_s=ag / units))
 
     # ---- Dojo: streaming what spilled out of SRAM ---------------------------------------------
     stream_s = moved = 0.0
