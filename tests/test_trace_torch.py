@@ -89,3 +89,38 @@ def test_attention_is_one_fused_op():
     assert [op.kind for op in ops] == ["attention"]
     assert ops[0].flops == 4 * s * s * h * d and ops[0].attn == (s, h, d)
     assert m.heads == h and m.hidden == h * d
+
+
+def test_hints_for_separate_qkv_projections():
+    class Layer(nn.Module):   # HF style: separate q, k, v linears, post-norm, no ModuleList glue
+        def __init__(self, d=32, h=4):
+            super().__init__()
+            self.h = h
+            self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+            self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+            self.n1, self.n2 = nn.LayerNorm(d), nn.LayerNorm(d)
+
+        def forward(self, x):
+            b, s, d = x.shape
+            q, k, v = (f(x).view(b, s, self.h, -1).transpose(1, 2) for f in (self.q, self.k, self.v))
+            a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, s, d)
+            x = self.n1(x + self.o(a))
+            return self.n2(x + self.fc2(F.relu(self.fc1(x))))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList(Layer() for _ in range(2))
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    m = from_torch(Net(), (torch.randn(2, 8, 32),))
+    hints = {op.name: op.tp for _, op in m.iter_ops() if op.kind == "matmul"}
+    assert [hints[f"layers.*.{n}:addmm"] for n in ("q", "k", "v", "o", "fc1", "fc2")] == \
+        ["column", "column", "column", "row", "column", "row"]
+    relu = next(op for _, op in m.iter_ops() if op.name.endswith(":relu"))
+    norms = [op for _, op in m.iter_ops() if op.kind == "norm"]
+    assert relu.tp == "split" and all(n.seq and n.tp is None for n in norms)

@@ -82,3 +82,21 @@ def test_fsd_traces_like_its_builder(name, i):
     assert traced.input_bytes_per_sample / 4 == analytic.input_bytes_per_sample / analytic.config["pixel_bytes"]
     attn = sorted({op.attn for _, op in traced.iter_ops() if op.kind == "attention"})
     assert attn == sorted({op.attn for _, op in analytic.iter_ops() if op.kind == "attention"})
+
+
+@pytest.mark.parametrize("name, i", [(n, i) for n in SIZES for i in range(2)] + [("vit", 0)])
+def test_traced_transformer_layers_get_megatron_hints(name, i):
+    overrides = VIT_SIZES[0] if name == "vit" else SIZES[name][i]
+    analytic, traced = _check(name, overrides)
+
+    def by_hint(model):
+        out = {}
+        for b, op in model.iter_ops():
+            if b.layer:
+                key = op.tp or ("seq" if op.seq else "-")
+                out[key] = out.get(key, 0.0) + b.count * op.flops
+        return out
+
+    a, t = by_hint(analytic), by_hint(traced)
+    for hint in ("column", "row", "heads", "split"):
+        assert t.get(hint, 0.0) == pytest.approx(a.get(hint, 0.0), rel=0.02), hint

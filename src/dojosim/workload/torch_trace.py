@@ -30,6 +30,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from .graph import Block, Model, Op
 from . import ops as C
+from .trace_hints import infer_hints
 
 MATMUL = {"mm", "addmm", "bmm", "baddbmm"}
 CONV = {"convolution", "_convolution", "conv2d", "conv3d", "conv1d"}
@@ -99,6 +100,10 @@ class _Rec:
     groups: int = 1
     attn: tuple | None = None
     shapes: tuple = ()
+    srcs: tuple = ()              # indices of the records that produced this op's activation inputs
+    tp: str | None = None         # parallelism hints, inferred afterwards (trace_hints)
+    seq: bool = False
+    i: int = -1                   # index in the trace
 
 
 @dataclass
@@ -109,7 +114,8 @@ class _State:
     stack: list = field(default_factory=lambda: [""])
     records: list = field(default_factory=list)
     uncosted: Counter = field(default_factory=Counter)
-    keep: list = field(default_factory=list)         # views of parameters, kept alive so ids stay unique
+    keep: list = field(default_factory=list)         # tensors kept alive so their ids stay unique
+    producer: dict = field(default_factory=dict)     # id(activation) -> index of the record that made it
     suppress: int = 0
     batch: int = 1
 
@@ -131,8 +137,12 @@ class _State:
         params = self.claim(ins)
         reads = sum(_numel(t) for t in ins if id(t) not in self.param_of) / b + params
         shapes = tuple(tuple(t.shape) for t in (*ins, *outs[:1]))  # inputs, then the output
+        srcs = tuple(self.producer[id(t)] for t in ins if id(t) in self.producer)
+        for t in outs:
+            self.producer[id(t)] = len(self.records)
+            self.keep.append(t)
         self.records.append(_Rec(self.stack[-1], op, kind, flops / b, reads, sum(map(_numel, outs)) / b,
-                                 params, saved / b, gemm, groups, attn, shapes))
+                                 params, saved / b, gemm, groups, attn, shapes, srcs, i=len(self.records)))
 
 
 def _gemm_cost(name: str, args, out):
@@ -178,6 +188,11 @@ class _Dispatch(TorchDispatchMode):
             if src is not None:
                 for t in outs:
                     s.param_of[id(t)] = src
+                    s.keep.append(t)
+            made = next((s.producer[id(t)] for t in ins if id(t) in s.producer), None)
+            if made is not None:  # a view of an activation comes from the op that made it
+                for t in outs:
+                    s.producer[id(t)] = made
                     s.keep.append(t)
             return out
         if s.suppress:
@@ -352,7 +367,7 @@ def _norm(path: str) -> str:
 def _to_op(r: _Rec, name: str) -> Op:
     return Op(name=name, kind=r.kind, flops=r.flops, reads=r.reads, writes=r.writes, params=r.params,
               saved=r.saved, gemm=r.gemm, groups=r.groups, attn=r.attn, shapes=r.shapes,
-              tp="heads" if r.kind == "attention" else None)
+              tp="heads" if r.kind == "attention" else r.tp, seq=r.seq)
 
 
 def _container(key: str) -> str:
@@ -392,12 +407,15 @@ def build_blocks(records: list[_Rec], repeats: set[str] = frozenset()) -> list[B
         else:
             segments.append((key, [r]))
     segments = _absorb_glue(segments)
+    for key, recs in segments:
+        if key != _norm(key):
+            infer_hints(recs)
     blocks: list[Block] = []
     prev_sig = None
     for key, recs in segments:
         layer = key != _norm(key)
         ops = tuple(_to_op(r, f"{_norm(r.path) or '(root)'}:{r.op}") for r in recs)
-        sig = (_norm(key), tuple((o.name, o.kind, o.flops, o.params, o.saved) for o in ops))
+        sig = (_norm(key), tuple((o.name, o.kind, o.flops, o.params, o.saved, o.tp, o.seq) for o in ops))
         if layer and blocks and sig == prev_sig:
             last = blocks[-1]
             blocks[-1] = Block(last.name, last.ops, last.count + 1, True)
