@@ -210,3 +210,23 @@ def test_expert_parallel_all_to_all_and_sharded_experts():
     assert e1.breakdown["comm_ep"] == 0 and e8.breakdown["comm_ep"] > 0
     assert e8.memory.components["weights"] < e1.memory.components["weights"]
     assert e8.extra["params_per_device"] < e1.extra["params_per_device"]
+
+
+@pytest.mark.parametrize("preset,devices", [("dojo-tile", 25), ("dojo-tray", 150), ("tpu-v4-pod", 64),
+                                            ("h800-dgx", 16), ("dojo-d2-tile", None)])
+@given(data=st.data())
+def test_every_system_kind_gives_a_consistent_estimate(preset, devices, data):
+    system = load_system(preset, devices=devices) if devices else load_system(preset)
+    n = system.chips
+    tp = data.draw(st.sampled_from([d for d in (1, 2, 4, 8) if n % d == 0 and 16 % d == 0]))
+    rest = n // tp
+    pp = data.draw(st.sampled_from([d for d in (1, 2, 4, 8) if rest % d == 0]))
+    dp = rest // pp
+    s = Strategy(dp=dp, tp=tp, pp=pp, micro_batch=1, global_batch=dp * pp * 2,
+                 zero=data.draw(st.sampled_from([0, 1, 3])) if pp == 1 else 1,
+                 recompute=data.draw(st.sampled_from(["none", "full"])),
+                 precision=data.draw(st.sampled_from(["bf16", "cfp8", "fp8"])))
+    est = estimate(GPT, system, s)
+    assert math.isfinite(est.step_time_s) and est.step_time_s > 0
+    assert sum(est.breakdown.values()) == pytest.approx(est.step_time_s, rel=1e-12)
+    assert sum(t["used"] for t in est.memory.tiers.values()) == pytest.approx(est.memory.per_device_bytes)
