@@ -93,3 +93,12 @@ def test_ops_listing(capsys, tmp_path):
     s = json.loads(_run(capsys, "models", "trace", f"{f}:net", "--input", "5,4", "--ops", "--json"))
     assert s["ops"][0]["shapes"][-1] == [5, 3] and [5, 4] in s["ops"][0]["shapes"]
     assert "->" in _run(capsys, "models", "trace", f"{f}:net", "--input", "5,4", "--ops")
+
+
+def test_trace_user_code_failures_are_one_line(capsys, tmp_path):
+    pytest.importorskip("torch")
+    f = tmp_path / "bad.py"
+    f.write_text("import torch.nn as nn\ndef boom():\n    raise ValueError('no weights here')\n"
+                 "def notmod():\n    return 3\n")
+    assert "no weights here" in _fail(capsys, "models", "trace", f"{f}:boom", "--input", "2,3")
+    assert "not a torch.nn.Module" in _fail(capsys, "models", "trace", f"{f}:notmod", "--input", "2,3")

@@ -192,6 +192,21 @@ def load_target(target: str):
     return fn
 
 
+def _make_module(fn, target: str, torch):
+    """Call the user's function on the meta device (no memory); if its code needs real values,
+    once more on the CPU. A failure of the user's code is their mistake: one line."""
+    try:
+        with torch.device("meta"):
+            return fn()
+    except Exception:  # noqa: BLE001 - any failure on meta: try the ordinary way
+        pass
+    try:
+        return fn()
+    except Exception as err:  # noqa: BLE001 - the user's code, reported in one line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise SpecError("TARGET", f"{target} raised {type(err).__name__}: {first}") from None
+
+
 @models_app.command("trace")
 def trace(
     target: str = typer.Argument(..., help="FILE.py:FUNCTION, a function that returns a torch.nn.Module"),
@@ -211,8 +226,7 @@ def trace(
     from ..workload import from_torch
 
     fn = load_target(target)
-    with torch.device("meta"):  # parameters are created without memory
-        module = fn()
+    module = _make_module(fn, target, torch)
     if not isinstance(module, torch.nn.Module):
         raise SpecError("TARGET", f"{target} returned {type(module).__name__}, not a torch.nn.Module")
     dtypes = {"long": torch.long, "int64": torch.long}
