@@ -65,3 +65,16 @@ def test_moe_expert_flops_follow_capacity(experts, top_k, cf):
     rows = cf * top_k * 128
     assert ops["moe.expert_gate_up"].flops == pytest.approx(2 * rows * 256 * 1024)
     assert ops["moe.expert_gate_up"].params == experts * 256 * 1024
+
+
+def test_analytic_zoo_and_cli_need_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from dojosim.workload import build, list_models\n"
+            "assert all(build(r['name']).params > 0 for r in list_models())\n"
+            "from dojosim.cli import main\n"
+            "try:\n    main(['models', 'show', 'fsd', '--json'])\nexcept SystemExit as e:\n    assert not e.code\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
