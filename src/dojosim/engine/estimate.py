@@ -259,6 +259,9 @@ def estimate(model, system, strategy: Strategy) -> Estimate:
 
     Pure and deterministic. Raises `StrategyError` for an impossible split; a split that does not
     fit in memory is still estimated and reported with ``memory.fits = False``.
+
+    Per-(model, system) work is memoized by object identity: treat a Model or System as frozen
+    once estimated, and change a copy (``system.model_copy(update=...)``) to try variants.
     """
     s = strategy
     facts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
@@ -294,9 +297,16 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     recompute = s.recompute
 
     # ---- compute per micro-batch on the busiest stage ----------------------------------------
-    edge = costs.pre if pp == 1 else (costs.pre if (costs.pre.fwd_s + costs.pre.bwd_s) >= (costs.post.fwd_s + costs.post.bwd_s) else costs.post)
-    fwd_s = layers_dev * L.fwd_s + (costs.pre.fwd_s + costs.post.fwd_s if pp == 1 else edge.fwd_s)
-    bwd_s = layers_dev * L.bwd_s + (costs.pre.bwd_s + costs.post.bwd_s if pp == 1 else edge.bwd_s)
+    # One stage holds everything when pp = 1; otherwise the busiest stage is the one whose extra
+    # block (embedding on the first, output layer + loss on the last) costs more.
+    pre, post = costs.pre, costs.post
+    if pp == 1:
+        edge_f, edge_b = pre.fwd_s + post.fwd_s, pre.bwd_s + post.bwd_s
+    else:
+        edge = pre if pre.fwd_s + pre.bwd_s >= post.fwd_s + post.bwd_s else post
+        edge_f, edge_b = edge.fwd_s, edge.bwd_s
+    fwd_s = layers_dev * L.fwd_s + edge_f
+    bwd_s = layers_dev * L.bwd_s + edge_b
     if recompute == "full":
         re_s, re_flops = layers_dev * L.fwd_s, layers_dev * L.fwd_flops
     elif recompute == "selective":
