@@ -110,6 +110,15 @@ def test_from_run_errors_name_the_field(wl, path):
     assert err.value.path == path
 
 
+def test_from_run_takes_family_settings_by_name():
+    m = from_run({"model": "fsd", "frames": 4, "hidden": 128, "heads": 4, "experts": None})
+    assert m.config["frames"] == 4 and m.hidden == 128
+    assert from_run({"model": "gpt", "dropout": 0.0}).config["dropout"] == 0.0
+    with pytest.raises(SpecError) as err:
+        from_run({"model": "fsd", "frame": 4})
+    assert err.value.path == "workload.frame" and "frames" in err.value.reason
+
+
 def test_unknown_name_and_override():
     with pytest.raises(UnknownNameError):
         build("gpt-9")

@@ -181,18 +181,25 @@ def from_run(workload: dict, path: str = "workload") -> Model:
     """The op graph of a run file's ``workload:`` block (see shared/validation/README.md).
 
     ``model`` is a zoo family or preset; the other keys override its defaults, None keeps them.
-    A key the model does not have (e.g. ``experts`` for a dense GPT) must be None.
+    A common key the model does not have (e.g. ``experts`` for a dense GPT) must be None; any
+    setting of the family may also be given by its own name (``frames: 16`` for fsd).
     """
     if not isinstance(workload, dict):
         raise SpecError(path, "expected a mapping with at least a 'model' key")
     if "model" not in workload or not workload["model"]:
         raise SpecError(f"{path}.model", "missing: name a zoo model, e.g. gpt, llama, resnet50")
-    for key in workload:
-        if key not in RUN_KEYS:
-            raise SpecError(f"{path}.{key}", f"unknown key; known: {', '.join(RUN_KEYS)}")
     name = str(workload["model"])
     fam, _, _ = resolve(name, f"{path}.model")
     overrides = {}
+    for key, value in workload.items():
+        # beyond the common keys, any setting of the model's family (e.g. frames for fsd)
+        if key in RUN_KEYS:
+            continue
+        if key not in fam.defaults:
+            known = sorted(set(RUN_KEYS) | set(fam.defaults))
+            raise SpecError(f"{path}.{key}", f"unknown key for {name!r}; known: {', '.join(known)}")
+        if value is not None:
+            overrides[key] = value
     for key in RUN_KEYS[1:]:
         value = workload.get(key)
         if value is None:
