@@ -103,3 +103,15 @@ def test_published_cases_meet_the_targets():
     assert r["count"] >= 41
     assert r["median_abs_error"] <= 0.10
     assert r["p90_abs_error"] <= 0.25
+
+
+def test_cli_validate_plot_writes_the_figure(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import yaml
+
+    path = tmp_path / "cases.yaml"
+    path.write_text(yaml.safe_dump([case("a", {"metric": "step_time_s", "value": 0.05})]))
+    with pytest.raises(SystemExit) as done:
+        main(["validate", "--cases", str(path), "--json", "--plot", str(tmp_path / "plots")])
+    assert done.value.code in (0, None)
+    assert (tmp_path / "plots" / "validation.png").exists()
