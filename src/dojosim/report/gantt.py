@@ -57,7 +57,7 @@ def figure_gantt(tl: Timeline, *, title: str = ""):
     stages = f"{tl.pipeline_stages} stage" + ("s" if tl.pipeline_stages != 1 else "")
     ax.set_title(title or f"Predicted step: {stages} x {tl.micro_batches} micro-batches ({sched})", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    legend_h = 0.5 / fig.get_figheight()  # two rows of legend, in figure fractions
+    legend_h = 0.38 / fig.get_figheight()  # up to two rows of legend, in figure fractions
     fig.legend(loc="lower center", ncol=6, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, legend_h, 1, 1))
     return fig
