@@ -91,6 +91,8 @@ def names() -> list[str]:
 
 def resolve(name: str, path: str = "model") -> tuple[Family, dict, Preset | None]:
     """The family, base configuration and preset (if any) of a zoo name."""
+    if isinstance(name, str) and name not in PRESETS and name not in FAMILIES:
+        name = name.strip().lower()  # "GPT3-175B" and "ResNet50" are the same models
     if name in PRESETS:
         p = PRESETS[name]
         fam = FAMILIES[p.family]
