@@ -31,7 +31,10 @@ GEMM_HALF_DIM = 128.0
 # abstract), the backward pass at the low end; Megatron's fused scale-mask-softmax between two
 # batched GEMMs (2021) and the Triton flash attention of MosaicML's MPT runs (2023) are of that
 # generation. FlashAttention-2/3 reach 50-75%: raise these for runs known to use them.
-# Fractions of the dtype's peak, times the sequence-length tile factor.
+# Fractions of the dtype's peak, times the sequence-length tile factor, applied to attention
+# FLOPs as the graph counts them (the causal mask NOT halved, the published convention); a
+# kernel that skips masked blocks does half that work at a lower rate, so the product is the
+# same order. Counting half and doubling these made validation worse (docs/validation.md).
 ATTENTION_FWD_EFFICIENCY = 0.40
 ATTENTION_BWD_EFFICIENCY = 0.30
 
