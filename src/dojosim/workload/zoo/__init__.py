@@ -149,7 +149,7 @@ def configure(name: str, overrides: dict, path: str = "") -> tuple[Family, dict,
         v = coerce(key, value, fam.defaults[key], path)
         if v is not None:
             cfg[key] = v
-    return fam, cfg, name
+    return fam, cfg, name if name in PRESETS or name in FAMILIES else name.strip().lower()
 
 
 def build(name: str, *, _path: str = "", **overrides) -> Model:
