@@ -89,13 +89,16 @@ def _print_search(mdl, sys_, global_batch, objective, res) -> None:
     unit = {"throughput": "samples/s", "cost": "USD/sample", "energy": "J/sample"}[objective]
     t = Table(title=f"best splits of {mdl.name} on {sys_.name} ({sys_.chips:,} devices, batch {global_batch:,}) "
                     f"by {objective}")
-    for col in ("#", "split", "order", "step", "samples/s", "tokens/s", "MFU", "mem/device", unit):
+    cols = ["#", "split", "order", "step", "samples/s", "tokens/s", "MFU", "mem/device"]
+    if objective != "throughput":
+        cols.append(unit)
+    for col in cols:
         t.add_column(col, justify="left" if col in ("split", "order") else "right")
     for i, c in enumerate(res.candidates):
         e = c.estimate
         t.add_row(str(i + 1), split_text(c.strategy), _order_text(c.strategy), format_time(e.step_time_s),
                   f"{e.samples_per_s:,.2f}", f"{e.tokens_per_s:,.0f}" if e.tokens_per_s else "-", f"{e.mfu:.1%}",
-                  fmt(e.memory.per_device_bytes, "bytes", 3), f"{c.score:.4g}")
+                  fmt(e.memory.per_device_bytes, "bytes", 3), *([f"{c.score:.4g}"] if objective != "throughput" else []))
     console.print(t)
     keys = [k for k in res.candidates[0].estimate.breakdown
             if any(c.estimate.breakdown.get(k, 0) > 0 for c in res.candidates)]
@@ -109,7 +112,8 @@ def _print_search(mdl, sys_, global_batch, objective, res) -> None:
     console.print(b)
     s = res.stats
     console.print(f"{s.enumerated:,} strategies ({s.shapes:,} degree splits): {s.pruned_memory:,} pruned by the "
-                  f"memory bound, {s.pruned_fit:,} skipped after a leaner variant did not fit, {s.evaluated:,} costed ({s.not_fit:,} did not fit, {s.rejected:,} refused) in "
+                  f"memory bound, {s.pruned_fit:,} skipped after a leaner variant did not fit, {s.pruned_bound:,} "
+                  f"level orders skipped by the compute bound, {s.evaluated:,} costed ({s.not_fit:,} did not fit, {s.rejected:,} refused) in "
                   f"{s.wall_s:.2f} s on {s.workers} process(es) — {s.evals_per_s:,.0f} estimates/s.")
 
 
