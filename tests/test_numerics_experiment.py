@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 
 from dojosim.cli import main  # noqa: E402
 from dojosim.numerics.experiment import build_model, run_experiment, write_results  # noqa: E402
+from dojosim.numerics.minimodels import FsdMini  # noqa: E402
 from dojosim.numerics.tasks import SceneSpec, bev_scenes, shapes  # noqa: E402
 
 
@@ -45,7 +46,8 @@ def test_an_object_ahead_of_a_camera_shows_in_that_camera():
 
 def test_models_map_the_task_inputs_to_the_task_targets():
     x, y = bev_scenes(2, seed=0)
-    assert build_model("fsd-mini", 0)(x).shape == y.shape
+    assert build_model("fsd-mini", 0)(x).shape == y.shape  # the zoo's network when it is there
+    assert FsdMini()(x).shape == y.shape  # the fallback
     xi, yi = shapes(2, seed=0, size=24)
     assert build_model("resnet-mini", 0)(xi).shape == (2, 4)
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import SpecError, UnknownNameError
 from .emulate import emulate, emulation_state, preset
-from .minimodels import FsdMini, ResNetMini
+from .minimodels import FsdMini, ResNetMini, ZooFsd
 from .tasks import SceneSpec, bev_scenes, shapes
 
 POLICIES = ("fp32", "bf16", "cfp8-nearest", "cfp8-stochastic")
@@ -56,13 +56,26 @@ class Run:
     seconds: float
     biases: dict[str, list[int]] = field(default_factory=dict)  # role -> [min, median, max] bias
     diverged: bool = False
+    network: str = ""
 
 
 def build_model(name: str, seed: int) -> torch.nn.Module:
     """The network for ``name``, initialised from ``seed`` (identical for every policy)."""
+    return build_network(name, seed)[0]
+
+
+def build_network(name: str, seed: int) -> tuple[torch.nn.Module, str]:
+    """(network, what it is). fsd-mini is the zoo's FSD network when the zoo provides it, else our
+    own small multi-camera -> BEV network (`minimodels.FsdMini`), and the result says which."""
     setup(name)
     torch.manual_seed(seed)
-    return FsdMini(SceneSpec()) if name == "fsd-mini" else ResNetMini()
+    if name == "resnet-mini":
+        return ResNetMini(), "numerics.minimodels.ResNetMini (3-stage ResNet of basic blocks)"
+    try:
+        return ZooFsd(SceneSpec()), "dojosim.workload.torch_module('fsd-mini', **ZOO_FSD_OVERRIDES)"
+    except (ImportError, AttributeError, KeyError, ValueError, TypeError, RuntimeError, SpecError) as err:
+        torch.manual_seed(seed)
+        return FsdMini(SceneSpec()), f"numerics.minimodels.FsdMini (zoo fsd-mini unavailable: {err})"
 
 
 def setup(name: str) -> Setup:
@@ -117,7 +130,7 @@ def train(name: str, policy: str, steps: int, seed: int = 0, batch: int | None =
     if policy not in POLICIES:
         raise UnknownNameError("policies", policy, POLICIES, what="precision policy")
     batch = batch or s.batch
-    model = build_model(name, seed)
+    model, network = build_network(name, seed)
     if policy != "fp32":
         emulate(model, preset(policy, seed))
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.0)
@@ -139,7 +152,7 @@ def train(name: str, policy: str, steps: int, seed: int = 0, batch: int | None =
     seconds = time.perf_counter() - start
     metric, eval_loss = evaluate(name, model, s.eval_size, seed)
     biases = _bias_summary(model) if policy.startswith("cfp8") else {}
-    return Run(policy, losses, metric, eval_loss, seconds, biases, diverged)
+    return Run(policy, losses, metric, eval_loss, seconds, biases, diverged, network)
 
 
 def run_experiment(name: str = "fsd-mini", steps: int = 150, policies=POLICIES, seed: int = 0,
@@ -149,7 +162,7 @@ def run_experiment(name: str = "fsd-mini", steps: int = 150, policies=POLICIES, 
     if steps < 1:
         raise SpecError("steps", f"must be at least 1, got {steps}")
     runs = [train(name, p, steps, seed, batch, on_step) for p in policies]
-    return {"model": name, "task": s.task, "metric": s.metric, "steps": steps,
+    return {"model": name, "network": runs[0].network if runs else "", "task": s.task, "metric": s.metric, "steps": steps,
             "batch": batch or s.batch, "seed": seed, "lr": s.lr, "eval_size": s.eval_size,
             "torch": torch.__version__, "runs": [asdict(r) for r in runs]}
 

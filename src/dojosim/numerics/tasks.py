@@ -25,8 +25,8 @@ class SceneSpec:
     """Geometry of the BEV task (metres, radians, pixels)."""
 
     cameras: int = 4
-    height: int = 16  # image rows
-    width: int = 32  # image columns
+    height: int = 32  # image rows
+    width: int = 64  # image columns
     hfov: float = math.pi / 2
     vfov: float = math.pi / 3
     camera_height: float = 1.5
