@@ -74,6 +74,11 @@ def validate(cases: Iterable[Case] | str, *, on_case: Callable[[Case], None] | N
         except SpecError as err:
             skipped.append({"id": case.id, "reason": str(err)})
             continue
+        except Exception as err:  # noqa: BLE001 - one broken case must not hide the others
+            # A bug, not a user error: listed loudly so it gets fixed, and the rest still run.
+            skipped.append({"id": case.id, "reason": f"internal error (a dojosim bug): "
+                                                     f"{type(err).__name__}: {err}"})
+            continue
         measured, how = measured_step_time(case, est, run)
         if not measured:
             skipped.append({"id": case.id, "reason": f"no measured step time: {how}"})
