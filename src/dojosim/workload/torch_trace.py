@@ -32,7 +32,7 @@ from .graph import Block, Model, Op
 from . import ops as C
 from .trace_hints import infer_hints
 
-MATMUL = {"mm", "addmm", "bmm", "baddbmm"}
+MATMUL = {"mm", "addmm", "bmm", "baddbmm", "mv", "addmv", "dot", "vdot"}
 CONV = {"convolution", "_convolution", "conv2d", "conv3d", "conv1d"}
 ACTIVATIONS = {"relu", "gelu", "silu", "sigmoid", "tanh", "exp", "log", "rsqrt", "sqrt", "pow", "erf",
                "softplus", "elu", "leaky_relu", "hardswish", "hardsigmoid", "mish", "sin", "cos",
@@ -147,6 +147,10 @@ class _State:
 
 def _gemm_cost(name: str, args, out):
     """(flops, gemm view (m per batch, n, k), groups) of a matmul/conv aten op."""
+    if name in ("mv", "addmv", "dot", "vdot"):
+        a = args[1] if name == "addmv" else args[0]
+        m, k = (a.shape if a.dim() == 2 else (1, a.shape[0]))
+        return 2.0 * m * k, (m, 1, k), 1
     if name in ("mm", "addmm"):
         a, w = (args[0], args[1]) if name == "mm" else (args[1], args[2])
         m, k = a.shape
@@ -252,7 +256,7 @@ class _Functions(TorchFunctionMode):
         if what is None or s.suppress:
             return func(*args, **kwargs)
         if what == "attention":
-            q, k, v = args[:3]
+            q, k, v = (*args[:3], *(kwargs[n] for n in ("query", "key", "value")[len(args[:3]):]))
             out = q.new_empty((*q.shape[:-1], v.shape[-1]))
         else:
             s.suppress += 1
