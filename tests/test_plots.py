@@ -156,3 +156,12 @@ def test_gantt_has_a_row_per_track(tmp_path):
     plt.close(fig)
     path = plots.plot_gantt(make_estimate(), tmp_path / "g.svg")
     assert path.suffix == ".svg" and "stage 0 / compute" in svg_texts(path)
+
+
+def test_sweep_columns_skip_constant_ones():
+    # A sweep store: param.* inputs, outputs, and a power that never changes (no front there).
+    df = pd.DataFrame({"index": [0, 1, 2], "param.workload.hidden": [1024, 2048, 4096],
+                       "power_w": [15e3] * 3, "energy_j_per_step": [3.0, 2.0, 5.0],
+                       "samples_per_s": [10.0, 20.0, 5.0], "memory.fits": [True, True, True]})
+    assert plots._pick_columns(df, None, None) == ("energy_j_per_step", "samples_per_s")
+    assert plots._pick_columns(df, "param.workload.hidden", None) == ("param.workload.hidden", "samples_per_s")

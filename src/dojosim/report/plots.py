@@ -287,11 +287,18 @@ def pareto_front(xs: Sequence[float], ys: Sequence[float], *, x_low: bool = True
 
 
 def _pick_columns(df, x: str | None, y: str | None) -> tuple[str, str]:
-    numeric = [c for c in df.columns if str(df[c].dtype).startswith(("int", "float"))]
-    xs = ("devices", "system.devices", "power_w", "cost_usd_per_step", "price_usd", "step_time_s")
+    """The columns of a Pareto plot: given ones, else a cost-like column that varies against the
+    throughput. Sweep stores hold ``param.*`` inputs and estimate outputs; a column that is the
+    same for every point makes no front, so only varying ones are picked."""
+    numeric = [c for c in df.columns if str(df[c].dtype).startswith(("int", "float")) and c not in ("index",)]
+    varying = [c for c in numeric if df[c].nunique(dropna=True) > 1]
+    xs = ("devices", "system.devices", "param.system.devices", "cost_usd_per_step", "power_w", "price_usd",
+          "energy_j_per_step", "memory.per_device_bytes")
     ys = ("samples_per_s", "tokens_per_s", "mfu")
-    x = x or next((c for c in xs if c in numeric), numeric[0] if numeric else None)
-    y = y or next((c for c in ys if c in numeric and c != x), next((c for c in numeric if c != x), None))
+    params = [c for c in varying if c.startswith("param.")]
+    y = y or next((c for c in ys if c in varying), next((c for c in ys if c in numeric), None))
+    x = x or next((c for c in xs if c in varying and c != y), None) or next(
+        (c for c in params + varying if c != y), None)
     if x is None or y is None:
         from ..errors import SpecError
 
