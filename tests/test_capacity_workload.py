@@ -46,7 +46,7 @@ def test_capacity_meets_the_goal_with_the_fewest_devices_tried(tmp_path):
     (row,) = rows
     assert row["reachable"]
     need = 2e9 / 1024 / 86400
-    assert row["target_samples_per_s"] == pytest.approx(need)
+    assert row["details"]["target_samples_per_s"] == pytest.approx(need)
     assert row["samples_per_s"] >= need
     assert row["days_to_train"] <= 1.0
     # One step down the ladder falls short (or does not fit).
@@ -59,7 +59,7 @@ def test_capacity_meets_the_goal_with_the_fewest_devices_tried(tmp_path):
         cand = best_throughput(from_run(RUN["workload"]), load_system("h100-dgx", devices=smaller), 64,
                                {"orders": "default"}, workers=1)
         assert cand is None or cand.estimate.samples_per_s < need
-    assert row["power_w"] > 0 and row["price_usd"] > 0
+    assert row["power_w"] > 0 and row["price_usd"] > 0 and row["details"]["batch_used"] == 64
 
 
 def test_capacity_says_when_a_goal_is_out_of_reach(tmp_path):

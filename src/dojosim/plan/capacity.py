@@ -103,7 +103,8 @@ def tiling_counts(preset: str, limit: int = 10**7) -> tuple[int, list[int]]:
     return unit, small
 
 
-def _best(model, preset: str, devices: int, batch: int, precision: str, workers, full: bool = False):
+def _best(model, preset: str, devices: int, batch: int, precision: str, workers, full: bool = False,
+          adjust: bool = True):
     """(system, fastest candidate or None, global batch used) on ``devices`` of ``preset``."""
     from ..hardware import load_system
     from .search import best_with_batch
@@ -117,7 +118,7 @@ def _best(model, preset: str, devices: int, batch: int, precision: str, workers,
         # Probes rank device counts; one level order per split is enough for that, the final
         # count is searched over every order.
         constraints["orders"] = "default"
-    cand, used = best_with_batch(model, system, batch, constraints, workers=workers)
+    cand, used = best_with_batch(model, system, batch, constraints, adjust_batch=adjust, workers=workers)
     return system, cand, used
 
 
@@ -152,11 +153,12 @@ def devices_for_rate(model, preset: str, rate: float, batch: int, precision: str
     lo = last_short if last_short is not None and last_short < reached else None
     step = unit if reached > unit else None
     if lo is not None and step and lo >= unit:
-        # Bisect over multiples of the preset between the last short count and the first good one.
+        # Bisect over multiples of the preset between the last short count and the first good one,
+        # keeping the run's own batch (a count that needs another batch counts as short).
         a, b = lo // unit, reached // unit
         while b - a > 1:
             mid = (a + b) // 2
-            _, cand, _ = _best(model, preset, mid * unit, batch, precision, workers)
+            _, cand, _ = _best(model, preset, mid * unit, batch, precision, workers, adjust=False)
             if cand is not None and cand.estimate.samples_per_s >= rate:
                 b = mid
             else:
@@ -179,8 +181,9 @@ def capacity_by_workload(run_path, train: str, systems: list[str] | None = None,
     rows = []
     for name in names:
         found = devices_for_rate(model, name, rate, strat.global_batch, strat.precision, workers)
-        row = {"system": name, "devices": found["devices"], "reachable": found["reachable"],
-               "target_samples_per_s": rate, "global_batch": strat.global_batch}
+        row = {"system": name, "devices": found["devices"], "reachable": found["reachable"], "split": "-",
+               "samples_per_s": 0.0, "days_to_train": None, "power_w": None, "price_usd": None, "note": ""}
+        details = {"target_samples_per_s": rate, "global_batch": strat.global_batch}
         if found["devices"]:
             system, cand, used = _best(model, name, found["devices"], strat.global_batch, strat.precision,
                                        workers, full=True)
@@ -188,25 +191,29 @@ def capacity_by_workload(run_path, train: str, systems: list[str] | None = None,
             row.update({
                 "split": split_text(cand.strategy) if cand else "-",
                 "samples_per_s": est.samples_per_s if est else 0.0,
-                "tokens_per_s": est.tokens_per_s if est else None,
                 "days_to_train": samples / est.samples_per_s / 86400 if est and est.samples_per_s else None,
-                "mfu": est.mfu if est else None,
                 "power_w": system.power_w,
-                "training_power_w": est.power_w if est else None,
                 "price_usd": system.price_usd,
-                "assumed": bool(system.assumed),
+            })
+            details.update({
                 "batch_used": used,
+                "tokens_per_s": est.tokens_per_s if est else None,
+                "mfu": est.mfu if est else None,
+                "training_power_w": est.power_w if est else None,
+                "assumed": system.assumed,
                 "strategy": cand.strategy.model_dump(mode="json") if cand else None,
             })
-        if row.get("batch_used", strat.global_batch) != strat.global_batch:
-            row["note"] = (f"global batch {strat.global_batch} has no split on {found['devices']} devices; "
-                           f"used {row['batch_used']}")
+            if used != strat.global_batch:
+                row["note"] = (f"global batch {strat.global_batch} has no split on {found['devices']} devices; "
+                               f"used {used}")
         if not found["reachable"]:
             reason = {"saturated": f"more devices stop helping at global batch {strat.global_batch}",
                       "no_scale": f"{name} has no scale-out level, so it cannot grow past one copy",
                       "max": f"not reached within {MAX_DOUBLINGS} doublings"}[found["why"]]
-            row["note"] = (f"goal out of reach: {reason}; best {found.get('best_samples_per_s', 0.0):,.4g} "
-                           f"samples/s vs {rate:,.4g} needed" if found["devices"]
-                           else "no split fits on any device count tried")
+            row["note"] = "; ".join(filter(None, [row["note"], (
+                f"goal out of reach: {reason}; best {found.get('best_samples_per_s', 0.0):,.4g} "
+                f"samples/s vs {rate:,.4g} needed" if found["devices"]
+                else "no split fits on any device count tried")]))
+        row["details"] = details
         rows.append(row)
     return rows
