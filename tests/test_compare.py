@@ -95,7 +95,9 @@ def test_default_global_batch_rules():
 
     m = SimpleNamespace(config={})
     assert default_global_batch(m, [3000, 1600]) == 24000
-    assert default_global_batch(m, [3000, 1648]) == 3000  # lcm too large: one sample per reference chip
+    # lcm too large: the multiple of 3,000 (at most 16 per chip) that splits best over 1,648.
+    assert default_global_batch(m, [3000, 1648]) == 6000  # 16 of 1,648 share it: no larger k does better
+    assert default_global_batch(m, [150, 144, 128]) % 150 == 0
     assert default_global_batch(SimpleNamespace(config={"global_batch": 512}), [3000, 1600]) == 512
 
 
