@@ -61,8 +61,9 @@ def _dw_block(t: Trunk, name: str) -> None:
     t.conv(f"{name}.dw", t.c, 3, groups=t.c).conv(f"{name}.pw", t.c, 1).bn(f"{name}.bn").act(f"{name}.relu")
 
 
-def _bifpn_layer(c: int, sizes: list[tuple[int, int]]) -> list[Op]:
-    """One top-down + bottom-up BiFPN pass over levels of spatial ``sizes`` (fine to coarse)."""
+def _bifpn_layer(c: int, sizes: list[tuple[int, int]], top: int) -> list[Op]:
+    """One top-down + bottom-up BiFPN pass over levels of spatial ``sizes`` (fine to coarse);
+    the bottom-up path stops at level ``top`` (the last pass computes only what is used)."""
     out: list[Op] = []
     levels = len(sizes)
     for i in range(levels - 2, -1, -1):  # top-down
@@ -73,7 +74,7 @@ def _bifpn_layer(c: int, sizes: list[tuple[int, int]]) -> list[Op]:
         t = Trunk(c, sizes[i])
         _dw_block(t, f"td{i}")
         out += t.ops
-    for i in range(1, levels):  # bottom-up
+    for i in range(1, top + 1):  # bottom-up
         n = c * math.prod(sizes[i])
         out.append(Op(name=f"bu{i}.downsample", kind="pool", flops=float(n * 9), reads=c * math.prod(sizes[i - 1]),
                       writes=n, saved=n))
@@ -103,8 +104,11 @@ def trunk_blocks(cfg: dict) -> tuple[list[Block], list[tuple[int, int]]]:
         lateral += Trunk(ci, hwi).conv(f"bifpn.lateral{i}.conv", fc, 1).bn(f"bifpn.lateral{i}.bn").ops
     blocks.append(Block("bifpn.lateral", tuple(lateral)))
     sizes = [hw for _, hw in feats]
-    if cfg["bifpn_repeats"] > 0:
-        blocks.append(Block("bifpn.layers", tuple(_bifpn_layer(fc, sizes)), count=cfg["bifpn_repeats"], layer=True))
+    n = cfg["bifpn_repeats"]
+    if n > 1:
+        blocks.append(Block("bifpn.layers", tuple(_bifpn_layer(fc, sizes, len(sizes) - 1)), count=n - 1, layer=True))
+    if n > 0:  # the last pass stops at the level the lifting reads
+        blocks.append(Block("bifpn.last", tuple(_bifpn_layer(fc, sizes, cfg["bev_level"])), layer=True))
     return [_scaled(b, images) for b in blocks], sizes
 
 

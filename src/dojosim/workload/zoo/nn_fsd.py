@@ -54,10 +54,13 @@ class SepConv(nn.Module):
 
 
 class BiFPNLayer(nn.Module):
-    def __init__(self, c: int, levels: int):
+    """Top-down then bottom-up fusion; the bottom-up path stops at level ``top``."""
+
+    def __init__(self, c: int, levels: int, top: int):
         super().__init__()
+        self.top = top
         self.td = nn.ModuleList(SepConv(c) for _ in range(levels - 1))
-        self.bu = nn.ModuleList(SepConv(c) for _ in range(levels - 1))
+        self.bu = nn.ModuleList(SepConv(c) for _ in range(top))
 
     def forward(self, feats: list) -> list:
         n = len(feats)
@@ -65,7 +68,7 @@ class BiFPNLayer(nn.Module):
         for i in range(n - 2, -1, -1):
             td[i] = self.td[i](feats[i] + F.interpolate(td[i + 1], size=feats[i].shape[-2:], mode="nearest"))
         out = [td[0]]
-        for i in range(1, n):
+        for i in range(1, self.top + 1):
             down = F.max_pool2d(out[i - 1], 3, 2, 1)
             x = feats[i] + down if i == n - 1 else feats[i] + td[i] + down
             out.append(self.bu[i - 1](x))
@@ -78,7 +81,10 @@ class BiFPN(nn.Module):
         c, levels = cfg["bifpn_channels"], cfg["fpn_levels"]
         self.levels = levels
         self.lateral = nn.ModuleList(cbr(w, c, 1, relu=False) for w in widths[-levels:])
-        self.layers = nn.ModuleList(BiFPNLayer(c, levels) for _ in range(cfg["bifpn_repeats"]))
+        n = cfg["bifpn_repeats"]
+        # every pass but the last computes all levels; the last stops at the one the lifting reads
+        self.layers = nn.ModuleList(BiFPNLayer(c, levels, levels - 1 if i < n - 1 else cfg["bev_level"])
+                                    for i in range(n))
 
     def forward(self, feats: list) -> list:
         x = [lat(f) for lat, f in zip(self.lateral, feats[-self.levels:])]
