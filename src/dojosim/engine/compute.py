@@ -128,10 +128,15 @@ class Device:
     act_bandwidth: float      # bytes/s of the memory activations live in (HBM, or SRAM on D1)
     element_bytes: float
     fp8: bool
+    # SRAM-only chips (D1): operands beyond `fast_bytes` live in, and stream from, the pool
+    # attached above the chip at `spill_bandwidth` (per chip). 0 = no such limit (GPUs: HBM).
+    fast_bytes: float = 0.0
+    spill_bandwidth: float = 0.0
 
 
-def make_device(chip, precision: str, act_bandwidth: float) -> Device:
+def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: float = 0.0) -> Device:
     peaks = dict(chip.peak_flops)
+    sram_only = not chip.dram_bytes and spill_bandwidth > 0
     return Device(
         tensor_peak=peak_for(peaks, precision),
         half_peak=peak_for(peaks, "bf16"),
@@ -139,7 +144,19 @@ def make_device(chip, precision: str, act_bandwidth: float) -> Device:
         act_bandwidth=act_bandwidth,
         element_bytes=ELEMENT_BYTES.get(precision, 2.0),
         fp8=precision in ("fp8", "cfp8"),
+        fast_bytes=chip.sram_bytes * C.SRAM_OPERAND_FRACTION if sram_only else 0.0,
+        spill_bandwidth=spill_bandwidth if sram_only else 0.0,
     )
+
+
+def memory_time(nbytes: float, dev: Device) -> tuple[float, float]:
+    """Seconds to move ``nbytes`` of an op's operands, and the part of it spent streaming from
+    the pool because they do not fit the chip's fast memory (always 0 on HBM chips)."""
+    fast_bw = dev.act_bandwidth * C.MEMORY_EFFICIENCY
+    if dev.spill_bandwidth <= 0 or nbytes <= dev.fast_bytes:
+        return nbytes / fast_bw, 0.0
+    streamed = (nbytes - dev.fast_bytes) / (dev.spill_bandwidth * C.MEMORY_EFFICIENCY)
+    return dev.fast_bytes / fast_bw + streamed, streamed
 
 
 def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
@@ -152,9 +169,8 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
     w_elems = op.params / param_shard(op, split)
     act_elems = (max(op.reads - op.params, 0.0) + op.writes) * b / s
     mem_bytes = (act_elems + w_elems) * dev.element_bytes
-    bw = dev.act_bandwidth * C.MEMORY_EFFICIENCY
-    t_mem_f = mem_bytes / bw
-    t_mem_b = mem_bytes * C.BACKWARD_BYTES_FACTOR / bw
+    t_mem_f, _ = memory_time(mem_bytes, dev)
+    t_mem_b, _ = memory_time(mem_bytes * C.BACKWARD_BYTES_FACTOR, dev)
 
     if op.kind == "attention" and op.attn is not None:
         seq, heads, head_dim = op.attn

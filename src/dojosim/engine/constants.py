@@ -60,6 +60,14 @@ FP8_GEMM_ONLY = True
 
 # --- memory ---------------------------------------------------------------------------------
 
+# On a chip without local DRAM (Dojo's D1), the share of its SRAM that can hold an op's operand
+# tensors; the rest holds code, the resident weight shard, gradient accumulators and the
+# communication buffers (the D1's nodes run compute and communication threads side by side,
+# HC34). An op whose operands are larger than this streams the excess from the memory pool
+# attached above the chip (the DIP HBM over TTP) at that pool's per-chip bandwidth. Assumed:
+# Tesla has not published how the 440 MB are split; half is a round middle value.
+SRAM_OPERAND_FRACTION = 0.5
+
 # Bytes of optimizer state per parameter for mixed-precision Adam: fp32 master weights (4) +
 # fp32 momentum (4) + fp32 variance (4) (Rajbhandari et al. 2020, ZeRO, §3.1: K = 12).
 ADAM_STATE_BYTES = 12.0

@@ -209,7 +209,7 @@ def _block_bytes(blocks, mb, split, eb):
 
 
 def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) -> Costs:
-    dev: Device = make_device(system.chip, precision, mem.act_bandwidth)
+    dev: Device = make_device(system.chip, precision, mem.act_bandwidth, mem.stream_bandwidth)
     parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     n = parts.n_layers
     eb = dev.element_bytes
