@@ -165,3 +165,19 @@ def test_sweep_columns_skip_constant_ones():
                        "samples_per_s": [10.0, 20.0, 5.0], "memory.fits": [True, True, True]})
     assert plots._pick_columns(df, None, None) == ("energy_j_per_step", "samples_per_s")
     assert plots._pick_columns(df, "param.workload.hidden", None) == ("param.workload.hidden", "samples_per_s")
+
+
+def test_roofline_achieved_points_from_the_engine_times():
+    from dataclasses import replace
+
+    chip = SimpleNamespace(peak_flops={"bf16": 1e15}, dram_bandwidth=2e12, sram_bandwidth=0.0)
+    fc = SimpleNamespace(name="fc", kind="matmul", flops=4e9, reads=1e6, writes=1e6, tp="column", seq=False)
+    model = SimpleNamespace(iter_ops=lambda: [(SimpleNamespace(name="l", count=2), fc)])
+    est = make_estimate(p=1, m=1)
+    est = replace(est, strategy={**est.strategy, "tp": 2, "micro_batch": 4}, extra={"micro_batch": 4},
+                  stage=replace(est.stage, ops=(("fc", 1e-5, 2e-5),)))
+    (pt,) = plots.roofline_points(model, SimpleNamespace(chip=chip, name="x"), est=est)
+    assert pt["achieved"] == pytest.approx(4e9 * 4 / 2 / 1e-5)  # per device: micro-batch 4, split over tp=2
+    fig = plots.figure_roofline([pt], 1e15, 2e12)
+    assert len(fig.axes[0].collections) == 2  # the roof point and the engine's point
+    plt.close(fig)

@@ -128,7 +128,7 @@ def _estimate_section(est: Estimate, model=None, system=None) -> str:
     if model is not None and system is not None:
         precision = str((est.strategy or {}).get("precision") or "bf16")
         peak, bw = plots.chip_roof(system, precision)
-        pts = plots.roofline_points(model, system, precision)
+        pts = plots.roofline_points(model, system, precision, est)
         if pts:
             parts.append(_figure(plots.figure_roofline(pts, peak, bw), "Roofline per op on one chip"))
     return "\n".join(parts)

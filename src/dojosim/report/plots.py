@@ -112,23 +112,41 @@ def figure_op_times(est: Estimate, top: int = 20):
     return fig
 
 
-def roofline_points(model, system, precision: str = "bf16") -> list[dict]:
+def roofline_points(model, system, precision: str = "bf16", est: Estimate | None = None) -> list[dict]:
     """Arithmetic intensity and attainable FLOP/s of each op of ``model`` on one chip of ``system``.
 
     Intensity = FLOPs / bytes moved (reads + writes at the precision's element size); attainable =
-    min(peak, intensity x memory bandwidth) — the roofline of Williams et al. (CACM 2009).
+    min(peak, intensity x memory bandwidth) — the roofline of Williams et al. (CACM 2009). With
+    ``est``, each op the engine timed also gets ``achieved``: its per-device forward FLOPs for one
+    micro-batch (split by tensor / context parallelism as the op's hints say) over the engine's
+    forward time — how far below its roof the engine puts it.
     """
     peak, bw = chip_roof(system, precision)
     size = 4 if precision in ("fp32", "tf32") else (1 if precision in ("fp8", "cfp8") else 2)
+    timed: dict[str, float] = {}
+    split = {"mb": 1, "tp": 1, "cp": 1, "sp": False}
+    if est is not None and est.stage is not None:
+        timed = {n: f for n, f, _ in est.stage.ops if f > 0}
+        st = est.strategy or {}
+        split = {"mb": int((est.extra or {}).get("micro_batch") or st.get("micro_batch") or 1),
+                 "tp": int(st.get("tp") or 1), "cp": int(st.get("cp") or 1),
+                 "sp": bool(st.get("sequence_parallel"))}
     pts = []
     for block, op in model.iter_ops():
         moved = (op.reads + op.writes) * size
         if op.flops <= 0 or moved <= 0:
             continue
         ai = op.flops / moved
-        pts.append({"name": f"{block.name}.{op.name}" if block.name and not op.name.startswith(block.name) else op.name,
-                    "kind": op.kind, "intensity": ai, "attainable": min(peak, ai * bw),
-                    "flops": op.flops * block.count})
+        pt = {"name": op.name, "kind": op.kind, "intensity": ai, "attainable": min(peak, ai * bw),
+              "flops": op.flops * block.count}
+        if op.name in timed:
+            per_device = op.flops * split["mb"]
+            if op.tp or (split["sp"] and op.seq):
+                per_device /= split["tp"]
+            if op.seq and split["cp"] > 1:
+                per_device /= split["cp"]
+            pt["achieved"] = per_device / timed[op.name]
+        pts.append(pt)
     return pts
 
 
@@ -162,13 +180,18 @@ def figure_roofline(points: list[dict], peak: float, bw: float, title: str = "Ro
     kinds = sorted({p["kind"] for p in points})
     for kind in kinds:
         sel = [p for p in points if p["kind"] == kind]
-        ax.scatter([p["intensity"] for p in sel], [p["attainable"] for p in sel], s=18, label=kind, alpha=0.8)
+        dots = ax.scatter([p["intensity"] for p in sel], [p["attainable"] for p in sel], s=18, label=kind, alpha=0.8)
+        got = [p for p in sel if p.get("achieved")]
+        if got:  # hollow markers of the same colour: where the engine's time puts the op
+            ax.scatter([p["intensity"] for p in got], [p["achieved"] for p in got], s=26, facecolors="none",
+                       edgecolors=dots.get_facecolor()[:1], linewidths=0.9, label=f"{kind} (engine)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOP/byte)")
-    ax.set_ylabel("attainable FLOP/s")
+    ax.set_ylabel("FLOP/s per chip")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2, title="filled: roof  hollow: engine's time" if any(
+        p.get("achieved") for p in points) else None, title_fontsize=7)
     ax.grid(which="both", alpha=0.2)
     fig.tight_layout()
     return fig
@@ -185,7 +208,7 @@ def plot_estimate(est: Estimate, directory: str | Path, *, model=None, system=No
     if model is not None and system is not None:
         precision = str((est.strategy or {}).get("precision") or "bf16")
         peak, bw = chip_roof(system, precision)
-        paths += _save_all(figure_roofline(roofline_points(model, system, precision), peak, bw,
+        paths += _save_all(figure_roofline(roofline_points(model, system, precision, est), peak, bw,
                                            f"Roofline per op: {est.model} on one {getattr(system, 'name', '')} chip"),
                            d, "roofline")
     paths += _save_all(figure_gantt(timeline(est), title=f"{est.model} on {est.system}: predicted step"), d, "gantt")
