@@ -162,3 +162,29 @@ def test_op_counts_fold_repeated_blocks_into_each_slice():
     f0 = next(e for e in tl.events if e.name == "F mb0")
     kids = [e for e in tl.events if e.cat == "op" and f0.start_s <= e.start_s < f0.end_s]
     assert [(e.name, round(e.dur_s, 9)) for e in kids] == [("stem", 1e-4), ("stage.n.conv x3", 6e-4)]
+
+
+def test_estimate_without_stage_timing_still_has_a_timeline(tmp_path):
+    from dataclasses import replace
+
+    est = replace(make_estimate(p=1, m=4), stage=None)
+    tl = timeline(est)
+    fwd = [e for e in tl.events if e.cat == "forward"]
+    bwd = [e for e in tl.events if e.cat == "backward"]
+    assert len(fwd) == len(bwd) == 4
+    # Built from the breakdown: compute split 1:2 between forward and backward.
+    assert sum(e.dur_s for e in fwd + bwd) == pytest.approx(est.breakdown["compute"])
+    check_trace_format(json.loads(write_trace(est, tmp_path / "s.json").read_text()))
+
+
+def test_gantt_keeps_first_and_last_stages_of_deep_pipelines():
+    import matplotlib.pyplot as plt
+
+    from dojosim.report.gantt import figure_gantt
+
+    tl = timeline(make_estimate(p=24, m=24, ops=False))
+    fig = figure_gantt(tl)
+    rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    stages = {int(r.split()[1]) for r in rows if r.startswith("stage")}
+    assert stages == {0, 1, 22, 23} and rows[0] == "step"
+    plt.close(fig)

@@ -173,7 +173,8 @@ def trace_cmd(
     t.add_column("value", justify="right")
     t.add_row("file", str(path))
     t.add_row("events / tracks", f"{len(tl.events):,} / {len(tl.tracks)}")
-    t.add_row("step (timeline / estimate)", f"{format_time(tl.step_time_s)} / {format_time(est.step_time_s)}")
+    cut = f" (first {tl.micro_batches} micro-batches only)" if tl.truncated else ""
+    t.add_row("step (timeline / estimate)", f"{format_time(tl.step_time_s)}{cut} / {format_time(est.step_time_s)}")
     t.add_row("schedule", f"{tl.schedule}: {tl.pipeline_stages} stage(s) x {tl.micro_batches} micro-batches"
                           + (f", interleave {tl.interleave}" if tl.interleave > 1 else ""))
     t.add_row("stage-0 bubble", format_time(tl.bubble_s))
