@@ -82,6 +82,10 @@ def _tensors(obj) -> list:
     return [t for t in tree_flatten(obj)[0] if isinstance(t, torch.Tensor)]
 
 
+def _first_tensor(args, kwargs):
+    return next(t for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor))
+
+
 def _numel(t) -> int:
     return math.prod(t.shape) if isinstance(t, torch.Tensor) else 0
 
@@ -244,6 +248,12 @@ class _Dispatch(TorchDispatchMode):
             s.record(name, "other", 0.0, ins, outs)
 
 
+# TorchDispatchMode wraps a subclass's __torch_dispatch__ in torch._disable_dynamo at class
+# creation, which imports dynamo (~1-2 s) on the first trace of a process. The tracer never
+# runs under torch.compile, so it sets the plain method afterwards.
+_Dispatch.__torch_dispatch__ = getattr(_Dispatch.__torch_dispatch__, "__wrapped__", _Dispatch.__torch_dispatch__)
+
+
 class _Functions(TorchFunctionMode):
     def __init__(self, state: _State):
         super().__init__()
@@ -258,6 +268,10 @@ class _Functions(TorchFunctionMode):
         if what == "attention":
             q, k, v = (*args[:3], *(kwargs[n] for n in ("query", "key", "value")[len(args[:3]):]))
             out = q.new_empty((*q.shape[:-1], v.shape[-1]))
+        elif what == "norm":
+            # a norm keeps its input's shape; not running its meta kernel (a Python decomposition
+            # for batch norm) saves seconds on the first trace of a process
+            out = _first_tensor(args, kwargs).new_empty(_first_tensor(args, kwargs).shape)
         else:
             s.suppress += 1
             try:
