@@ -118,3 +118,14 @@ def test_cli_trace_missing_run_is_one_line(tmp_path, capsys):
         main(["trace", str(tmp_path / "nope.yaml"), "-o", str(tmp_path / "x.json")])
     assert exc.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_report_carries_the_trace_as_a_download():
+    import base64
+
+    from test_trace import check_trace_format
+
+    doc = render_report(make_estimate(p=2, m=4))
+    m = re.search(r'<a download="step.json" href="data:application/json;base64,([^"]+)"', doc)
+    assert m, "trace link missing"
+    check_trace_format(json.loads(base64.b64decode(m.group(1))))

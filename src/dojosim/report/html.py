@@ -99,6 +99,24 @@ def summary_rows(est: Estimate) -> list[tuple[str, str]]:
     return [(k, v if "<span" in v else _e(v)) for k, v in rows]
 
 
+# The trace rides along inside the page up to this size; beyond it the page would be mostly
+# trace, and `dojosim trace` writes it on its own.
+MAX_EMBEDDED_TRACE_BYTES = 3_000_000
+
+
+def _trace_link(doc: dict) -> str:
+    """A download link carrying the trace itself (a data URI), or how to write it."""
+    import json
+
+    data = json.dumps(doc, separators=(",", ":")).encode()
+    how = "<code>dojosim trace RUN.yaml -o step.json</code> writes the same timeline for ui.perfetto.dev."
+    if len(data) > MAX_EMBEDDED_TRACE_BYTES:
+        return how
+    uri = "data:application/json;base64," + base64.b64encode(data).decode("ascii")
+    return (f'<a download="step.json" href="{uri}">Download this timeline as a Perfetto trace</a> '
+            f"({len(data) / 1e3:,.0f} kB; open it in ui.perfetto.dev), or: {how}")
+
+
 def _estimate_section(est: Estimate, model=None, system=None) -> str:
     from . import plots
     from .gantt import figure_gantt
@@ -110,12 +128,13 @@ def _estimate_section(est: Estimate, model=None, system=None) -> str:
              for k in BREAKDOWN_KEYS if est.breakdown.get(k, 0.0) > 0]
     parts += ["<h2>Where the step time goes</h2>", _table(["component", "time", "share"], brows),
               _figure(plots.figure_breakdown([est]), "Step-time breakdown (components add up to the step time)")]
-    tl = timeline(est)
+    from .trace import timeline_hints, trace_events
+
+    tl = timeline(est, **timeline_hints(model))
     parts += ["<h2>Predicted timeline of one step</h2>",
               f'<p class="sub">The pipeline schedule replayed micro-batch by micro-batch; grey is idle '
               f"(bubble). Stage 0 idles {_e(_t(tl.bubble_s))} of a {_e(_t(tl.pipeline_s))} pipeline. "
-              f"<code>dojosim trace RUN.yaml -o step.json</code> writes the same timeline for "
-              f"ui.perfetto.dev.</p>",
+              f"{_trace_link(trace_events(tl, title=f'{est.model} on {est.system}'))}</p>",
               _figure(figure_gantt(tl), "Predicted step timeline (Gantt)")]
     m = est.memory
     mrows = [(_e(k), _e(units.format(v, "bytes"))) for k, v in m.components.items()]
