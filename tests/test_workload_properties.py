@@ -78,3 +78,12 @@ def test_analytic_zoo_and_cli_need_no_torch():
             "try:\n    main(['models', 'show', 'fsd', '--json'])\nexcept SystemExit as e:\n    assert not e.code\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_gemm_per_group():
+    m = build("mixtral-8x7b", layers=1, seq_len=128)
+    up = next(op for op in m.blocks[1].ops if op.name == "moe.expert_gate_up")
+    assert up.gemm_per_group == (2 * 128 / 8, 2 * 14336, 4096)   # top-2 rows spread over 8 experts
+    conv = next(op for _, op in build("regnety-400mf").iter_ops() if op.kind == "conv" and op.groups > 1)
+    gm, gn, gk = conv.gemm_per_group
+    assert gk == 8 * 9 and gn == 8 and conv.flops == 2 * gm * gn * gk * conv.groups

@@ -82,6 +82,20 @@ class Op:
     def bwd_flops(self) -> float:
         return self.flops * BACKWARD_FLOP_FACTOR.get(self.kind, 1.0)
 
+    @property
+    def gemm_per_group(self) -> tuple[float, float, float] | None:
+        """The shape of ONE of the ``groups`` independent GEMMs (``gemm`` is the whole op, with
+        flops == 2*m*n*k). A grouped convolution splits the output channels (k is already per
+        group); a batched matmul (MoE experts, attention via bmm) splits the rows."""
+        if self.gemm is None:
+            return None
+        m, n, k = self.gemm
+        if self.groups <= 1:
+            return (m, n, k)
+        if self.kind == "conv":
+            return (m, n / self.groups, k)
+        return (m / self.groups, n, k)
+
     def scaled(self, factor: float) -> "Op":
         """The same op over ``factor`` times as much per-sample work (params unchanged)."""
         g = self.gemm
