@@ -41,7 +41,13 @@ def check_trace_format(doc) -> dict:
             if ev["name"] == "thread_name":
                 names[(ev["pid"], ev["tid"])] = ev["args"]["name"]
             continue
-        assert ph == "X", "this writer only emits complete events"
+        if ph == "C":  # counter: a timestamp and numeric series values in args
+            assert isinstance(ev.get("ts"), (int, float)) and ev["ts"] >= 0
+            assert isinstance(ev.get("args"), dict) and ev["args"]
+            assert all(isinstance(v, (int, float)) for v in ev["args"].values()), "counter values are numbers"
+            assert ev["pid"] in procs, "counter on a named process"
+            continue
+        assert ph == "X", "this writer emits complete, counter and metadata events only"
         ts, dur = ev.get("ts"), ev.get("dur")
         assert isinstance(ts, (int, float)) and isinstance(dur, (int, float)), "numeric ts/dur (microseconds)"
         assert ts >= 0 and dur >= 0, f"negative time in {ev}"
@@ -188,3 +194,16 @@ def test_gantt_keeps_first_and_last_stages_of_deep_pipelines():
     stages = {int(r.split()[1]) for r in rows if r.startswith("stage")}
     assert stages == {0, 1, 22, 23} and rows[0] == "step"
     plt.close(fig)
+
+
+def test_activation_counters_follow_1f1b(tmp_path):
+    p, m = 4, 8
+    est = make_estimate(p=p, m=m, ops=False)
+    doc = _load(tmp_path, est)
+    check_trace_format(doc)
+    peak = est.memory.components["activations"]
+    for stage in range(p):
+        vals = [ev["args"]["bytes"] for ev in doc["traceEvents"] if ev["ph"] == "C" and ev["pid"] == stage + 1]
+        # 1F1B holds at most p - s micro-batches on stage s, and ends the step holding none.
+        assert max(vals) == pytest.approx(peak * (p - stage) / p)
+        assert vals[-1] == 0

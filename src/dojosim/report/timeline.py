@@ -64,6 +64,34 @@ class Timeline:
     schedule: str
     truncated: bool = False
     notes: tuple[str, ...] = ()
+    # (stage, time s, bytes): activations held for backward on each stage, stepping up at the
+    # end of every forward slot and down at the end of every backward slot.
+    activations: tuple[tuple[int, float, float], ...] = ()
+
+
+def _activation_steps(est: Estimate, slots: dict, p: int, v: int) -> tuple[tuple[int, float, float], ...]:
+    """Bytes of saved activations per stage over the step, from the replayed schedule.
+
+    The estimate gives the peak per device; the most micro-batch chunks in flight on stage 0
+    (which holds the most under 1F1B) sets what one chunk's activations weigh."""
+    peak = float((est.memory.components or {}).get("activations", 0.0)) if est.memory else 0.0
+    if peak <= 0 or not slots:
+        return ()
+    in_flight_max = 0
+    for s, runs in slots.items():
+        held = 0
+        for kind, *_ in runs:
+            held += 1 if kind == "F" else -1
+            in_flight_max = max(in_flight_max, held)
+    per_chunk = peak / max(1, in_flight_max)
+    out: list[tuple[int, float, float]] = []
+    for s in range(p):
+        held = 0
+        out.append((s, slots[s][0][3] if slots[s] else 0.0, 0.0))
+        for kind, _mb, _chunk, _t0, t1 in slots[s]:
+            held += 1 if kind == "F" else -1
+            out.append((s, t1, held * per_chunk))
+    return tuple(out)
 
 
 def _stage_timing(est: Estimate) -> StageTiming:
@@ -261,7 +289,7 @@ def timeline(est: Estimate, *, schedule: str | None = None, layers: int | None =
         notes.append(f"replayed schedule lasts {t:.6g} s; the estimate says {est.step_time_s:.6g} s "
                      "(the estimate's bubble is a closed form; the replay waits slot by slot)")
     return Timeline(tuple(events), tracks, t, est.step_time_s, pipeline_s, bubble_stage0, m, p, v,
-                    schedule, truncated, tuple(notes))
+                    schedule, truncated, tuple(notes), _activation_steps(est, slots, p, v))
 
 
 def _op_children(ops, kind: str, track: str, t0: float, math_s: float, stage: int, vstage: int,

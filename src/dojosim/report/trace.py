@@ -97,6 +97,11 @@ def trace_events(tl: Timeline, *, title: str = "") -> dict:
         if e.args:
             ev["args"] = e.args
         out.append(ev)
+    # Counter tracks ("C" events): activation bytes held on each stage, so the memory side of
+    # the schedule (1F1B holds at most p - s micro-batches on stage s) is visible too.
+    for stage, t, value in tl.activations:
+        out.append({"ph": "C", "name": "activations held (bytes)", "pid": stage + 1, "tid": 0,
+                    "ts": round(t * US * 1000) / 1000, "args": {"bytes": value}})
     meta = {"step_time_s": tl.step_time_s, "estimate_step_time_s": tl.estimate_step_time_s,
             "micro_batches": tl.micro_batches, "pipeline_stages": tl.pipeline_stages,
             "interleave": tl.interleave, "schedule": tl.schedule, "bubble_s": tl.bubble_s,
