@@ -181,3 +181,12 @@ def test_roofline_achieved_points_from_the_engine_times():
     fig = plots.figure_roofline([pt], 1e15, 2e12)
     assert len(fig.axes[0].collections) == 2  # the roof point and the engine's point
     plt.close(fig)
+
+
+def test_sweep_over_devices_also_draws_scaling(tmp_path):
+    df = pd.DataFrame({"param.system.devices": [8, 8, 16, 16, 32], "samples_per_s": [10.0, 12.0, 20.0, 30.0, 50.0],
+                       "mfu": [0.5, 0.6, 0.5, 0.7, 0.6], "memory.fits": [True, True, True, False, True]})
+    pts = plots.sweep_scaling_points(df)
+    assert pts == [{"devices": 8, "samples_per_s": 12.0, "mfu": 0.6}, {"devices": 16, "samples_per_s": 20.0, "mfu": 0.5},
+                   {"devices": 32, "samples_per_s": 50.0, "mfu": 0.6}]
+    check_files(plots.plot_sweep(df, tmp_path), ["sweep_pareto", "scaling"])

@@ -361,8 +361,32 @@ def figure_sweep(df, x: str | None = None, y: str | None = None):
     return fig
 
 
+_DEVICE_COLUMNS = ("devices", "system.devices", "param.system.devices")
+
+
+def sweep_scaling_points(df) -> list[dict]:
+    """Best fitting point per device count of a sweep that varies the device count (else [])."""
+    col = next((c for c in _DEVICE_COLUMNS if c in df.columns and df[c].nunique(dropna=True) > 1), None)
+    if col is None or "samples_per_s" not in df.columns:
+        return []
+    d = df[df["memory.fits"].astype(bool)] if "memory.fits" in df.columns else df
+    d = d.dropna(subset=[col, "samples_per_s"])
+    pts = []
+    for dev, group in d.groupby(col):
+        best = group.loc[group["samples_per_s"].idxmax()]
+        pts.append({"devices": int(dev), "samples_per_s": float(best["samples_per_s"]),
+                    "mfu": float(best["mfu"]) if "mfu" in group.columns else None})
+    return pts if len(pts) > 1 else []
+
+
 def plot_sweep(df, directory: str | Path, x: str | None = None, y: str | None = None) -> list[Path]:
-    return _save_all(figure_sweep(df, x, y), directory, "sweep_pareto")
+    """The Pareto front of two columns; and, when the sweep varies the device count, the scaling
+    curve of its best point per count."""
+    paths = _save_all(figure_sweep(df, x, y), directory, "sweep_pareto")
+    pts = sweep_scaling_points(df)
+    if pts:
+        paths += plot_scaling(pts, directory)
+    return paths
 
 
 # ---------------------------------------------------------------- scaling
