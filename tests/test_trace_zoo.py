@@ -100,3 +100,7 @@ def test_traced_transformer_layers_get_megatron_hints(name, i):
     a, t = by_hint(analytic), by_hint(traced)
     for hint in ("column", "row", "heads", "split"):
         assert t.get(hint, 0.0) == pytest.approx(a.get(hint, 0.0), rel=0.02), hint
+    expert = lambda m: [op for _, op in m.iter_ops() if op.expert]  # noqa: E731
+    assert sum(op.flops for op in expert(traced)) == pytest.approx(sum(op.flops for op in expert(analytic)), rel=0.02)
+    if name == "moe":  # the engine sizes the all-to-all from the first expert op's reads
+        assert expert(traced)[0].reads == pytest.approx(expert(analytic)[0].reads, rel=0.02)

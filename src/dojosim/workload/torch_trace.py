@@ -65,6 +65,7 @@ FREE = {"empty", "empty_like", "zeros", "zeros_like", "ones", "ones_like", "full
         "resize_", "set_", "_assert_async", "sym_size", "sym_stride", "sym_numel", "is_nonzero", "item",
         "_has_compatible_shallow_copy_type", "random", "zero", "embedding_renorm"}
 EMBEDDING = {"embedding"}
+GATHERS = {"index", "index_select", "gather", "_unsafe_index"}  # read what they gather, not the source
 # Composite functions recorded as one fused op (TorchFunctionMode, by __name__).
 FUSED = {"scaled_dot_product_attention": "attention", "layer_norm": "norm", "rms_norm": "norm",
          "batch_norm": "norm", "group_norm": "norm", "instance_norm": "norm", "dropout": "dropout",
@@ -107,6 +108,7 @@ class _Rec:
     srcs: tuple = ()              # indices of the records that produced this op's activation inputs
     tp: str | None = None         # parallelism hints, inferred afterwards (trace_hints)
     seq: bool = False
+    expert: bool = False
     i: int = -1                   # index in the trace
 
 
@@ -136,10 +138,13 @@ class _State:
         return [t for t in tensors if id(t) not in self.param_of]
 
     def record(self, op: str, kind: str, flops: float, ins: list, outs: list, *, saved: float = 0.0,
-               gemm=None, groups: int = 1, attn=None) -> None:
+               gemm=None, groups: int = 1, attn=None, gather: bool = False) -> None:
         b = self.batch
         params = self.claim(ins)
-        reads = sum(_numel(t) for t in ins if id(t) not in self.param_of) / b + params
+        if gather:  # a lookup reads the rows it gathers and the indices, not the whole table
+            reads = (sum(map(_numel, outs)) + sum(_numel(t) for t in ins if not t.is_floating_point())) / b
+        else:
+            reads = sum(_numel(t) for t in ins if id(t) not in self.param_of) / b + params
         shapes = tuple(tuple(t.shape) for t in (*ins, *outs[:1]))  # inputs, then the output
         srcs = tuple(self.producer[id(t)] for t in ins if id(t) in self.producer)
         for t in outs:
@@ -240,9 +245,9 @@ class _Dispatch(TorchDispatchMode):
             else:
                 s.record(name, "pool", C.ELEMENTWISE_FLOPS * n_out, ins, outs)
         elif name in EMBEDDING:
-            s.record(name, "embedding", 0.0, ins, outs)
+            s.record(name, "embedding", 0.0, ins, outs, gather=True)
         elif name in MOVEMENT:
-            s.record(name, "other", 0.0, ins, outs)
+            s.record(name, "other", 0.0, ins, outs, gather=name in GATHERS)
         else:
             s.uncosted[f"aten.{name}"] += 1
             s.record(name, "other", 0.0, ins, outs)
@@ -385,7 +390,7 @@ def _norm(path: str) -> str:
 def _to_op(r: _Rec, name: str) -> Op:
     return Op(name=name, kind=r.kind, flops=r.flops, reads=r.reads, writes=r.writes, params=r.params,
               saved=r.saved, gemm=r.gemm, groups=r.groups, attn=r.attn, shapes=r.shapes,
-              tp="heads" if r.kind == "attention" else r.tp, seq=r.seq)
+              tp="heads" if r.kind == "attention" else r.tp, seq=r.seq, expert=r.expert)
 
 
 def _container(key: str) -> str:
@@ -433,7 +438,7 @@ def build_blocks(records: list[_Rec], repeats: set[str] = frozenset()) -> list[B
     for key, recs in segments:
         layer = key != _norm(key)
         ops = tuple(_to_op(r, f"{_norm(r.path) or '(root)'}:{r.op}") for r in recs)
-        sig = (_norm(key), tuple((o.name, o.kind, o.flops, o.params, o.saved, o.tp, o.seq) for o in ops))
+        sig = (_norm(key), tuple((o.name, o.kind, o.flops, o.params, o.saved, o.tp, o.seq, o.expert) for o in ops))
         if layer and blocks and sig == prev_sig:
             last = blocks[-1]
             blocks[-1] = Block(last.name, last.ops, last.count + 1, True)

@@ -9,7 +9,9 @@ it marks, Megatron style:
   gate/up -> SiLU * up -> down) ``column`` ... ``split`` ... ``row``;
 - the remaining norms and element-wise ops (residual adds, dropout) ``seq=True``.
 
-Layers without attention (CNNs) get no hints. MoE expert membership is not inferred.
+Layers without attention (CNNs) get no hints. MoE experts are recognised as batched matmuls
+whose weight is a parameter (one slice per expert), with the ops between them and the
+dispatch that feeds them.
 """
 from __future__ import annotations
 
@@ -84,6 +86,25 @@ def infer_hints(recs: list) -> None:
             mark(ups, "column")
             mark(crossed, "split")
             r.tp = "row"
+    _experts(recs, idx)
     for r in recs:
-        if r.tp is None and r.kind in ("norm", "elementwise"):
+        if r.tp is None and r.kind in ("norm", "elementwise") and not r.expert:
             r.seq = True
+
+
+def _experts(recs: list, idx: dict) -> None:
+    """MoE experts: batched matmuls with a weight parameter (one slice per expert), the ops
+    between them, and the dispatch (gather) that feeds the first one."""
+    experts = [r for r in recs if r.op in ("bmm", "baddbmm") and r.params > 0]
+    for r in experts:
+        r.expert = True
+        crossed: list = []
+        ups = _walk_back(r, idx, crossed, merge=False)
+        if any(u in experts for u in ups):
+            for c in crossed:
+                c.expert = True
+        else:  # the first expert GEMM: its input comes from the dispatch
+            for s in r.srcs:
+                p = idx.get(s)
+                if p is not None and p.kind == "other":
+                    p.expert = True
