@@ -41,8 +41,11 @@ def test_engine_obeys_what_the_pruning_assumes(tp, pp, zero, sp_, mb, iv):
     def est(**kw):
         return estimate(model, system, Strategy(**{**common, "micro_batch": mb, "recompute": "none", **kw}))
 
-    full, sel, none = (est(recompute=r).memory.per_device_bytes for r in ("full", "selective", "none"))
+    by_rc = {r: est(recompute=r) for r in ("full", "selective", "none")}
+    full, sel, none = (by_rc[r].memory.per_device_bytes for r in ("full", "selective", "none"))
     assert full <= sel * (1 + 1e-12) and sel <= none * (1 + 1e-12)
+    c_full, c_sel, c_none = (by_rc[r].breakdown["compute"] for r in ("full", "selective", "none"))
+    assert c_none <= c_sel * (1 + 1e-12) and c_sel <= c_full * (1 + 1e-12)
     if (common["global_batch"] // dp) % (2 * mb) == 0:
         assert est().memory.per_device_bytes <= est(micro_batch=2 * mb).memory.per_device_bytes * (1 + 1e-12)
     a = est()

@@ -158,34 +158,61 @@ def _unkey(h: tuple) -> tuple:
     return (-h[0], tuple(-x for x in h[1]), -h[2], -h[3])
 
 
+# Recompute modes in the order of their compute time: each redoes at least what the one before did.
+RECOMPUTE_BY_COMPUTE = ("none", "selective", "full")
+
+
 def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
     """Cost every variant of the given shapes; return the best ``top`` and counters.
 
-    Within a group, recompute modes run from least to most memory and micro-batches ascend, so a
-    variant that does not fit ends its row: larger micro-batches and lighter recompute would not
-    fit either, and memory does not depend on the level order, so the other orders are skipped.
+    Within a group (degrees, ZeRO, SP, interleave) micro-batches ascend and, for each, recompute
+    modes run from the least compute (none) to the most (full). Three skips follow, each resting
+    on a fact `tests/test_search_engine.py` checks on the engine:
+    - fit: memory grows with the micro-batch and shrinks with heavier recompute, and does not
+      depend on the level order, so a variant that does not fit ends its recompute mode (and
+      every mode keeping more activations) for this and larger micro-batches, all orders;
+    - compute bound across recompute modes: a heavier mode's compute is at least the lighter
+      one's, so if the top K already beats the lighter mode's compute time, the heavier is skipped;
+    - compute bound across level orders: an order moves only collectives, so compute + optimizer
+      time of the first order bounds all of them.
+    The bounds apply to the throughput objective only (energy and cost also weigh power).
     """
     c = _CTX
     est_fn, model, system = c["estimator"], c["model"], c["system"]
     objective, gb, top = c["objective"], c["global_batch"], c["top"]
-    heap: list = []  # the best `top` as a max-heap on negated keys
+    heap: list = []  # the best `top`, worst at heap[0] (keys negated)
     n = {"enumerated": 0, "pruned_memory": 0, "pruned_fit": 0, "pruned_bound": 0, "evaluated": 0,
          "rejected": 0, "not_fit": 0}
-    # Branch and bound over level orders (throughput only: energy and cost also weigh power).
-    bound_orders = objective == "throughput" and c.get("bound", True)
+    bound_on = objective == "throughput" and c.get("bound", True)
+
+    seed = c.get("seed_bar")  # the K-th best score of the seeding pass (a real, reachable score)
+
+    def beaten(floor_s: float) -> bool:
+        # True when a step of at least floor_s cannot enter the top K.
+        if not bound_on or floor_s <= 0:
+            return False
+        bar = -heap[0][0] if len(heap) >= top else None
+        if seed is not None:
+            bar = seed if bar is None else min(bar, seed)
+        return bar is not None and -gb / floor_s > bar
+
     for si, shape in task:
         vi = 0
         for g in groups(c["facts"], shape, gb, c["space"], c["levels"], c["capacity"]):
             n["enumerated"] += g.size + g.bound_pruned
             n["pruned_memory"] += g.bound_pruned
-            limit = len(g.micro_batches)          # micro-batches at or past this index cannot fit
             per_mb = len(g.orders)
-            for rc in g.recomputes:
-                for mi in range(len(g.micro_batches)):
-                    if mi >= limit:
-                        n["pruned_fit"] += (len(g.micro_batches) - mi) * per_mb
-                        break
-                    mb = g.micro_batches[mi]
+            rcs = [r for r in RECOMPUTE_BY_COMPUTE if r in g.recomputes]
+            limit = dict.fromkeys(rcs, len(g.micro_batches))  # first micro-batch index that cannot fit
+            for mi, mb in enumerate(g.micro_batches):
+                floor = None  # compute time of the lightest recompute mode costed at this micro-batch
+                for ri, rc in enumerate(rcs):
+                    if mi >= limit[rc]:
+                        n["pruned_fit"] += per_mb
+                        continue
+                    if floor is not None and beaten(floor):
+                        n["pruned_bound"] += per_mb
+                        continue
                     for oi, order in enumerate(g.orders):
                         vi += 1
                         strat = g.make(mb, rc, order)
@@ -195,30 +222,50 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
                         except SpecError:
                             n["rejected"] += 1
                             continue
+                        compute = est.breakdown.get("compute", 0.0)
+                        if floor is None:
+                            floor = compute
                         if not est.memory.fits:
                             n["not_fit"] += 1
                             n["pruned_fit"] += per_mb - oi - 1
-                            limit = mi
+                            for r in rcs[:ri + 1]:  # this mode and those keeping more activations
+                                limit[r] = min(limit[r], mi)
                             break
                         key = (score(est, objective, gb, system), simplicity(strat), si, vi)
-                        if oi == 0 and bound_orders and len(heap) >= top and per_mb > 1:
-                            # Another order moves only the collectives; compute and optimizer
-                            # stay, so no order can beat this bound. Skip them if the top K
-                            # already beats it.
-                            floor = est.breakdown.get("compute", 0.0) + est.breakdown.get("optimizer", 0.0)
-                            if floor > 0 and -gb / floor > -heap[0][0]:
-                                n["pruned_bound"] += per_mb - 1
-                                if key < _unkey(heap[0]):
-                                    heapq.heapreplace(heap, _heapkey(key, strat))
-                                break
                         if len(heap) < top:
                             heapq.heappush(heap, _heapkey(key, strat))
                         elif key < _unkey(heap[0]):
                             heapq.heapreplace(heap, _heapkey(key, strat))
-                    if mi >= limit:
-                        n["pruned_fit"] += (len(g.micro_batches) - mi - 1) * per_mb
-                        break
+                        if oi == 0 and per_mb > 1 and beaten(compute + est.breakdown.get("optimizer", 0.0)):
+                            n["pruned_bound"] += per_mb - 1
+                            break
     return [(_unkey(h), h[-1]) for h in heap], n
+
+
+def _seed_bar(ctx: dict, all_shapes: list) -> tuple[float | None, int]:
+    """Cost one plain variant of every shape (smallest micro-batch, selective recompute, no
+    interleave, default order) and return the K-th best score among those that fit.
+
+    Every seeded strategy is in the space, so the final top K is at least this good; the bounds
+    can use it from the first shape on instead of waiting for the heap to fill with good splits.
+    """
+    est_fn, model, system, gb = ctx["estimator"], ctx["model"], ctx["system"], ctx["global_batch"]
+    scores, n = [], 0
+    for _, shape in all_shapes:
+        for g in groups(ctx["facts"], shape, gb, ctx["space"], ctx["levels"], ctx["capacity"]):
+            if not g.micro_batches or g.base["interleave"] != 1:
+                continue
+            rc = "selective" if "selective" in g.recomputes else g.recomputes[0]
+            n += 1
+            try:
+                est = est_fn(model, system, g.make(g.micro_batches[0], rc, g.orders[0]))
+            except SpecError:
+                break
+            if est.memory.fits:
+                scores.append(score(est, ctx["objective"], gb, system))
+            break
+    scores.sort()
+    return (scores[ctx["top"] - 1] if len(scores) >= ctx["top"] else None), n
 
 
 def _split(items: list, parts: int) -> list[list]:
@@ -258,6 +305,9 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
     stats.capacity_bytes = capacity
     ctx = dict(estimator=est_fn, model=model, system=system, objective=objective, global_batch=global_batch,
                top=top, facts=facts, space=space, levels=levels, capacity=capacity)
+    if objective == "throughput" and len(all_shapes) > top:
+        ctx["seed_bar"], seeded = _seed_bar(ctx, all_shapes)
+        stats.evaluated += seeded
     workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
     if len(all_shapes) < POOL_MIN_SHAPES:
         workers = 1
