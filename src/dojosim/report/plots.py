@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..engine.result import BREAKDOWN_KEYS, Estimate
 from .gantt import COLORS, figure_gantt, plot_gantt  # noqa: F401  (re-exported)
+from .roofline import chip_roof, figure_roofline, roofline_points  # noqa: F401  (re-exported)
 from .timeline import timeline
 
 FORMATS = ("png", "svg")
@@ -108,91 +109,6 @@ def figure_op_times(est: Estimate, top: int = 20):
     ax.set_xlabel("seconds per micro-batch")
     ax.set_title("Time per module (one stage, one micro-batch)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def roofline_points(model, system, precision: str = "bf16", est: Estimate | None = None) -> list[dict]:
-    """Arithmetic intensity and attainable FLOP/s of each op of ``model`` on one chip of ``system``.
-
-    Intensity = FLOPs / bytes moved (reads + writes at the precision's element size); attainable =
-    min(peak, intensity x memory bandwidth) — the roofline of Williams et al. (CACM 2009). With
-    ``est``, each op the engine timed also gets ``achieved``: its per-device forward FLOPs for one
-    micro-batch (split by tensor / context parallelism as the op's hints say) over the engine's
-    forward time — how far below its roof the engine puts it.
-    """
-    peak, bw = chip_roof(system, precision)
-    size = 4 if precision in ("fp32", "tf32") else (1 if precision in ("fp8", "cfp8") else 2)
-    timed: dict[str, float] = {}
-    split = {"mb": 1, "tp": 1, "cp": 1, "sp": False}
-    if est is not None and est.stage is not None:
-        timed = {n: f for n, f, _ in est.stage.ops if f > 0}
-        st = est.strategy or {}
-        split = {"mb": int((est.extra or {}).get("micro_batch") or st.get("micro_batch") or 1),
-                 "tp": int(st.get("tp") or 1), "cp": int(st.get("cp") or 1),
-                 "sp": bool(st.get("sequence_parallel"))}
-    pts = []
-    for block, op in model.iter_ops():
-        moved = (op.reads + op.writes) * size
-        if op.flops <= 0 or moved <= 0:
-            continue
-        ai = op.flops / moved
-        pt = {"name": op.name, "kind": op.kind, "intensity": ai, "attainable": min(peak, ai * bw),
-              "flops": op.flops * block.count}
-        if op.name in timed:
-            per_device = op.flops * split["mb"]
-            if op.tp or (split["sp"] and op.seq):
-                per_device /= split["tp"]
-            if op.seq and split["cp"] > 1:
-                per_device /= split["cp"]
-            pt["achieved"] = per_device / timed[op.name]
-        pts.append(pt)
-    return pts
-
-
-def chip_roof(system, precision: str = "bf16") -> tuple[float, float]:
-    """(peak FLOP/s, memory bandwidth B/s) of one chip, from whatever the System exposes."""
-    chip = getattr(system, "chip", system)
-    peak = getattr(chip, "peak_flops", None)
-    if isinstance(peak, dict):
-        peak = peak.get(precision) or peak.get("bf16") or max(peak.values())
-    elif callable(peak):
-        peak = peak(precision)
-    bw = None
-    # The roof is the memory the operands live in: chip HBM where there is one; on a D1 (no HBM)
-    # the on-chip SRAM.
-    for attr in ("dram_bandwidth", "memory_bandwidth", "sram_bandwidth"):
-        bw = bw or getattr(chip, attr, None)
-    if not bw:
-        mems = getattr(chip, "memories", None) or getattr(chip, "memory", None)
-        if isinstance(mems, (list, tuple)):
-            bw = max((getattr(m, "bandwidth", 0.0) or 0.0) for m in mems) or None
-    return float(peak or 1e15), float(bw or 1e12)
-
-
-def figure_roofline(points: list[dict], peak: float, bw: float, title: str = "Roofline per op"):
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ridge = peak / bw
-    xs = [p["intensity"] for p in points] or [ridge]
-    lo, hi = min(min(xs), ridge) / 4, max(max(xs), ridge) * 4
-    ax.plot([lo, ridge, hi], [lo * bw, peak, peak], color="black", lw=1.5, label="roof")
-    kinds = sorted({p["kind"] for p in points})
-    for kind in kinds:
-        sel = [p for p in points if p["kind"] == kind]
-        dots = ax.scatter([p["intensity"] for p in sel], [p["attainable"] for p in sel], s=18, label=kind, alpha=0.8)
-        got = [p for p in sel if p.get("achieved")]
-        if got:  # hollow markers of the same colour: where the engine's time puts the op
-            ax.scatter([p["intensity"] for p in got], [p["achieved"] for p in got], s=26, facecolors="none",
-                       edgecolors=dots.get_facecolor()[:1], linewidths=0.9, label=f"{kind} (engine)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity (FLOP/byte)")
-    ax.set_ylabel("FLOP/s per chip")
-    ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2, title="filled: roof  hollow: engine's time" if any(
-        p.get("achieved") for p in points) else None, title_fontsize=7)
-    ax.grid(which="both", alpha=0.2)
     fig.tight_layout()
     return fig
 
