@@ -190,3 +190,16 @@ def test_sweep_over_devices_also_draws_scaling(tmp_path):
     assert pts == [{"devices": 8, "samples_per_s": 12.0, "mfu": 0.6}, {"devices": 16, "samples_per_s": 20.0, "mfu": 0.5},
                    {"devices": 32, "samples_per_s": 50.0, "mfu": 0.6}]
     check_files(plots.plot_sweep(df, tmp_path), ["sweep_pareto", "scaling"])
+
+
+def test_pool_roofs_for_chips_without_hbm():
+    from dojosim.hardware import load_system
+
+    tile = load_system("dojo-tile")
+    ((label, bw),) = plots.pool_roofs(tile)
+    pool = tile.levels[0].memory_pools[0]
+    assert bw == pytest.approx(pool.count * min(pool.bandwidth, pool.link_bandwidth) / 25)
+    assert plots.pool_roofs(load_system("h100-dgx")) == []  # it has its own HBM
+    fig = plots.figure_roofline([], 3.6e14, 1e13, extra_roofs=[(label, bw)])
+    assert [ln.get_label() for ln in fig.axes[0].lines] == ["roof", label]
+    plt.close(fig)

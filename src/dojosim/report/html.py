@@ -149,7 +149,8 @@ def _estimate_section(est: Estimate, model=None, system=None) -> str:
         peak, bw = plots.chip_roof(system, precision)
         pts = plots.roofline_points(model, system, precision, est)
         if pts:
-            parts.append(_figure(plots.figure_roofline(pts, peak, bw), "Roofline per op on one chip"))
+            parts.append(_figure(plots.figure_roofline(pts, peak, bw, extra_roofs=plots.pool_roofs(system)),
+                                 "Roofline per op on one chip (dashed: its share of memory attached above it)"))
     return "\n".join(parts)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..engine.result import BREAKDOWN_KEYS, Estimate
 from .gantt import COLORS, figure_gantt, plot_gantt  # noqa: F401  (re-exported)
-from .roofline import chip_roof, figure_roofline, roofline_points  # noqa: F401  (re-exported)
+from .roofline import chip_roof, figure_roofline, pool_roofs, roofline_points  # noqa: F401  (re-exported)
 from .timeline import timeline
 
 FORMATS = ("png", "svg")
@@ -125,7 +125,8 @@ def plot_estimate(est: Estimate, directory: str | Path, *, model=None, system=No
         precision = str((est.strategy or {}).get("precision") or "bf16")
         peak, bw = chip_roof(system, precision)
         paths += _save_all(figure_roofline(roofline_points(model, system, precision, est), peak, bw,
-                                           f"Roofline per op: {est.model} on one {getattr(system, 'name', '')} chip"),
+                                           f"Roofline per op: {est.model} on one {getattr(system, 'name', '')} chip",
+                                           pool_roofs(system)),
                            d, "roofline")
     paths += _save_all(figure_gantt(timeline(est), title=f"{est.model} on {est.system}: predicted step"), d, "gantt")
     return paths

@@ -69,13 +69,35 @@ def chip_roof(system, precision: str = "bf16") -> tuple[float, float]:
     return float(peak or 1e15), float(bw or 1e12)
 
 
-def figure_roofline(points: list[dict], peak: float, bw: float, title: str = "Roofline per op"):
+def pool_roofs(system) -> list[tuple[str, float]]:
+    """Lower memory roofs of a chip without its own HBM: its share of each memory pool attached at
+    a level above it (a D1's share of its tile's or tray's DIP HBM), limited by the pool's link.
+
+    Where an op's operands outgrow on-chip SRAM they stream from there, so this roof, not the SRAM
+    one, bounds the memory-bound ops of a large working set."""
+    chip = getattr(system, "chip", None)
+    if chip is None or getattr(chip, "dram_bandwidth", 0.0):
+        return []
+    roofs = []
+    for i, level in enumerate(getattr(system, "levels", []) or []):
+        for pool in getattr(level, "memory_pools", []) or []:
+            per_chip = pool.count * min(pool.bandwidth, pool.link_bandwidth) / system.level_chips(i)
+            roofs.append((f"{pool.name} share ({level.name})", per_chip))
+    return roofs
+
+
+def figure_roofline(points: list[dict], peak: float, bw: float, title: str = "Roofline per op",
+                    extra_roofs: list[tuple[str, float]] = ()):
+    """Ops against the chip's roof; ``extra_roofs`` (label, bytes/s) are drawn dashed below it."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ridge = peak / bw
     xs = [p["intensity"] for p in points] or [ridge]
-    lo, hi = min(min(xs), ridge) / 4, max(max(xs), ridge) * 4
+    lo = min(min(xs), ridge) / 4
+    hi = max(max(xs), ridge, *(peak / b for _, b in extra_roofs)) * 4
     ax.plot([lo, ridge, hi], [lo * bw, peak, peak], color="black", lw=1.5, label="roof")
+    for label, b in extra_roofs:
+        ax.plot([lo, peak / b, hi], [lo * b, peak, peak], color="black", lw=1.0, ls="--", label=label)
     kinds = sorted({p["kind"] for p in points})
     for kind in kinds:
         sel = [p for p in points if p["kind"] == kind]
