@@ -183,13 +183,21 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
     elif op.kind in COMPUTE_KINDS:
         peak = dev.tensor_peak
         if op.gemm is not None:
-            m, n, k = op.gemm
+            # The efficiency of a grouped op is that of ONE of its independent GEMMs (a grouped
+            # convolution with 16 channels per group is 16-wide, however many groups it has).
+            m, n, k = op.gemm_per_group
             m = m * b / split.cp
             if op.tp in ("column", "heads"):
                 n = n / split.tp
             elif op.tp == "row":
                 k = k / split.tp
             eff_f = eff_b = gemm_efficiency(m, n, k)
+            if op.groups > 1 and dev.vector_peak * C.VECTOR_EFFICIENCY > peak * eff_f:
+                # Narrow groups (depthwise, small group widths) run faster on the vector units
+                # than on badly filled matrix tiles; libraries pick that path (cuDNN's grouped
+                # and depthwise kernels are not tensor-core GEMMs).
+                peak, eff_f = dev.vector_peak, C.VECTOR_EFFICIENCY
+                eff_b = eff_f
         else:
             eff_f = eff_b = C.GEMM_PEAK_EFFICIENCY
             if dev.fp8 and C.FP8_GEMM_ONLY:

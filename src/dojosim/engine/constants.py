@@ -26,6 +26,13 @@ GEMM_PEAK_EFFICIENCY = 0.80
 # 128 (CUTLASS's default 128x128 thread-block tile) a 4096 dimension keeps 97%, a 256 one 67%.
 GEMM_HALF_DIM = 128.0
 
+# Fraction of the vector (non-matrix) units' peak that direct kernels reach on arithmetic-heavy
+# element work, e.g. depthwise/narrow grouped convolutions that do not fill matrix tiles. Such
+# kernels are usually memory-bound, which the roofline's bandwidth term captures; when they are
+# not, ~50% of the FP32 FMA peak is typical of hand-written direct convolution kernels
+# (assumed, round figure; used only where it beats the matrix path).
+VECTOR_EFFICIENCY = 0.5
+
 # Fused attention (softmax(QK^T)V in one kernel) runs well below dense GEMMs: "FlashAttention
 # ... reaching only 25-40% of the theoretical maximum FLOPs/s" on A100 (Dao 2023, FlashAttention-2,
 # abstract), the backward pass at the low end; Megatron's fused scale-mask-softmax between two

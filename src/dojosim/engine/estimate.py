@@ -154,6 +154,10 @@ class Costs:
     a2a_bytes: float           # MoE dispatch payload per layer (0 for dense)
     kv_bytes: float            # attention K+V per layer (CP exchange payload)
     boundary_bytes: float      # activation passed between pipeline stages
+    halo_bytes: float          # conv rows one rank receives per neighbour per layer, spatial (cp) split
+    halo_ops: float            # convolutions per layer that exchange a halo
+    edge_halo_bytes: float     # the same for the blocks before/after the layers (one stage)
+    edge_halo_ops: float
     tensor_peak: float         # the chip's tensor FLOP/s in the run's precision (for MFU)
 
 
@@ -208,6 +212,21 @@ def _block_bytes(blocks, mb, split, eb):
     return params, saved, row, a2a, kv, expert, rows_n
 
 
+def _halo(blocks, mb, split, eb) -> tuple[float, float]:
+    """Bytes one rank receives from each neighbour, and the number of such exchanges, when the
+    rows of every convolution are split across ``split.cp`` ranks (a CNN's context parallelism:
+    each rank keeps 1/cp of the image rows and needs kernel//2 rows from each side)."""
+    if split.cp <= 1:
+        return 0.0, 0.0
+    nbytes = count = 0.0
+    for b in blocks:
+        for op in b.ops:
+            if op.halo > 0:
+                nbytes += b.count * op.halo * mb * eb
+                count += b.count
+    return nbytes, count
+
+
 def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) -> Costs:
     dev: Device = make_device(system.chip, precision, mem.act_bandwidth, mem.stream_bandwidth)
     parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
@@ -227,6 +246,9 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) 
     if split.sequence_parallel:
         layer_input /= split.tp
     boundary = layer_input if split.sequence_parallel else layer_input / split.tp  # scatter-gather
+    hb, hn = _halo(parts.layers, mb, split, eb)
+    eb_pre, en_pre = _halo(parts.pre, mb, split, eb)
+    eb_post, en_post = _halo(parts.post, mb, split, eb)
     return Costs(
         layer=layer, pre=_sum_blocks(parts.pre, mb, split, dev), post=_sum_blocks(parts.post, mb, split, dev),
         layer_params=lp / n, layer_expert_params=lx / n, pre_params=pp_, post_params=qp,
@@ -234,6 +256,7 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) 
         tp_row_bytes=lr / n, pre_tp_row_bytes=pr, post_tp_row_bytes=qr,
         tp_rows=ln / n, pre_tp_rows=pn, post_tp_rows=qn,
         a2a_bytes=la / n, kv_bytes=lk / n, boundary_bytes=boundary, tensor_peak=dev.tensor_peak,
+        halo_bytes=hb / n, halo_ops=hn / n, edge_halo_bytes=eb_pre + eb_post, edge_halo_ops=en_pre + en_post,
     )
 
 
@@ -338,6 +361,18 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         attn = L.attn_fwd_s * (3.5 if recompute == "full" else 2.5)
         raw = comm.time("cp", "all_gather", costs.kv_bytes) + comm.time("cp", "reduce_scatter", costs.kv_bytes)
         cp_mb = layers_dev * overlapped(raw, attn)
+        if costs.halo_ops > 0 or costs.edge_halo_ops > 0:
+            # Spatially split convolutions swap kernel//2 boundary rows with both neighbours
+            # before each forward conv and each backward (gradient) conv, (+ the recompute pass);
+            # interior rows are computed meanwhile, so the exchange hides behind the layer's work.
+            def halo_time(nbytes: float, ops_n: float) -> float:
+                return ops_n * comm.time("cp", "p2p", nbytes / ops_n) if ops_n > 0 else 0.0
+
+            passes_h = 2.0 + (1.0 if recompute == "full" else 0.0)
+            layer_halo = passes_h * halo_time(costs.halo_bytes, costs.halo_ops)
+            cp_mb += layers_dev * overlapped(layer_halo, L.fwd_s + L.bwd_s)
+            cp_mb += overlapped(passes_h * halo_time(costs.edge_halo_bytes, costs.edge_halo_ops),
+                                pre.fwd_s + pre.bwd_s + post.fwd_s + post.bwd_s)
     ep_mb = 0.0
     if costs.a2a_bytes > 0 and s.ep > 1:
         passes = 4.0 + (2.0 if recompute == "full" else 0.0)

@@ -75,6 +75,10 @@ class Op:
     expert: bool = False          # True for ops inside an MoE expert (EP splits them)
     attn: tuple[int, int, int] | None = None  # (seq_len, heads, head_dim) for attention ops
     groups: int = 1               # convolution groups / batch of independent GEMMs in one op
+    # Convolutions: input elements per sample that one rank must receive from EACH neighbour when
+    # the op's rows (first spatial axis) are split across ranks (spatial/context parallelism):
+    # kernel_rows // 2 rows of the input. 0 for 1x1 convs and non-convolutions.
+    halo: float = 0.0
     # traced ops only: shapes of the tensor inputs, then (last) of the output, whole traced batch
     shapes: tuple[tuple[int, ...], ...] = ()
 
@@ -106,6 +110,7 @@ class Op:
             writes=self.writes * factor,
             saved=self.saved * factor,
             gemm=(g[0] * factor, g[1], g[2]) if g else None,
+            halo=self.halo * factor,
         )
 
 

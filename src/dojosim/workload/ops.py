@@ -73,10 +73,12 @@ def conv(name: str, c_in: int, c_out: int, kernel: int | tuple, stride: int, spa
         n_in *= s
     k_gemm = c_in // groups * vol
     params = c_out * k_gemm + (c_out if bias else 0)
+    # A row split of the input needs kernel_rows // 2 rows from each neighbour (padding "same").
+    halo = (ks[0] // 2) * (n_in // spatial[0]) * c_in if spatial else 0
     op = Op(
         name=name, kind="conv", flops=2.0 * m * c_out * k_gemm,
         reads=n_in * c_in + params, writes=m * c_out, params=params, saved=n_in * c_in,
-        gemm=(float(m), c_out, k_gemm), groups=groups,
+        gemm=(float(m), c_out, k_gemm), groups=groups, halo=float(halo),
     )
     return op, out
 

@@ -387,10 +387,23 @@ def _norm(path: str) -> str:
     return re.sub(r"\.\d+(?=\.|$)", ".*", path)
 
 
+def _halo(r: _Rec) -> float:
+    """Input elements per sample a row-split convolution receives from each neighbour: the
+    kernel's half height of the input rows (as `ops.conv` counts it); 0 for 1x1 and for
+    transposed (upsampling) convolutions, whose output is larger than their input."""
+    if r.kind != "conv" or len(r.shapes) < 3 or len(r.shapes[0]) < 4:
+        return 0.0
+    x, w, out = r.shapes[0], r.shapes[1], r.shapes[-1]
+    if out[2] > x[2]:
+        return 0.0
+    return max(r.reads - r.params, 0.0) * (w[2] // 2) / x[2]
+
+
 def _to_op(r: _Rec, name: str) -> Op:
     return Op(name=name, kind=r.kind, flops=r.flops, reads=r.reads, writes=r.writes, params=r.params,
               saved=r.saved, gemm=r.gemm, groups=r.groups, attn=r.attn, shapes=r.shapes,
-              tp="heads" if r.kind == "attention" else r.tp, seq=r.seq, expert=r.expert)
+              tp="heads" if r.kind == "attention" else r.tp, seq=r.seq, expert=r.expert,
+              halo=_halo(r))
 
 
 def _container(key: str) -> str:
