@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process and its finished children (the pool workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -43,31 +50,39 @@ def main() -> None:
         for j, s in enumerate(sp.variants(facts, shape, gb, sp.Space(), levels, None)):
             if (i * 7919 + j) % 50 == 0:
                 sample.append(s)
-    t0 = time.perf_counter()
+    c0 = cpu_s()
     for s in sample:
         estimate(model, system, s)
-    per = (time.perf_counter() - t0) / len(sample)
-    print(f"estimate alone: {len(sample):,} varied strategies, {per * 1e6:.0f} us each = {1 / per:,.0f} estimates/s")
+    per = (cpu_s() - c0) / len(sample)
+    print(f"estimate alone: {len(sample):,} varied strategies, {per * 1e6:.0f} us CPU each = {1 / per:,.0f} "
+          "estimates per CPU-second")
 
     exhaustive = sp.count(facts, args.devices, gb, sp.Space(exhaustive=True), levels)
     print(f"space: {exhaustive:,} strategies with every level order and no rules "
           "(the search's default space drops ZeRO-2/3 with pp>1 and tp>1 without SP)")
 
     # 2. Serial search: estimates per second on one core, everything included.
+    # On a shared machine wall time depends on what else runs; CPU time is the per-core figure.
     for _ in range(args.repeat):
+        c0 = cpu_s()
         res = search_with_stats(model, system, gb, top=10, workers=1)
+        cpu = cpu_s() - c0
         st = res.stats
         print(f"serial search: {st.enumerated:,} strategies, {st.pruned_memory:,} pruned by the memory bound, "
               f"{st.pruned_fit:,} by fit monotonicity, {st.pruned_bound:,} by the compute bound, "
-              f"{st.evaluated:,} estimated in {st.wall_s:.2f} s = {st.evals_per_s:,.0f} estimates/s on 1 core")
+              f"{st.evaluated:,} estimated in {st.wall_s:.2f} s wall / {cpu:.2f} s CPU = "
+              f"{st.evaluated / cpu:,.0f} estimates per CPU-second")
 
     # 3. The complete search on all cores.
     for _ in range(args.repeat):
+        c0 = cpu_s()
         res = search_with_stats(model, system, gb, top=10, workers=args.workers)
+        cpu = cpu_s() - c0
         st = res.stats
         best = res.candidates[0]
-        print(f"parallel search ({st.workers} workers): {st.evaluated:,} estimated in {st.wall_s:.2f} s "
-              f"= {st.evals_per_s / st.workers:,.0f} estimates/s per worker")
+        print(f"parallel search ({st.workers} workers): {st.evaluated:,} estimated in {st.wall_s:.2f} s wall, "
+              f"{cpu:.2f} s CPU over all processes = {st.evaluated / cpu:,.0f} estimates per CPU-second; "
+              f"load average now {os.getloadavg()[0]:.2f}")
     print(f"best: {best.score:.2f} samples/s, step {best.estimate.step_time_s:.2f} s, MFU {best.estimate.mfu:.1%}: "
           f"{best.strategy}")
 
