@@ -155,16 +155,17 @@ def test_system_overrides_change_the_system():
         apply_system_overrides(base, {"chip.dram_bytes": "fast"})
 
 
-def test_cli_sweep_and_bad_file(tmp_path, capsys):
+def test_cli_sweep_and_bad_file(tmp_path, capsys, monkeypatch):
     from dojosim.cli import main
 
+    monkeypatch.chdir(tmp_path)
     spec_path = tmp_path / "s.yaml"
     spec_path.write_text(yaml.safe_dump(echo_spec(2, 3)))
     with pytest.raises(SystemExit) as exc:
         main(["sweep", str(spec_path), "--workers", "1", "--json"])
     assert exc.value.code in (0, None)
     assert '"written": 6' in capsys.readouterr().out
-    assert len(sw.load_results(spec_path.with_suffix(".results"))) == 6
+    assert len(sw.load_results(tmp_path / "out" / "sweeps" / "s")) == 6
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"grid": {"model.layers": [1]}}))
     with pytest.raises(SystemExit) as exc:

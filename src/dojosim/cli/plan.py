@@ -125,14 +125,15 @@ def sweep_cmd(
     executor: str = typer.Option("local", "--executor", help="local (process pool) | ray."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (with --executor ray)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel workers (default: all cores)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Results directory (default: SPEC without .yaml + .results)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results directory (default: out/sweeps/NAME under the current directory)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
 ) -> None:
     """Run a design sweep; results are appended to a Parquet store as they arrive."""
     from ..plan.sweep import load_results, run_sweep
 
-    out = out or spec.with_suffix(".results")
+    # out/ is git-ignored at the repository root, so running an example there leaves no stray files.
+    out = out or Path("out") / "sweeps" / spec.stem
     stats = run_sweep(spec, out, resume=resume, executor=executor, address=address, workers=workers,
                       progress=is_interactive() and not json_)
     if plot is not None:

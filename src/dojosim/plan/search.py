@@ -11,7 +11,6 @@ final top K, so no large `Estimate` objects cross process boundaries.
 from __future__ import annotations
 
 import heapq
-import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
