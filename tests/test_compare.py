@@ -131,3 +131,10 @@ def test_when_nothing_fits_the_fastest_near_least_memory_split_is_shown_flagged(
     assert r["fits"] is False and r["split"] == "tp25 z1"
     assert r["memory_per_device_bytes"] == pytest.approx(8e9 / 25 * 1.03) and r["memory_capacity_bytes"] == 1e8
     assert "closest" in r["split_source"]
+
+
+def test_compare_with_no_arguments_is_fsd_exapod_vs_h100_at_equal_power(capsys):
+    run_cli(["compare"])
+    out = capsys.readouterr().out
+    assert "fsd: equal power" in out
+    assert "dojo-exapod x3000" in out and "h100-dgx x" in out
