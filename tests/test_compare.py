@@ -138,3 +138,20 @@ def test_compare_with_no_arguments_is_fsd_exapod_vs_h100_at_equal_power(capsys):
     out = capsys.readouterr().out
     assert "fsd: equal power" in out
     assert "dojo-exapod x3000" in out and "h100-dgx x" in out
+
+
+def test_compare_a_run_keeps_its_split_on_its_system(capsys):
+    from pathlib import Path
+
+    run = Path(__file__).resolve().parents[1] / "examples" / "fsd-dojo-tile.yaml"
+    run_cli(["compare", "--run", str(run), "--systems", "h100-dgx", "--json"])
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert rows[0]["system"] == "dojo-tile" and rows[0]["split_source"] == "given"
+    assert rows[0]["strategy"]["dp"] == 25 and rows[0]["global_batch"] == 200
+    assert rows[1]["system"] == "h100-dgx" and rows[1]["global_batch"] == 200
+
+
+def test_run_and_model_together_is_one_line_exit_2(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--model", "gpt", "--run", str(tmp_path / "x.yaml")])
+    assert exc.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
