@@ -61,18 +61,24 @@ def test_engine_obeys_what_the_pruning_assumes(tp, pp, zero, sp_, mb, iv):
         assert bound <= est(recompute=rc).memory.per_device_bytes
 
 
-def test_pruned_search_equals_brute_force_on_a_tight_fit():
-    """A 13B model on 8 x 40 GB: most splits do not fit; the pruned search still finds the
-    brute-force best."""
-    model = build("gpt", layers=40, hidden=5120, heads=40, ffn=20480, vocab=51200, seq_len=2048)
-    system = load_system("a100-40gb-dgx", devices=8)
-    res = search_with_stats(model, system, 32, top=3, workers=1)
+@pytest.mark.parametrize("preset,devices,batch,cfg", [
+    # a 13B model on 8 x 40 GB: most splits do not fit
+    ("a100-40gb-dgx", 8, 32, dict(layers=40, hidden=5120, heads=40, ffn=20480)),
+    # a Dojo tile: SRAM plus the interface cards' HBM, a 5 x 5 mesh
+    ("dojo-tile", 25, 50, dict(layers=20, hidden=3200, heads=25, ffn=12800)),
+])
+def test_pruned_search_equals_brute_force(preset, devices, batch, cfg):
+    """The pruned search finds the same top 3 as costing every strategy."""
+    model = build("gpt", vocab=51200, seq_len=2048, **cfg)
+    system = load_system(preset, devices=devices)
+    res = search_with_stats(model, system, batch, top=3, workers=1)
     assert res.stats.pruned_memory + res.stats.pruned_fit > 0
     facts = sp.ModelFacts.of(model)
     best = []
-    for shape in sp.shapes(facts, 8, 32, sp.Space()):
-        for s in sp.variants(facts, shape, 32, sp.Space(), sp._level_sizes(system), None):
+    for shape in sp.shapes(facts, devices, batch, sp.Space()):
+        for s in sp.variants(facts, shape, batch, sp.Space(), sp._level_sizes(system), None):
             e = estimate(model, system, s)
+            assert e.memory.capacity_bytes == res.stats.capacity_bytes  # one capacity per system
             if e.memory.fits:
                 best.append(e.samples_per_s)
     best.sort(reverse=True)

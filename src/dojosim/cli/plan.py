@@ -30,7 +30,8 @@ def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
 
 
 def _order_text(strategy) -> str:
-    degrees = {k: getattr(strategy, k) for k in _SPLIT_KEYS}
+    # ep reuses data-parallel ranks and takes no place of its own in the level mapping.
+    degrees = {k: getattr(strategy, k) for k in _SPLIT_KEYS if k != "ep"}
     return ">".join(d for d in strategy.order if degrees.get(d, 1) > 1) or "-"
 
 

@@ -294,7 +294,8 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
     stats = SearchStats(shapes=len(all_shapes))
     if not all_shapes:
         raise FitError("strategy", f"no split of {devices} devices divides this model and global batch "
-                                   f"{global_batch} under the constraints given")
+                                   f"{global_batch} under the constraints given (a global batch of "
+                                   f"{nearby_batch(global_batch, devices)} would allow plain data parallelism)")
     # One probe estimate tells the per-device memory capacity the engine checks against.
     probe = next(variants(facts, all_shapes[0][1], global_batch, space, levels, None))
     try:
