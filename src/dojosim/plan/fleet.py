@@ -160,7 +160,9 @@ def plan_fleet(spec: dict, *, workers=None) -> dict:
     ref_island = _island(ref_preset, default_island, 10**9)
     ref_sys, ref_cand, _, _ = best(ref_preset, ref_island)
     ref_per_device = ref_cand.estimate.samples_per_s / ref_island if ref_cand else None
-    ref_peak = load_system(ref_preset).chip.peak_flops.get(precision, 0.0)
+    from ..engine.compute import peak_for  # the engine's own choice of peak for a precision
+
+    ref_peak = peak_for(load_system(ref_preset).chip.peak_flops, precision)
     notes: list[str] = []
     rows = []
     for part in spec["parts"]:
@@ -174,7 +176,7 @@ def plan_fleet(spec: dict, *, workers=None) -> dict:
                "split": split_text(cand.strategy) if cand else None,
                "samples_per_s": islands * cand.estimate.samples_per_s if cand else 0.0,
                "tokens_per_s": islands * cand.estimate.tokens_per_s if cand and cand.estimate.tokens_per_s else None,
-               "h100_eq": None, "h100_eq_by_peak": devices * chip.peak_flops.get(precision, 0.0) / ref_peak
+               "h100_eq": None, "h100_eq_by_peak": devices * peak_for(chip.peak_flops, precision) / ref_peak
                if ref_peak else None,
                "power_w": islands * system.power_w if system else 0.0,
                "training_power_w": islands * cand.estimate.power_w if cand else 0.0,
@@ -189,8 +191,9 @@ def plan_fleet(spec: dict, *, workers=None) -> dict:
         elif used != batch:
             row["note"] = f"batch {batch} has no split on {island} devices; islands use {used}"
         if not chip.peak_flops.get(precision):
-            notes.append(f"{part['name']}: the {chip.name} lists no {precision} peak, so its by-peak "
-                         f"H100-equivalents count 0")
+            used = max(chip.peak_flops, key=chip.peak_flops.get)
+            notes.append(f"{part['name']}: the {chip.name} lists no {precision} peak; the engine and the "
+                         f"by-peak count use its highest, {used}")
         if part["preset"].startswith("ai4") and IN_CAR not in notes:
             notes.append(IN_CAR)
         rows.append(row)
