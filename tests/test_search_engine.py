@@ -25,16 +25,17 @@ def _model():
 
 @settings(max_examples=30)
 @given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 4]), zero=st.integers(0, 3),
-       sp_=st.booleans(), mb=st.sampled_from([1, 2, 4]), iv=st.sampled_from([1, 2]))
-def test_engine_obeys_what_the_pruning_assumes(tp, pp, zero, sp_, mb, iv):
+       sp_=st.booleans(), mb=st.sampled_from([1, 2, 4]), iv=st.sampled_from([1, 2]),
+       prec=st.sampled_from(["bf16", "fp8", "fp32"]))
+def test_engine_obeys_what_the_pruning_assumes(tp, pp, zero, sp_, mb, iv, prec):
     """Memory grows with the micro-batch and with lighter recompute; the level order changes
     neither memory nor compute nor optimizer time; the analytic bound stays below the engine."""
-    model, system = _model(), load_system("a100-40gb-dgx", devices=32)
+    model, system = _model(), load_system("h100-dgx", devices=32)
     dp = 32 // (tp * pp)
     if pp == 1:
         iv = 1
     common = dict(dp=dp, tp=tp, pp=pp, zero=zero if pp == 1 else min(zero, 1), global_batch=256,
-                  sequence_parallel=sp_ and tp > 1, interleave=iv)
+                  sequence_parallel=sp_ and tp > 1, interleave=iv, precision=prec)
     if iv > 1 and (common["global_batch"] // dp // mb) % pp:
         return
 
@@ -56,8 +57,8 @@ def test_engine_obeys_what_the_pruning_assumes(tp, pp, zero, sp_, mb, iv):
     facts = sp.ModelFacts.of(model)
     shape = sp.Shape(dp, tp, pp, 1, 1, common["zero"])
     for rc in ("full", "selective", "none"):
-        bound = sp.static_bytes_lower_bound(facts, shape, "bf16") + sp.activation_bytes_lower_bound(
-            facts, shape, mb, common["sequence_parallel"], "bf16")
+        bound = sp.static_bytes_lower_bound(facts, shape, prec) + sp.activation_bytes_lower_bound(
+            facts, shape, mb, common["sequence_parallel"], prec)
         assert bound <= est(recompute=rc).memory.per_device_bytes
 
 
