@@ -184,7 +184,10 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
          "rejected": 0, "not_fit": 0}
     bound_on = objective == "throughput" and c.get("bound", True)
 
-    seed = c.get("seed_bar")  # the K-th best score of the seeding pass (a real, reachable score)
+    # The K-th best score of the seeding pass, or of earlier tasks in this process: each is
+    # reached by K real strategies of the space, so the final top K is at least that good.
+    bars = [b for b in (c.get("seed_bar"), c.get("bar")) if b is not None]
+    seed = min(bars) if bars else None
 
     def beaten(floor_s: float) -> bool:
         # True when a step of at least floor_s cannot enter the top K.
@@ -238,6 +241,8 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
                         if oi == 0 and per_mb > 1 and beaten(compute + est.breakdown.get("optimizer", 0.0)):
                             n["pruned_bound"] += per_mb - 1
                             break
+    if len(heap) >= top:
+        c["bar"] = -heap[0][0] if c.get("bar") is None else min(c["bar"], -heap[0][0])
     return [(_unkey(h), h[-1]) for h in heap], n
 
 
