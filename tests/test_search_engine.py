@@ -130,3 +130,12 @@ def test_cli_search_table_json_and_errors(capsys):
               "--global-batch", "16", "--objective", "speed"])
     assert exc.value.code == 2
     assert "objective" in capsys.readouterr().err
+
+
+def test_the_two_rules_lose_nothing_on_a_small_model():
+    """ZeRO-2/3 with pp > 1 and tp > 1 without SP: the engine never prefers them here."""
+    model = build("gpt", layers=8, hidden=2048, heads=16, ffn=8192, vocab=51200, seq_len=2048)
+    system = load_system("a100-40gb-dgx", devices=16)
+    ruled = search(model, system, 64, top=1, workers=1)[0]
+    every = search(model, system, 64, top=1, workers=1, constraints={"exhaustive": True})[0]
+    assert ruled.score == pytest.approx(every.score)
