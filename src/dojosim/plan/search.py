@@ -314,7 +314,10 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
         ctx["seed_bar"], seeded = _seed_bar(ctx, all_shapes)
         stats.evaluated += seeded
     workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
-    if len(all_shapes) < POOL_MIN_SHAPES:
+    import multiprocessing as mp
+
+    # A pool worker (a sweep's, say) is a daemon and may not start processes of its own.
+    if len(all_shapes) < POOL_MIN_SHAPES or mp.current_process().daemon:
         workers = 1
     stats.workers = workers
     best: list = []
@@ -324,8 +327,6 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
         results = _track(map(_run_shapes, tasks), len(tasks), progress)
         results = list(results)
     else:
-        import multiprocessing as mp
-
         # Fork shares the model and system with the workers without pickling them; the
         # initializer covers platforms that spawn.
         method = "fork" if "fork" in mp.get_all_start_methods() else None
