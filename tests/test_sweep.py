@@ -70,6 +70,21 @@ def test_sweep_writes_every_point_once_and_resume_adds_nothing(tmp_path):
         sw.run_sweep(spec, tmp_path / "r", workers=1)
     with pytest.raises(SpecError, match="different sweep"):
         sw.run_sweep(echo_spec(2, 2), tmp_path / "r", workers=1, resume=True)
+    assert not (tmp_path / "r" / "writer.pid").exists()  # released when the sweep ends
+
+
+def test_a_live_writer_locks_the_directory_and_a_dead_one_does_not(tmp_path):
+    spec = sw.check_sweep(echo_spec(2, 2))
+    (tmp_path / "r").mkdir()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / "r" / "writer.pid").write_text(str(live.pid))
+        with pytest.raises(SpecError, match="another sweep"):
+            sw.run_sweep(spec, tmp_path / "r", workers=1)
+    finally:
+        live.kill()
+        live.wait()
+    assert sw.run_sweep(spec, tmp_path / "r", workers=1)["written"] == 4  # the dead writer's lock is taken over
 
 
 def test_half_written_chunks_are_ignored_and_recomputed(tmp_path):

@@ -17,6 +17,17 @@ from pathlib import Path
 from ..errors import SpecError
 
 MANIFEST = "sweep.json"
+LOCK = "writer.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Store:
@@ -45,9 +56,31 @@ class Store:
             self.path.mkdir(parents=True, exist_ok=True)
             self._write_atomic(manifest, json.dumps({"spec_hash": spec_hash, "spec": spec}, indent=2,
                                                     default=str).encode())
+        self._lock()
         # Temporary files are leftovers of a write that never finished; their rows are not done.
         for tmp in self.path.glob(".tmp-*"):
             tmp.unlink(missing_ok=True)
+
+    # --- one writer at a time ------------------------------------------------------------------
+    def _lock(self) -> None:
+        """Take the directory's lock; a lock left by a dead process (kill -9) is taken over."""
+        lock = self.path / LOCK
+        try:
+            pid = int(lock.read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            pid = 0
+        if pid and pid != os.getpid() and _alive(pid):
+            raise SpecError("out", f"{self.path} is being written by another sweep (process {pid})")
+        self._write_atomic(lock, str(os.getpid()).encode())
+
+    def close(self) -> None:
+        """Release the lock (a crash leaves it; the next open sees its process is gone)."""
+        lock = self.path / LOCK
+        try:
+            if int(lock.read_text().strip() or 0) == os.getpid():
+                lock.unlink()
+        except (FileNotFoundError, ValueError):
+            pass
 
     def parts(self) -> list[Path]:
         return sorted(self.path.glob("part-*.parquet"))

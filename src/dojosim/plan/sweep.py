@@ -407,6 +407,7 @@ def run_sweep(spec: dict | str | os.PathLike, out: str | os.PathLike, *, resume:
     finally:
         if bar:
             bar[0].stop()
+        store.close()
     return stats
 
 
