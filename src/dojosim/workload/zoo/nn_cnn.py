@@ -92,11 +92,14 @@ class ResNet(nn.Module):
 class RegNetTrunk(nn.Module):
     """Stem + RegNetY stages; returns the features after every stage."""
 
-    def __init__(self, cfg: dict, in_channels: int = 3):
+    def __init__(self, cfg: dict, in_channels: int = 3, widths=None):
+        """``widths``: (width, depth, group width) per stage; RegNet's rule from ``cfg`` by default."""
         super().__init__()
         self.stem = cbr(in_channels, cfg["stem_width"], 3, 2)
         c, stages, self.widths = cfg["stem_width"], [], []
-        for w, d, g in regnet_stages(cfg["w0"], cfg["wa"], cfg["wm"], cfg["depth"], cfg["group_width"]):
+        if widths is None:
+            widths = regnet_stages(cfg["w0"], cfg["wa"], cfg["wm"], cfg["depth"], cfg["group_width"])
+        for w, d, g in widths:
             stages.append(nn.Sequential(*(YBlock(c if j == 0 else w, w, 2 if j == 0 else 1, g, cfg["se_ratio"])
                                           for j in range(d))))
             c = w

@@ -15,29 +15,13 @@ import torch.nn.functional as F
 
 from ._torch_common import Factory
 from .fsd import backbone_stages, task_names
-from .nn_cnn import YBlock, cbr
+from .nn_cnn import RegNetTrunk, cbr
 from .nn_transformer import MLP
 
 
-class Backbone(nn.Module):
-    def __init__(self, cfg: dict):
-        super().__init__()
-        self.stem = cbr(cfg["in_channels"], cfg["stem_width"], 3, 2)
-        c, stages, self.widths = cfg["stem_width"], [], []
-        for w, d, g in backbone_stages(cfg):
-            stages.append(nn.Sequential(*(YBlock(c if j == 0 else w, w, 2 if j == 0 else 1, g, cfg["se_ratio"])
-                                          for j in range(d))))
-            c = w
-            self.widths.append(w)
-        self.stages = nn.ModuleList(stages)
-
-    def forward(self, x) -> list:
-        x = self.stem(x)
-        feats = []
-        for s in self.stages:
-            x = s(x)
-            feats.append(x)
-        return feats
+def Backbone(cfg: dict) -> nn.Module:
+    """The per-camera RegNetY trunk, with the FSD config's stage widths."""
+    return RegNetTrunk(cfg, cfg["in_channels"], backbone_stages(cfg))
 
 
 class SepConv(nn.Module):
