@@ -7,6 +7,7 @@ SRAM share stream from the DIP HBM.
 import pytest
 
 from dojosim import Strategy, estimate
+from dojosim.errors import StrategyError
 from dojosim.engine import constants as C
 from dojosim.engine.compute import make_device, memory_time
 from dojosim.hardware import load_system
@@ -64,9 +65,18 @@ def test_sram_operands_beyond_capacity_stream_from_pool():
 
 def test_fsd_clip_split_across_a_tile_beats_one_clip_per_d1():
     # One 8-camera clip per D1 leaves GBs of feature maps outside SRAM; splitting each clip's
-    # rows over the tile's 25 D1s keeps them on chip.
+    # rows over 5 D1s keeps more of them on chip.
     model = build("fsd")
     tile = load_system("dojo-tile")
     per_chip = estimate(model, tile, Strategy(dp=25, micro_batch=1, global_batch=25, recompute="full"))
-    spatial = estimate(model, tile, Strategy(dp=1, cp=25, micro_batch=1, global_batch=25, recompute="full"))
+    spatial = estimate(model, tile, Strategy(dp=5, cp=5, micro_batch=1, global_batch=25, recompute="full"))
     assert spatial.samples_per_s > per_chip.samples_per_s
+
+
+def test_cp_cannot_cut_rows_finer_than_the_smallest_feature_map():
+    model = build("resnet50")       # 7x7 final feature maps: 7 row blocks
+    assert model.spatial_rows == 7
+    system = load_system("h100-dgx")
+    with pytest.raises(StrategyError) as info:
+        estimate(model, system, Strategy(dp=1, cp=8, micro_batch=8, global_batch=8))
+    assert info.value.path == "strategy.cp"

@@ -64,7 +64,7 @@ class Strategy(BaseModel):
 
 def check(strategy: Strategy, *, devices: int, layers: int | None = None, heads: int | None = None,
           kv_heads: int | None = None, experts: int | None = None, seq_len: int | None = None,
-          path: str = "strategy") -> None:
+          rows: int | None = None, path: str = "strategy") -> None:
     """Raise `StrategyError` when the split is impossible for this model on ``devices``."""
     s = strategy
 
@@ -87,6 +87,9 @@ def check(strategy: Strategy, *, devices: int, layers: int | None = None, heads:
         fail("interleave", "interleave > 1 needs pipeline parallelism (pp > 1)")
     if s.cp > 1 and seq_len and seq_len % (2 * s.cp):
         fail("cp", f"cp={s.cp} does not split the sequence of {seq_len} into 2*cp equal chunks")
+    if s.cp > 1 and not seq_len and rows is not None and s.cp > rows:
+        # a CNN's context parallelism splits feature-map rows (Model.spatial_rows)
+        fail("cp", f"cp={s.cp} is more than the {rows} row blocks of the smallest feature map")
     if s.sequence_parallel and s.tp == 1:
         fail("sequence_parallel", "sequence parallelism needs tp > 1")
     if s.ep > 1:

@@ -289,7 +289,7 @@ def estimate(model, system, strategy: Strategy) -> Estimate:
     s = strategy
     facts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
     check(s, devices=facts.chips, layers=model.layers, heads=model.heads, kv_heads=model.kv_heads,
-          experts=model.experts, seq_len=model.seq_len)
+          experts=model.experts, seq_len=model.seq_len, rows=model.spatial_rows)
     if s.micro_batch is None:
         mb = _choose_micro_batch(model, system, s)
         est = _estimate(model, system, s.model_copy(update={"micro_batch": mb}))

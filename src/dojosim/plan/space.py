@@ -54,6 +54,7 @@ class ModelFacts:
     hidden: int | None
     params: float
     expert_params: float
+    rows: int | None = None    # row blocks a CNN's feature maps split into (Model.spatial_rows)
 
     @classmethod
     def of(cls, model) -> "ModelFacts":
@@ -63,7 +64,7 @@ class ModelFacts:
                 expert_params += block.count * op.params
         return cls(layers=model.layers, heads=model.heads, kv_heads=model.kv_heads,
                    experts=model.experts, seq_len=model.seq_len, hidden=model.hidden,
-                   params=float(model.params), expert_params=expert_params)
+                   params=float(model.params), expert_params=expert_params, rows=model.spatial_rows)
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,9 @@ def shapes(facts: ModelFacts, devices: int, global_batch: int, space: Space) -> 
     if facts.kv_heads:
         tps = [t for t in tps if t <= facts.kv_heads or t % facts.kv_heads == 0]
     pps = [p for p in divs if p == 1 or (facts.layers and p <= facts.layers and facts.layers % p == 0)]
-    cps = [c for c in divs if c == 1 or (facts.seq_len and facts.seq_len % (2 * c) == 0)]
+    # cp splits a token model's sequence, or a CNN's feature-map rows (spatial parallelism)
+    cps = [c for c in divs if c == 1 or (facts.seq_len and facts.seq_len % (2 * c) == 0)
+           or (not facts.seq_len and facts.rows and c <= facts.rows)]
     for tp in _allowed(space.tp, tps):
         for pp in _allowed(space.pp, pps):
             if devices % (tp * pp):

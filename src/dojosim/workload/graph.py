@@ -173,6 +173,14 @@ class Model:
         return sum(b.saved for b in self.blocks)
 
     @property
+    def spatial_rows(self) -> int | None:
+        """How many ranks the rows of this network's feature maps can be split over: the
+        smallest, over its row-splittable convolutions, of input rows per halo (a rank must own
+        at least the rows it lends its neighbours). None when no op can be split by rows."""
+        rows = [max(op.reads - op.params, 0.0) / op.halo for _, op in self.iter_ops() if op.halo > 0]
+        return int(min(rows)) if rows else None
+
+    @property
     def tokens_per_sample(self) -> int | None:
         return self.seq_len
 
