@@ -32,6 +32,10 @@ _SHORT_DAY = re.compile(r"^\s*([0-9.eE+-]+)\s*d\s*$")
 # of data parallelism, so more devices will not reach the goal.
 SATURATION_GAIN = 1.02
 MAX_DOUBLINGS = 24
+# Device counts probed stop here (about a million accelerators) ...
+MAX_DEVICES = 2**20
+# ... or after this many whole-preset counts in a row where no split fits.
+NO_FIT_STREAK = 3
 
 
 @dataclass(frozen=True)
@@ -125,9 +129,10 @@ def _best(model, preset: str, devices: int, batch: int, precision: str, workers,
 def devices_for_rate(model, preset: str, rate: float, batch: int, precision: str, workers=None) -> dict:
     """Smallest device count of ``preset`` whose best split reaches ``rate`` samples/s."""
     unit, small = tiling_counts(preset)
-    ladder = small + [unit * 2 ** k for k in range(MAX_DOUBLINGS)]
+    ladder = small + [unit * 2 ** k for k in range(MAX_DOUBLINGS) if unit * 2 ** k <= MAX_DEVICES]
     last_short, best_seen, reached, why = None, None, None, "max"
     prev = 0.0
+    streak = 0
     for n in ladder:
         system, cand, _ = _best(model, preset, n, batch, precision, workers)
         if system is None and n > unit:
@@ -135,7 +140,12 @@ def devices_for_rate(model, preset: str, rate: float, batch: int, precision: str
             break
         if cand is None:
             last_short = n
+            streak += n >= unit
+            if streak >= NO_FIT_STREAK:
+                why = "no_fit"
+                break
             continue
+        streak = 0
         thr = cand.estimate.samples_per_s
         if best_seen is None or thr > best_seen[1]:
             best_seen = (n, thr)
@@ -209,11 +219,12 @@ def capacity_by_workload(run_path, train: str, systems: list[str] | None = None,
         if not found["reachable"]:
             reason = {"saturated": f"more devices stop helping at global batch {strat.global_batch}",
                       "no_scale": f"{name} has no scale-out level, so it cannot grow past one copy",
-                      "max": f"not reached within {MAX_DOUBLINGS} doublings"}[found["why"]]
+                      "no_fit": f"no split fits on {NO_FIT_STREAK} device counts in a row",
+                      "max": f"not reached within {MAX_DEVICES:,} devices"}[found["why"]]
             row["note"] = "; ".join(filter(None, [row["note"], (
                 f"goal out of reach: {reason}; best {found.get('best_samples_per_s', 0.0):,.4g} "
                 f"samples/s vs {rate:,.4g} needed" if found["devices"]
-                else "no split fits on any device count tried")]))
+                else f"no split fits on any device count tried ({reason})")]))
         row["details"] = details
         rows.append(row)
     return rows
