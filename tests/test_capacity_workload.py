@@ -83,3 +83,19 @@ def test_capacity_cli_with_workload(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "train.unit" in err[0]
+
+
+def test_probing_stops_when_nothing_fits(monkeypatch, tmp_path):
+    import dojosim.plan.capacity as cap
+
+    probed = []
+
+    def nothing_fits(model, preset, devices, batch, precision, workers, full=False, adjust=True):
+        probed.append(devices)
+        return object(), None, batch
+
+    monkeypatch.setattr(cap, "_best", nothing_fits)
+    found = cap.devices_for_rate(None, "h100-dgx", 1.0, 64, "bf16")
+    assert not found["reachable"] and found["why"] == "no_fit" and found["devices"] is None
+    unit = 8
+    assert sum(1 for n in probed if n >= unit) == cap.NO_FIT_STREAK
