@@ -13,13 +13,26 @@ __all__ = ["SpecError", "UnitError", "UnknownNameError", "StrategyError", "FitEr
 
 # Lazily imported public names (name -> module), so `import dojosim` stays light.
 _LAZY = {
+    # the verb and its answer
     "estimate": "dojosim.engine",
     "Estimate": "dojosim.engine.result",
+    # the nouns
     "Strategy": "dojosim.strategy",
+    "System": "dojosim.hardware",
+    "load_system": "dojosim.hardware",
+    "list_presets": "dojosim.hardware",
+    "Model": "dojosim.workload",
+    "build": "dojosim.workload",
+    "from_torch": "dojosim.workload",
+    "list_models": "dojosim.workload",
+    # runs, validation and planning
     "load_run": "dojosim.run",
     "load_cases": "dojosim.run",
+    "search": "dojosim.plan.search",
+    "run_sweep": "dojosim.plan.sweep",
+    "load_results": "dojosim.plan.sweep",
 }
-__all__ += ["estimate", "Estimate", "Strategy", "load_run", "load_cases"]
+__all__ += list(_LAZY)
 
 
 def __getattr__(name: str):
