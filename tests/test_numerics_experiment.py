@@ -79,7 +79,7 @@ def test_cli_json_and_plot(tmp_path, capsys):
 @pytest.mark.parametrize("args, field", [
     (["--model", "gpt"], "model"),
     (["--policies", "fp32,int8"], "policies"),
-    (["--steps", "0"], "steps"),
+    (["--steps", "-3"], "steps"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, field, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -11,7 +11,6 @@ import typer
 from ..errors import SpecError
 from ._app import JSON_OPTION, app, console, emit_json, is_interactive
 
-DEFAULT_STEPS = 200  # about a minute for fsd-mini on 2 CPU cores, all four precisions together
 DEFAULT_POLICIES = "fp32,bf16,cfp8-nearest,cfp8-stochastic"
 
 
@@ -28,7 +27,8 @@ def _load_experiment():
 @app.command("numerics")
 def numerics(
     model: str = typer.Option("fsd-mini", "--model", help="fsd-mini (multi-camera -> BEV) or resnet-mini."),
-    steps: int = typer.Option(DEFAULT_STEPS, "--steps", help="Training steps per precision."),
+    steps: int = typer.Option(0, "--steps", help="Training steps per precision (0: the model's default, "
+                              "fsd-mini 200, resnet-mini 500)."),
     policies: str = typer.Option(DEFAULT_POLICIES, "--policies", help="Comma-separated precisions to train."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial weights, the data and the rounding."),
     batch: int = typer.Option(0, "--batch", help="Batch size (0: the model's default)."),
@@ -45,8 +45,9 @@ def numerics(
             from ..errors import UnknownNameError
 
             raise UnknownNameError("policies", p, exp.POLICIES, what="precision policy")
-    if steps < 1:
-        raise SpecError("steps", f"must be at least 1, got {steps}")
+    if steps < 0:
+        raise SpecError("steps", f"must be positive (or 0 for the default), got {steps}")
+    steps = steps or exp.setup(model).default_steps
     if batch < 0:
         raise SpecError("batch", f"must be positive, got {batch}")
     result = _run(exp, model, steps, chosen, seed, batch or None, show=is_interactive() and not json_out)
