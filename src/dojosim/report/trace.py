@@ -69,6 +69,7 @@ def trace_events(tl: Timeline, *, title: str = "") -> dict:
     procs: set[int] = set()
     lane_of = _lanes(list(tl.events))
     parent_lane: dict[str, int] = {}
+    open_spans: dict[tuple[str, int], tuple[int, int]] = {}  # (track, depth) -> rounded ns of the latest
     order = {t: i for i, t in enumerate(tl.tracks)}
     for i, e in enumerate(tl.events):
         pid, pname, tid, tname = _pid_tid(e.track)
@@ -92,6 +93,13 @@ def trace_events(tl: Timeline, *, title: str = "") -> dict:
         # children stay inside their parents after rounding.
         t0 = round(e.start_s * US * 1000)
         t1 = max(t0, round(e.end_s * US * 1000))
+        # Sums of child durations drift from their parent's end by float error; after rounding
+        # that can be a nanosecond outside the parent. Clamp children into their parent.
+        enclosing = open_spans.get((e.track, e.depth - 1)) if e.depth else None
+        if enclosing is not None:
+            t0 = min(max(t0, enclosing[0]), enclosing[1])
+            t1 = min(max(t1, t0), enclosing[1])
+        open_spans[(e.track, e.depth)] = (t0, t1)
         ev = {"ph": "X", "name": e.name, "cat": e.cat, "pid": pid, "tid": tid,
               "ts": t0 / 1000, "dur": (t1 - t0) / 1000}
         if e.args:
