@@ -79,7 +79,8 @@ def op_shares() -> None:
         total = sum(by_kind.values()) or 1.0
         shares = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(by_kind.items(), key=lambda x: -x[1]))
         roofs = ", ".join(f"{label} {bw / 1e9:,.0f} GB/s" for label, bw in pool_roofs(r.system))
-        print(f"{name}: one clip forward+backward {e.stage.forward_s + e.stage.backward_s:.3f} s; "
+        print(f"{name}: one micro-batch's forward+backward on one device "
+              f"{e.stage.forward_s + e.stage.backward_s:.3f} s; "
               f"op time by kind: {shares}" + (f"; {roofs}" if roofs else ""))
 
 
