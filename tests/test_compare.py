@@ -147,8 +147,11 @@ def test_compare_a_run_keeps_its_split_on_its_system(capsys):
     run_cli(["compare", "--run", str(run), "--systems", "h100-dgx", "--json"])
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert rows[0]["system"] == "dojo-tile" and rows[0]["split_source"] == "given"
-    assert rows[0]["strategy"]["dp"] == 25 and rows[0]["global_batch"] == 200
-    assert rows[1]["system"] == "h100-dgx" and rows[1]["global_batch"] == 200
+    import yaml
+
+    given = yaml.safe_load(run.read_text())["strategy"]
+    assert {k: rows[0]["strategy"][k] for k in given} == given
+    assert rows[1]["system"] == "h100-dgx" and rows[1]["global_batch"] == given["global_batch"]
 
 
 def test_run_and_model_together_is_one_line_exit_2(capsys, tmp_path):
