@@ -4,7 +4,8 @@ round-to-nearest and CFP8 with stochastic rounding, and compare loss curves and 
 Every run starts from the same initial weights (one seed) and sees the same stream of synthetic
 batches (`tasks.py`); only the arithmetic differs. BF16 and CFP8 go through `emulate` (operands
 rounded, FP32 accumulation, FP32 master weights), FP32 is the plain model. The final metric is
-measured on a fixed held-out set, with the model running in its training precision.
+measured on a fixed held-out set, with the model running in its training precision, after its
+BatchNorm statistics are recomputed over a few training batches (see `recalibrate_batchnorm`).
 """
 from __future__ import annotations
 
@@ -96,6 +97,34 @@ def loss_fn(name: str, out, target):
     return F.cross_entropy(out, target)
 
 
+CALIBRATION_BATCHES = 8  # training batches whose statistics replace BatchNorm's running averages
+CALIBRATION_SEED_OFFSET = 2_000_003
+
+
+def recalibrate_batchnorm(name: str, model, batch: int, seed: int) -> None:
+    """Recompute every BatchNorm's running mean/variance as a plain average over a few training
+    batches, with the final weights (and, under emulation, in the training precision).
+
+    Why: after a few hundred steps at a high learning rate the exponential running averages still
+    lag the weights, and the held-out metric then measures that lag more than the network -- in a
+    trial (fsd-mini, seed 1, FP32) held-out IoU was 0.18 with the running averages and 0.46 with
+    batch statistics, at the same training loss. Recalibrating removes that noise for every
+    precision alike."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for i in range(CALIBRATION_BATCHES):
+            model(batch_for(name, batch, seed + CALIBRATION_SEED_OFFSET + i)[0])
+    for m, mom in zip(norms, momenta):
+        m.momentum = mom
+
+
 def evaluate(name: str, model, size: int, seed: int) -> tuple[float, float]:
     """(metric, loss) on the held-out set: BEV IoU of cells with logit > 0, or top-1 accuracy."""
     model.eval()
@@ -151,6 +180,7 @@ def train(name: str, policy: str, steps: int, seed: int = 0, batch: int | None =
             diverged = True
             break
     seconds = time.perf_counter() - start
+    recalibrate_batchnorm(name, model, batch, seed)
     metric, eval_loss = evaluate(name, model, s.eval_size, seed)
     biases = _bias_summary(model) if policy.startswith("cfp8") else {}
     return Run(policy, losses, metric, eval_loss, seconds, biases, diverged, network)
