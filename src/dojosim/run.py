@@ -7,13 +7,12 @@ them without building anything, so that one bad case can be reported (and skippe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
 
 from .errors import SpecError
 from .strategy import Strategy
+from .yamlfile import read_yaml
 
 # Metrics a case may report, and how each turns into a step time.
 METRICS = ("step_time_s", "tokens_per_s", "samples_per_s", "model_tflops_per_device",
@@ -55,13 +54,7 @@ class Case:
 def _read_yaml(path_or_dict, what: str):
     if isinstance(path_or_dict, dict | list):
         return path_or_dict
-    path = Path(path_or_dict)
-    if not path.exists():
-        raise SpecError(str(path), f"{what} file not found")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(str(path), f"not valid YAML: {str(exc).splitlines()[0]}") from None
+    return read_yaml(path_or_dict, what)
 
 
 def _within(err: SpecError, outer: str) -> SpecError:

@@ -12,24 +12,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from ..errors import SpecError, UnknownNameError
 from .devices import with_devices
 from .schema import Chip, Source, System
+from ..yamlfile import parse_yaml
 from .spec import read_system
 
 _FAMILY_KEYS = ("definitions", "systems", "description")
-
-
-def _safe_load(text: str, where: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise SpecError(where, f"cannot read YAML{at}: {problem}") from None
 
 
 def _specs_in(doc: Any, where: str) -> dict[str, dict]:
@@ -57,7 +47,7 @@ def _registry() -> dict[str, dict]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".yaml"):
             continue
-        doc = _safe_load(entry.read_text(encoding="utf-8"), entry.name)
+        doc = parse_yaml(entry.read_text(encoding="utf-8"), entry.name)
         for name, spec in _specs_in(doc, entry.name).items():
             if name in found:
                 raise RuntimeError(f"preset {name!r} defined twice (second time in {entry.name})")
@@ -97,7 +87,7 @@ def load_file(path: str | os.PathLike) -> System:
     p = Path(path)
     if not p.is_file():
         raise SpecError("system", f"file not found: {str(p)!r}")
-    doc = _safe_load(p.read_text(encoding="utf-8"), p.name)
+    doc = parse_yaml(p.read_text(encoding="utf-8"), p.name)
     specs = _specs_in(doc, p.name)
     if len(specs) != 1:
         raise SpecError("systems", f"{p.name} holds {len(specs)} systems; a file for `show` must hold one")

@@ -26,9 +26,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
 
 from ..errors import SpecError
+from ..yamlfile import read_yaml
 
 DEFAULT_ISLAND = 1024
 DEFAULT_REFERENCE = "h100-dgx"
@@ -39,12 +39,7 @@ IN_CAR = "AI4 presets are assumed figures for Tesla's in-car inference computers
 
 def load_fleet(path: str | os.PathLike) -> dict:
     p = Path(path)
-    if not p.is_file():
-        raise SpecError("fleet", f"no such file: {path}")
-    try:
-        spec = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SpecError("fleet", f"cannot read YAML: {getattr(exc, 'problem', exc)}") from None
+    spec = read_yaml(p, "fleet") or {}
     return check_fleet(spec, p.parent)
 
 

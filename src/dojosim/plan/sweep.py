@@ -37,9 +37,9 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-import yaml
 
 from ..errors import SpecError
+from ..yamlfile import read_yaml
 from .store import Store
 
 SECTIONS = ("workload", "strategy", "system")
@@ -57,12 +57,7 @@ CHUNK = 32              # points per task sent to a worker
 def load_sweep(path: str | os.PathLike) -> dict:
     """Read and check a sweep file; returns the spec with ``base`` resolved to a run dict."""
     p = Path(path)
-    if not p.is_file():
-        raise SpecError("sweep", f"no such file: {path}")
-    try:
-        spec = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SpecError("sweep", f"cannot read YAML: {getattr(exc, 'problem', exc)}") from None
+    spec = read_yaml(p, "sweep") or {}
     return check_sweep(spec, base_dir=p.parent)
 
 
@@ -77,9 +72,7 @@ def check_sweep(spec: dict, base_dir: Path | None = None) -> dict:
         run_path = Path(spec.pop("run"))
         if base_dir is not None and not run_path.is_absolute():
             run_path = base_dir / run_path
-        if not run_path.is_file():
-            raise SpecError("sweep.run", f"no such file: {run_path}")
-        spec["base"] = yaml.safe_load(run_path.read_text()) or {}
+        spec["base"] = read_yaml(run_path, "sweep.run") or {}
     base = spec.setdefault("base", {})
     if not isinstance(base, dict):
         raise SpecError("sweep.base", "expected a run mapping (workload, system, strategy)")
