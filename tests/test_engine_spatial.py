@@ -80,3 +80,13 @@ def test_cp_cannot_cut_rows_finer_than_the_smallest_feature_map():
     with pytest.raises(StrategyError) as info:
         estimate(model, system, Strategy(dp=1, cp=8, micro_batch=8, global_batch=8))
     assert info.value.path == "strategy.cp"
+
+
+def test_d1_operand_streaming_is_reported_as_memory_stream():
+    model = build("fsd")
+    tile = load_system("dojo-tile")
+    est = estimate(model, tile, Strategy(dp=25, micro_batch=1, global_batch=25, recompute="full"))
+    assert est.breakdown["memory_stream"] > est.breakdown["compute"] > 0
+    assert sum(est.breakdown.values()) == pytest.approx(est.step_time_s)
+    gpu = estimate(model, load_system("h100-dgx"), Strategy(dp=8, micro_batch=1, global_batch=8, recompute="full"))
+    assert gpu.breakdown["memory_stream"] == 0.0

@@ -116,6 +116,8 @@ class OpTime:
     bwd_s: float
     fwd_flops: float      # this device's FLOPs for one micro-batch
     bwd_flops: float
+    stream_fwd_s: float = 0.0   # of fwd_s/bwd_s: exposed streaming of operands from the pool
+    stream_bwd_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +171,8 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
     w_elems = op.params / param_shard(op, split)
     act_elems = (max(op.reads - op.params, 0.0) + op.writes) * b / s
     mem_bytes = (act_elems + w_elems) * dev.element_bytes
-    t_mem_f, _ = memory_time(mem_bytes, dev)
-    t_mem_b, _ = memory_time(mem_bytes * C.BACKWARD_BYTES_FACTOR, dev)
+    t_mem_f, streamed_f = memory_time(mem_bytes, dev)
+    t_mem_b, streamed_b = memory_time(mem_bytes * C.BACKWARD_BYTES_FACTOR, dev)
 
     if op.kind == "attention" and op.attn is not None:
         seq, heads, head_dim = op.attn
@@ -208,9 +210,14 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
         peak = dev.vector_peak
         eff_f = eff_b = 1.0
 
-    t_f = max(fwd_flops / (peak * eff_f) if eff_f > 0 else 0.0, t_mem_f) + C.KERNEL_OVERHEAD_S
-    t_b = max(bwd_flops / (peak * eff_b) if eff_b > 0 else 0.0, t_mem_b) + C.KERNEL_OVERHEAD_S
-    return OpTime(t_f, t_b, fwd_flops, bwd_flops)
+    t_math_f = fwd_flops / (peak * eff_f) if eff_f > 0 else 0.0
+    t_math_b = bwd_flops / (peak * eff_b) if eff_b > 0 else 0.0
+    t_f = max(t_math_f, t_mem_f) + C.KERNEL_OVERHEAD_S
+    t_b = max(t_math_b, t_mem_b) + C.KERNEL_OVERHEAD_S
+    # The part of the op's time that exists only because operands stream from the outer pool.
+    stream_f = max(t_math_f, t_mem_f) - max(t_math_f, t_mem_f - streamed_f)
+    stream_b = max(t_math_b, t_mem_b) - max(t_math_b, t_mem_b - streamed_b)
+    return OpTime(t_f, t_b, fwd_flops, bwd_flops, stream_f, stream_b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +231,18 @@ class BlockTime:
     attn_fwd_s: float          # forward time of attention-core ops (what selective recompute redoes)
     attn_fwd_flops: float
     ops: tuple[tuple[str, float, float], ...]
+    stream_fwd_s: float = 0.0  # of fwd_s/bwd_s: exposed operand streaming (SRAM-only chips)
+    stream_bwd_s: float = 0.0
+
+    def scaled(self, f: float) -> "BlockTime":
+        """``f`` repetitions' worth of time and FLOPs (the op list stays one repetition's)."""
+        return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops * f, self.bwd_flops * f,
+                         self.attn_fwd_s * f, self.attn_fwd_flops * f, self.ops,
+                         self.stream_fwd_s * f, self.stream_bwd_s * f)
 
 
 def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> BlockTime:
-    fs = bs = ff = bf = af = aff = 0.0
+    fs = bs = ff = bf = af = aff = sf = sb = 0.0
     ops = []
     for op in block.ops:
         t = op_time(op, micro_batch, split, dev)
@@ -235,8 +250,10 @@ def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> Blo
         bs += t.bwd_s
         ff += t.fwd_flops
         bf += t.bwd_flops
+        sf += t.stream_fwd_s
+        sb += t.stream_bwd_s
         if op.kind == "attention":
             af += t.fwd_s
             aff += t.fwd_flops
         ops.append((op.name, t.fwd_s, t.bwd_s))
-    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops))
+    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops), sf, sb)

@@ -162,24 +162,20 @@ class Costs:
 
 
 def _sum_blocks(blocks, mb, split, dev) -> BlockTime:
-    fs = bs = ff = bf = af = aff = 0.0
+    fs = bs = ff = bf = af = aff = sf = sb = 0.0
     ops = []
     for b in blocks:
-        t = block_time(b, mb, split, dev)
-        c = b.count
-        fs += c * t.fwd_s
-        bs += c * t.bwd_s
-        ff += c * t.fwd_flops
-        bf += c * t.bwd_flops
-        af += c * t.attn_fwd_s
-        aff += c * t.attn_fwd_flops
+        t = block_time(b, mb, split, dev).scaled(b.count)
+        fs += t.fwd_s
+        bs += t.bwd_s
+        ff += t.fwd_flops
+        bf += t.bwd_flops
+        af += t.attn_fwd_s
+        aff += t.attn_fwd_flops
+        sf += t.stream_fwd_s
+        sb += t.stream_bwd_s
         ops.extend(t.ops)
-    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops))
-
-
-def _scale(t: BlockTime, f: float) -> BlockTime:
-    return BlockTime(t.fwd_s * f, t.bwd_s * f, t.fwd_flops * f, t.bwd_flops * f,
-                     t.attn_fwd_s * f, t.attn_fwd_flops * f, t.ops)
+    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops), sf, sb)
 
 
 def _block_bytes(blocks, mb, split, eb):
@@ -232,7 +228,7 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) 
     parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     n = parts.n_layers
     eb = dev.element_bytes
-    layer = _scale(_sum_blocks(parts.layers, mb, split, dev), 1.0 / n)
+    layer = _sum_blocks(parts.layers, mb, split, dev).scaled(1.0 / n)
     lp, ls, lr, la, lk, lx, ln = _block_bytes(parts.layers, mb, split, eb)
     pp_, ps, pr, _, _, _, pn = _block_bytes(parts.pre, mb, split, eb)
     qp, qs, qr, _, _, _, qn = _block_bytes(parts.post, mb, split, eb)
@@ -325,9 +321,11 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     pre, post = costs.pre, costs.post
     if pp == 1:
         edge_f, edge_b = pre.fwd_s + post.fwd_s, pre.bwd_s + post.bwd_s
+        edge_stream = pre.stream_fwd_s + pre.stream_bwd_s + post.stream_fwd_s + post.stream_bwd_s
     else:
         edge = pre if pre.fwd_s + pre.bwd_s >= post.fwd_s + post.bwd_s else post
         edge_f, edge_b = edge.fwd_s, edge.bwd_s
+        edge_stream = edge.stream_fwd_s + edge.stream_bwd_s
     fwd_s = layers_dev * L.fwd_s + edge_f
     bwd_s = layers_dev * L.bwd_s + edge_b
     if recompute == "full":
@@ -337,6 +335,10 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     else:
         re_s = re_flops = 0.0
     compute_mb = fwd_s + bwd_s + re_s
+    # Of that, the time ops wait on operands streaming from an outer pool (Dojo's DIP HBM when a
+    # D1's SRAM cannot hold them): reported as memory_stream, not compute.
+    op_stream_mb = (layers_dev * (L.stream_fwd_s * (2.0 if recompute == "full" else 1.0) + L.stream_bwd_s)
+                    + edge_stream)
 
     # ---- exposed per-micro-batch communication -------------------------------------------------
     tp_mb = 0.0
@@ -408,7 +410,6 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         acts = layers_dev * costs.layer_saved * in_flight
     edge_acts = costs.pre_saved * in_flight + (costs.post_saved if pp == 1 else 0.0)
     acts += edge_acts
-    capacity = sum(t.capacity for t in mem.tiers)
     buffers = C.RESERVED_MEMORY_FRACTION * mem.tiers[0].capacity + states["zero_live"]
     components = {"activations": acts, "weights": states["weights"], "gradients": states["gradients"],
                   "optimizer": states["optimizer"], "buffers": buffers}
@@ -469,7 +470,7 @@ def _estimate(model, system, s: Strategy) -> Estimate:
 
     # ---- breakdown -----------------------------------------------------------------------------
     bd = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
-    bd["compute"] = m * compute_mb
+    bd["compute"] = m * (compute_mb - op_stream_mb)
     bd["comm_tp"] = m * tp_mb
     bd["comm_cp"] = m * cp_mb
     bd["comm_ep"] = m * ep_mb
@@ -477,7 +478,7 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     bd["bubble"] = bubble
     bd["comm_zero"] = zero_s
     bd["comm_dp"] = dp_exposed
-    bd["memory_stream"] = stream_s
+    bd["memory_stream"] = stream_s + m * op_stream_mb
     bd["optimizer"] = opt_s
     subtotal = sum(bd.values())
     input_s = t_in = 0.0
