@@ -87,3 +87,13 @@ def test_gemm_per_group():
     conv = next(op for _, op in build("regnety-400mf").iter_ops() if op.kind == "conv" and op.groups > 1)
     gm, gn, gk = conv.gemm_per_group
     assert gk == 8 * 9 and gn == 8 and conv.flops == 2 * gm * gn * gk * conv.groups
+
+
+def test_bev_level_is_a_zero_based_index():
+    from dojosim.errors import SpecError
+    from dojosim.workload import build
+
+    assert build("fsd-mini", bev_level=0).params > 0
+    with pytest.raises(SpecError) as info:
+        build("fsd-mini", bev_level=-1)
+    assert info.value.path == "bev_level"

@@ -134,9 +134,14 @@ def coerce(key: str, value: Any, default: Any, path: str) -> Any:
         f = float(value)
     except (TypeError, ValueError):
         raise SpecError(where, f"expected a positive integer, got {value!r}") from None
-    if isinstance(value, bool) or f != int(f) or f < 1:
-        raise SpecError(where, f"expected a positive integer, got {value!r}")
+    if isinstance(value, bool) or f != int(f) or f < (0 if key in INDEX_SETTINGS else 1):
+        what = "a non-negative index" if key in INDEX_SETTINGS else "a positive integer"
+        raise SpecError(where, f"expected {what}, got {value!r}")
     return int(f)
+
+
+# Integer settings that are 0-based indices rather than sizes (the builder checks their range).
+INDEX_SETTINGS = frozenset({"bev_level"})
 
 
 def configure(name: str, overrides: dict, path: str = "") -> tuple[Family, dict, str]:
