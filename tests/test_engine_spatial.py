@@ -5,6 +5,8 @@ then swaps kernel//2 boundary rows with both neighbours. On Dojo's D1, operands 
 SRAM share stream from the DIP HBM.
 """
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dojosim import Strategy, estimate
 from dojosim.errors import StrategyError
@@ -90,3 +92,32 @@ def test_d1_operand_streaming_is_reported_as_memory_stream():
     assert sum(est.breakdown.values()) == pytest.approx(est.step_time_s)
     gpu = estimate(model, load_system("h100-dgx"), Strategy(dp=8, micro_batch=1, global_batch=8, recompute="full"))
     assert gpu.breakdown["memory_stream"] == 0.0
+
+
+def _dojo_scaled(system, pool_bw=1.0, sram=1.0, links=1.0):
+    chip = system.chip.model_copy(update={"sram_bytes": system.chip.sram_bytes * sram})
+    levels = [lv.model_copy(update={
+        "link_bandwidth": lv.link_bandwidth * links,
+        "memory_pools": [p.model_copy(update={"bandwidth": p.bandwidth * pool_bw,
+                                              "link_bandwidth": p.link_bandwidth * pool_bw})
+                         for p in lv.memory_pools],
+    }) for lv in system.levels]
+    return system.model_copy(update={"chip": chip, "levels": levels})
+
+
+_TILE = load_system("dojo-tile")
+_FSD_MINI = build("fsd", frames=1)   # one frame: quick, and 15 row blocks so cp=5 is valid
+
+
+@settings(max_examples=25)
+@given(st.sampled_from([(25, 1), (5, 5), (1, 25)]), st.sampled_from([1, 2, 4]),
+       st.sampled_from(["none", "full"]), st.floats(1.0, 8.0), st.floats(1.0, 4.0), st.floats(1.0, 8.0))
+def test_more_dojo_memory_or_bandwidth_never_slows_a_step(split, mb, rc, pool_bw, sram, links):
+    dp, cp = split
+    if cp > _FSD_MINI.spatial_rows:
+        return
+    s = Strategy(dp=dp, cp=cp, micro_batch=mb, global_batch=dp * mb * 2, recompute=rc)
+    base = estimate(_FSD_MINI, _TILE, s)
+    better = estimate(_FSD_MINI, _dojo_scaled(_TILE, pool_bw, sram, links), s)
+    assert better.step_time_s <= base.step_time_s * (1 + 1e-9)
+    assert sum(better.breakdown.values()) == pytest.approx(better.step_time_s)
