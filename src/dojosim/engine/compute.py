@@ -234,6 +234,14 @@ class BlockTime:
     stream_fwd_s: float = 0.0  # of fwd_s/bwd_s: exposed operand streaming (SRAM-only chips)
     stream_bwd_s: float = 0.0
 
+    def __add__(self, other: "BlockTime") -> "BlockTime":
+        """Two blocks run one after the other (their op lists concatenated)."""
+        return BlockTime(self.fwd_s + other.fwd_s, self.bwd_s + other.bwd_s,
+                         self.fwd_flops + other.fwd_flops, self.bwd_flops + other.bwd_flops,
+                         self.attn_fwd_s + other.attn_fwd_s, self.attn_fwd_flops + other.attn_fwd_flops,
+                         self.ops + other.ops, self.stream_fwd_s + other.stream_fwd_s,
+                         self.stream_bwd_s + other.stream_bwd_s)
+
     def scaled(self, f: float) -> "BlockTime":
         """``f`` repetitions' worth of time and FLOPs (the op list stays one repetition's)."""
         return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops * f, self.bwd_flops * f,
