@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import time
 
 
 def cpu_s() -> float:

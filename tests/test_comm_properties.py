@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from dojosim.engine.comm import KINDS, bandwidth_lower_bound, collective_time

@@ -1,12 +1,10 @@
 """Design sweeps: points, keys, the Parquet store, resume after kill -9, local and Ray executors."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml

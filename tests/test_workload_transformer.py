@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from dojosim.errors import SpecError, UnknownNameError
-from dojosim.workload import Block, Model, build, from_run, list_models
+from dojosim.workload import Model, build, from_run, list_models
 
 CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "cases.yaml"
 

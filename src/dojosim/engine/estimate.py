@@ -319,12 +319,13 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         edge_stream = edge.stream_fwd_s + edge.stream_bwd_s
     fwd_s = layers_dev * L.fwd_s + edge_f
     bwd_s = layers_dev * L.bwd_s + edge_b
+    # recompute time (its FLOPs enter the hardware FLOPs below, per whole model)
     if recompute == "full":
-        re_s, re_flops = layers_dev * L.fwd_s, layers_dev * L.fwd_flops
+        re_s = layers_dev * L.fwd_s
     elif recompute == "selective":
-        re_s, re_flops = layers_dev * L.attn_fwd_s, layers_dev * L.attn_fwd_flops
+        re_s = layers_dev * L.attn_fwd_s
     else:
-        re_s = re_flops = 0.0
+        re_s = 0.0
     compute_mb = fwd_s + bwd_s + re_s
     # Of that, the time ops wait on operands streaming from an outer pool (Dojo's DIP HBM when a
     # D1's SRAM cannot hold them): reported as memory_stream, not compute.
