@@ -121,3 +121,15 @@ def test_more_dojo_memory_or_bandwidth_never_slows_a_step(split, mb, rc, pool_bw
     better = estimate(_FSD_MINI, _dojo_scaled(_TILE, pool_bw, sram, links), s)
     assert better.step_time_s <= base.step_time_s * (1 + 1e-9)
     assert sum(better.breakdown.values()) == pytest.approx(better.step_time_s)
+
+
+def test_whole_images_go_to_ranks_before_rows_are_cut():
+    # The FSD backbone's convolutions run on the clip's 64 images: up to 64 ranks take whole
+    # images and swap no halo; beyond that, each rank holds rows of one image.
+    op = next(op for b in build("fsd").blocks if b.name.startswith("backbone") for op in b.ops if op.halo > 0)
+    assert op.images == 64
+    assert op.halo_per_rank(1) == 0.0 and op.halo_per_rank(64) == 0.0
+    assert op.halo_per_rank(128) == pytest.approx(op.halo / 64)
+    # a CNN of single images cuts rows from the first extra rank on
+    res = next(op for b in build("resnet50").blocks for op in b.ops if op.halo > 0)
+    assert res.images == 1 and res.halo_per_rank(2) == res.halo

@@ -200,16 +200,17 @@ def _block_bytes(blocks, mb, split, eb):
 
 
 def _halo(blocks, mb, split, eb) -> tuple[float, float]:
-    """Bytes one rank receives from each neighbour, and the number of such exchanges, when the
-    rows of every convolution are split across ``split.cp`` ranks (a CNN's context parallelism:
-    each rank keeps 1/cp of the image rows and needs kernel//2 rows from each side)."""
+    """Bytes one rank receives from each neighbour, and the number of such exchanges, when every
+    convolution is split across ``split.cp`` ranks (a CNN's context parallelism: whole images to
+    ranks first, then 1/cp of the rows, each rank needing kernel//2 rows from each side)."""
     if split.cp <= 1:
         return 0.0, 0.0
     nbytes = count = 0.0
     for b in blocks:
         for op in b.ops:
-            if op.halo > 0:
-                nbytes += b.count * op.halo * mb * eb
+            halo = op.halo_per_rank(split.cp)
+            if halo > 0:
+                nbytes += b.count * halo * mb * eb
                 count += b.count
     return nbytes, count
 

@@ -79,8 +79,19 @@ class Op:
     # the op's rows (first spatial axis) are split across ranks (spatial/context parallelism):
     # kernel_rows // 2 rows of the input. 0 for 1x1 convs and non-convolutions.
     halo: float = 0.0
+    # Independent images in one sample's work on this op (an FSD clip's cameras x frames through
+    # the per-image backbone): a spatial split first hands whole images to ranks, which needs no
+    # halo, and cuts rows only beyond that. 1 = one image (or unknown).
+    images: int = 1
     # traced ops only: shapes of the tensor inputs, then (last) of the output, whole traced batch
     shapes: tuple[tuple[int, ...], ...] = ()
+
+    def halo_per_rank(self, ranks: int) -> float:
+        """Elements per sample one of ``ranks`` spatial ranks receives from each neighbour: none
+        while whole images go to ranks, one image's boundary rows once rows must be cut."""
+        if ranks <= 1 or ranks <= self.images:
+            return 0.0
+        return self.halo / self.images
 
     @property
     def bwd_flops(self) -> float:
@@ -177,7 +188,8 @@ class Model:
         """How many ranks the rows of this network's feature maps can be split over: the
         smallest, over its row-splittable convolutions, of input rows per halo (a rank must own
         at least the rows it lends its neighbours). None when no op can be split by rows."""
-        rows = [max(op.reads - op.params, 0.0) / op.halo for _, op in self.iter_ops() if op.halo > 0]
+        rows = [op.images * max(op.reads - op.params, 0.0) / op.halo
+                for _, op in self.iter_ops() if op.halo > 0]
         return int(min(rows)) if rows else None
 
     @property

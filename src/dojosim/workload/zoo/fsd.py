@@ -19,6 +19,7 @@ Everything before the video module runs ``cameras * frames`` (backbone) or ``fra
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ...errors import SpecError
 from ..graph import Block, Model, Op
@@ -52,8 +53,11 @@ def backbone_stages(cfg: dict) -> list[tuple[int, int, int]]:
     return [(w, d, g) for w, d, g in zip(ws, ds, out)]
 
 
-def _scaled(block: Block, n: float) -> Block:
-    return Block(block.name, tuple(op.scaled(n) for op in block.ops), block.count, block.layer)
+def _scaled(block: Block, n: int) -> Block:
+    """The per-image ``block`` over the ``n`` images of a clip (independent images: a spatial
+    split can hand them to different ranks without exchanging halos)."""
+    return Block(block.name, tuple(replace(op.scaled(n), images=op.images * n) for op in block.ops),
+                 block.count, block.layer)
 
 
 def _dw_block(t: Trunk, name: str) -> None:
