@@ -27,3 +27,14 @@ def read_yaml(path: str | os.PathLike, where: str) -> Any:
     if not p.is_file():
         raise SpecError(where, f"no such file: {str(p)!r}")
     return parse_yaml(p.read_text(encoding="utf-8"), where)
+
+
+def check_mapping(data: Any, where: str, known: tuple[str, ...], expected: str) -> dict:
+    """``data`` itself, when it is a mapping whose keys are all in ``known``; otherwise a
+    `SpecError` at ``where`` ("expected …") or at the first unknown key."""
+    if not isinstance(data, dict):
+        raise SpecError(where, f"expected {expected}")
+    for k in data:
+        if k not in known:
+            raise SpecError(f"{where}.{k}", f"unknown key; known: {', '.join(known)}")
+    return data

@@ -28,7 +28,7 @@ from pathlib import Path
 
 
 from ..errors import SpecError
-from ..yamlfile import read_yaml
+from ..yamlfile import check_mapping, read_yaml
 
 DEFAULT_ISLAND = 1024
 DEFAULT_REFERENCE = "h100-dgx"
@@ -44,22 +44,14 @@ def load_fleet(path: str | os.PathLike) -> dict:
 
 
 def check_fleet(spec: dict, base_dir: Path | None = None) -> dict:
-    if not isinstance(spec, dict):
-        raise SpecError("fleet", "expected a mapping with workload and parts")
-    for k in spec:
-        if k not in TOP_KEYS:
-            raise SpecError(f"fleet.{k}", f"unknown key; known: {', '.join(TOP_KEYS)}")
+    check_mapping(spec, "fleet", TOP_KEYS, "a mapping with workload and parts")
     parts = spec.get("parts")
     if not isinstance(parts, list) or not parts:
         raise SpecError("fleet.parts", "expected a non-empty list of {name, preset, devices | count}")
     names = set()
     for i, part in enumerate(parts):
         path = f"fleet.parts[{i}]"
-        if not isinstance(part, dict):
-            raise SpecError(path, "expected a mapping {name, preset, devices | count}")
-        for k in part:
-            if k not in PART_KEYS:
-                raise SpecError(f"{path}.{k}", f"unknown key; known: {', '.join(PART_KEYS)}")
+        check_mapping(part, path, PART_KEYS, "a mapping {name, preset, devices | count}")
         if not part.get("preset"):
             raise SpecError(f"{path}.preset", "missing")
         if ("devices" in part) == ("count" in part):

@@ -39,7 +39,7 @@ from typing import Callable, Iterable
 
 
 from ..errors import SpecError
-from ..yamlfile import read_yaml
+from ..yamlfile import check_mapping, read_yaml
 from .store import Store
 
 SECTIONS = ("workload", "strategy", "system")
@@ -62,11 +62,7 @@ def load_sweep(path: str | os.PathLike) -> dict:
 
 
 def check_sweep(spec: dict, base_dir: Path | None = None) -> dict:
-    if not isinstance(spec, dict):
-        raise SpecError("sweep", "expected a mapping with base, grid and/or random")
-    for k in spec:
-        if k not in TOP_KEYS:
-            raise SpecError(f"sweep.{k}", f"unknown key; known: {', '.join(TOP_KEYS)}")
+    check_mapping(spec, "sweep", TOP_KEYS, "a mapping with base, grid and/or random")
     spec = copy.deepcopy(spec)
     if "run" in spec:
         run_path = Path(spec.pop("run"))
