@@ -11,6 +11,7 @@ Repeated blocks (transformer layers, ResNet stages) are stored once with a `coun
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
 
 OpKind = Literal[
@@ -183,7 +184,7 @@ class Model:
     def activation_elements_per_sample(self) -> float:
         return sum(b.saved for b in self.blocks)
 
-    @property
+    @cached_property  # the engine asks on every estimate; a model is frozen
     def spatial_rows(self) -> int | None:
         """How many ranks the rows of this network's feature maps can be split over: the
         smallest, over its row-splittable convolutions, of input rows per halo (a rank must own
