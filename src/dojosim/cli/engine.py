@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ._app import JSON_OPTION, app, console, emit_json, is_interactive
+from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
 
 PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
 
@@ -77,17 +77,19 @@ def estimate_cmd(
     run: Path = typer.Argument(..., help="Run file (workload, system, strategy)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Predict one training step of a run: time, breakdown, throughput, memory, energy."""
     from ..engine import estimate
     from ..run import load_run
 
+    check_plot_dir(plot, force)
     r = load_run(run)
     est = estimate(r.model, r.system, r.strategy)
     if plot is not None:
         from ..report.plots import plot_estimate
 
-        plot_estimate(est, plot, model=r.model, system=r.system)
+        plot_estimate(est, plot, model=r.model, system=r.system, force=force)
     if json_:
         emit_json(estimate_json(est))
     else:
@@ -99,11 +101,13 @@ def validate_cmd(
     cases: Path = typer.Option(..., "--cases", help="File of published cases (validation format)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Predict every case of a file and compare with the measured step times."""
     from ..run import load_cases
     from ..validate import validate
 
+    check_plot_dir(plot, force)
     items = load_cases(cases)
     if is_interactive() and not json_:
         from rich.progress import Progress
@@ -116,7 +120,7 @@ def validate_cmd(
     if plot is not None:
         from ..report.plots import plot_validation
 
-        plot_validation(result, plot)
+        plot_validation(result, plot, force=force)
     if json_:
         emit_json(result)
         return

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..errors import SpecError
 from ..plan.search import split_text
-from ._app import JSON_OPTION, app, console, emit_json, is_interactive
+from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
 
 _SPLIT_KEYS = ("dp", "tp", "pp", "cp", "ep")
 
@@ -51,12 +51,14 @@ def search_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Find the best split of a model on a system: every valid strategy, pruned, costed and ranked."""
     from ..hardware import load_system
     from ..plan.search import search_with_stats
     from ..workload import build
 
+    check_plot_dir(plot, force)
     overrides = parse_sets(sets)
     if seq_len is not None:
         overrides["seq_len"] = seq_len
@@ -70,7 +72,7 @@ def search_cmd(
     if plot is not None:
         from ..report.plots import plot_search
 
-        plot_search(res.candidates, plot)
+        plot_search(res.candidates, plot, force=force)
     if json_:
         from .engine import estimate_json
 
@@ -129,10 +131,12 @@ def sweep_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Results directory (default: out/sweeps/NAME under the current directory)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Run a design sweep; results are appended to a Parquet store as they arrive."""
     from ..plan.sweep import load_results, run_sweep
 
+    check_plot_dir(plot, force)
     # out/ is git-ignored at the repository root, so running an example there leaves no stray files.
     out = out or Path("out") / "sweeps" / spec.stem
     stats = run_sweep(spec, out, resume=resume, executor=executor, address=address, workers=workers,
@@ -140,13 +144,15 @@ def sweep_cmd(
     if plot is not None:
         from ..report.plots import plot_sweep
 
-        plot_sweep(load_results(out), plot)
+        plot_sweep(load_results(out), plot, force=force)
     if json_:
         emit_json(stats)
-        return
-    console.print(f"{stats['points']:,} points: {stats['skipped']:,} already done, {stats['written']:,} written "
-                  f"({stats['errors']:,} with errors) to {stats['out']}")
-    console.print("load them with: dojosim.plan.sweep.load_results(PATH) -> pandas DataFrame", markup=False)
+    else:
+        console.print(f"{stats['points']:,} points: {stats['skipped']:,} already done, {stats['written']:,} written "
+                      f"({stats['errors']:,} with errors) to {stats['out']}", markup=False)
+        console.print("load them with: dojosim.plan.sweep.load_results(PATH) -> pandas DataFrame", markup=False)
+    if stats["written"] and stats["errors"] == stats["written"]:
+        raise SpecError("sweep", f"every one of the {stats['written']:,} points failed; the first: {stats['first_error']}")
 
 
 # ---------------------------------------------------------------- fleet
