@@ -31,6 +31,10 @@ MAX_GLOBAL_BATCH = 2**32
 # Ranked strategies a search returns: a table of more than a few dozen is never read.
 MAX_TOP = 10_000
 
+# Any one size of a network (layers, hidden, sequence, vocabulary, image side): 2^40 is ~10^5x
+# the largest published (a 10^7-token context); past it products of sizes leave float range.
+MAX_MODEL_SIZE = 2**40
+
 # ---- sweeps ------------------------------------------------------------------------------------
 # Random samples drawn per sweep (the "2^32 samples" bound on draws); the points
 # themselves are held in memory (~1 kB each), so their number has its own, lower bound.

@@ -5,10 +5,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-import yaml
 from rich.table import Table
 
 from ..errors import SpecError
+from ..yamlfile import parse_yaml
 from ..plan.search import split_text
 from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
 
@@ -22,10 +22,7 @@ def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise SpecError(path, f"expected KEY=VALUE, got {item!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise SpecError(f"{path}.{key.strip()}", f"cannot read value {value!r}") from None
+        out[key.strip()] = parse_yaml(value, f"{path}.{key.strip()}")
     return out
 
 
