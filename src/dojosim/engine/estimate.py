@@ -253,16 +253,22 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) 
 # --------------------------------------------------------------------------------------------
 
 def _choose_micro_batch(model, system, s: Strategy) -> int:
-    """Largest micro-batch (dividing the per-replica batch, at most 16) whose estimate fits."""
+    """The fastest micro-batch that fits, by the search's rule: every divisor of the per-replica
+    batch (interleaving: those leaving a multiple of pp micro-batches), ascending; memory grows
+    with the micro-batch, so the first that does not fit ends the walk; ties go to the smaller.
+    When none fits, the smallest (estimated anyway, reported as not fitting)."""
     per_replica = s.global_batch // s.dp
-    options = [d for d in range(min(per_replica, 16), 0, -1) if per_replica % d == 0]
+    options = [d for d in range(1, per_replica + 1) if per_replica % d == 0]
     if s.pp > 1 and s.interleave > 1:
         options = [d for d in options if (per_replica // d) % s.pp == 0] or [1]
+    best, best_step = options[0], None
     for d in options:
         est = _estimate(model, system, s.model_copy(update={"micro_batch": d}))
-        if est.memory.fits:
-            return d
-    return options[-1]
+        if not est.memory.fits:
+            break
+        if best_step is None or est.step_time_s < best_step:
+            best, best_step = d, est.step_time_s
+    return best
 
 
 def estimate(model, system, strategy: Strategy) -> Estimate:
@@ -281,7 +287,8 @@ def estimate(model, system, strategy: Strategy) -> Estimate:
     if s.micro_batch is None:
         mb = _choose_micro_batch(model, system, s)
         est = _estimate(model, system, s.model_copy(update={"micro_batch": mb}))
-        return _with_note(est, f"micro_batch chosen by the engine: {mb}")
+        return _with_note(est, f"micro_batch chosen by the engine: {mb} (the fastest that fits, "
+                               f"{s.global_batch // s.dp // mb} micro-batches per replica)")
     return _estimate(model, system, s)
 
 
