@@ -21,7 +21,7 @@ from ..strategy import Strategy, check
 from . import constants as C
 from .comm_api import CommContext
 from .datapath import InputPath, input_path
-from .compute import BlockTime, Device, Split, block_time, make_device, param_shard, saved_shard
+from .compute import BOUND_KEYS, BlockTime, Device, Split, block_time, make_device, param_shard, saved_shard
 from .memory import (Tier, in_flight_micro_batches, report, state_bytes, stream_bytes_per_step,
                      weight_bytes)
 from .result import BREAKDOWN_KEYS, Estimate, StageTiming
@@ -283,6 +283,11 @@ def estimate(model, system, strategy: Strategy) -> Estimate:
     return _estimate(model, system, s)
 
 
+def edge_block(pre: BlockTime, post: BlockTime) -> BlockTime:
+    """The costlier of the first stage's extra blocks and the last stage's (pp > 1)."""
+    return pre if pre.fwd_s + pre.bwd_s >= post.fwd_s + post.bwd_s else post
+
+
 def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float) -> dict:
     """What the hosts deliver, what the step needs, whether input binds, and how many hosts
     (PCIe-attached, plus Z-plane ones over Ethernet) would remove the bound."""
@@ -303,6 +308,12 @@ def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float
             text += " remove it" if out["removable"] else " are the most the interface cards take: still input-bound"
         out["note"] = text
     return out
+
+
+def _shares(seconds: dict[str, float]) -> dict[str, float]:
+    """Each key's share of the total (what bound the ops' time, forward + backward)."""
+    total = sum(seconds.values())
+    return {k: v / total for k, v in seconds.items() if v > 0} if total > 0 else {}
 
 
 def _with_note(est: Estimate, note: str) -> Estimate:
@@ -335,9 +346,11 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         edge_f, edge_b = pre.fwd_s + post.fwd_s, pre.bwd_s + post.bwd_s
         edge_stream = pre.stream_fwd_s + pre.stream_bwd_s + post.stream_fwd_s + post.stream_bwd_s
     else:
-        edge = pre if pre.fwd_s + pre.bwd_s >= post.fwd_s + post.bwd_s else post
+        edge = edge_block(pre, post)
         edge_f, edge_b = edge.fwd_s, edge.bwd_s
         edge_stream = edge.stream_fwd_s + edge.stream_bwd_s
+    edge_bounds = (pre + post).bound_s if pp == 1 else edge_block(pre, post).bound_s
+    op_bounds = {k: layers_dev * a + e for k, a, e in zip(BOUND_KEYS, L.bound_s, edge_bounds)}
     fwd_s = layers_dev * L.fwd_s + edge_f
     bwd_s = layers_dev * L.bwd_s + edge_b
     # recompute time (its FLOPs enter the hardware FLOPs below, per whole model)
@@ -540,5 +553,6 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         extra={"micro_batch": mb, "in_flight_micro_batches": in_flight, "params_per_device": params_dev,
                "layer_saved_bytes": costs.layer_saved, "layer_input_bytes": costs.layer_input,
                "edge_activation_bytes": edge_acts, "streamed_bytes_per_step": moved,
-               "input_s": t_in, "layers_per_device": layers_dev, "input": input_info},
+               "input_s": t_in, "layers_per_device": layers_dev, "input": input_info,
+               "op_bounds": _shares(op_bounds)},
     )

@@ -64,6 +64,9 @@ class Chip(BaseModel):
     dram_bandwidth: float = Field(0.0, ge=0)
     tdp_w: float = Field(gt=0)
     price_usd: float = Field(0.0, ge=0)
+    # Per-chip efficiency data (hardware/efficiency.py names them): overrides of the engine's
+    # efficiency figures and, for a many-core chip (D1), its core microarchitecture.
+    efficiency: dict[str, float] = Field(default_factory=dict)
 
     @field_validator("peak_flops")
     @classmethod

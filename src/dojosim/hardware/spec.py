@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from .. import units
 from ..errors import SpecError, from_pydantic
+from .efficiency import FIELDS as EFFICIENCY_FIELDS
 from .schema import DTYPES, TOPOLOGY_KINDS, Chip, Level, MemoryPool, Rack, ScaleOut, Source, System, Topology
 
 _QUANTITY_KEYS = {"value", "source", "assumed", "range", "note"}
@@ -124,7 +125,7 @@ class _Reader:
             chip, srcs = self.resolve_chip(raw, path)
             self.sources.update({f"{path}{k[len('chip'):]}": s for k, s in srcs.items() if k.startswith("chip")})
             return chip
-        allowed = ("name", "peak_flops", *_CHIP_FIELDS)
+        allowed = ("name", "peak_flops", "efficiency", *_CHIP_FIELDS)
         raw = self.mapping(raw, path, allowed, ("name", "peak_flops", "tdp_w"))
         flops_raw = raw["peak_flops"]
         if not isinstance(flops_raw, dict) or not flops_raw:
@@ -135,10 +136,24 @@ class _Reader:
                 raise SpecError(f"{path}.peak_flops.{dtype}", f"unknown dtype; expected one of: {', '.join(DTYPES)}")
             peak[dtype] = self.quantity(v, f"{path}.peak_flops.{dtype}", "flops", "pos")
         data = {"name": self.name(raw, path), "peak_flops": peak, **self.fields(raw, path, _CHIP_FIELDS)}
+        if raw.get("efficiency") is not None:
+            data["efficiency"] = self.efficiency(raw["efficiency"], f"{path}.efficiency")
         for cap, bw in (("dram_bytes", "dram_bandwidth"), ("sram_bytes", "sram_bandwidth")):
             if data.get(cap, 0) > 0 and data.get(bw, 0) <= 0:
                 raise SpecError(f"{path}.{bw}", f"must be positive when {cap} is given")
         return self.build(Chip, data, path)
+
+    def efficiency(self, raw: Any, path: str) -> dict[str, float]:
+        names = tuple(EFFICIENCY_FIELDS)
+        raw = self.mapping(raw, path, names)
+        out = {}
+        for key, value in raw.items():
+            dim, rule, _ = EFFICIENCY_FIELDS[key]
+            v = self.quantity(value, f"{path}.{key}", dim, "pos" if rule == "frac" else rule)
+            if rule == "frac" and v > 1:
+                raise SpecError(f"{path}.{key}", f"is a fraction: must be at most 1, got {v:g}")
+            out[key] = v
+        return out
 
     def topology(self, raw: Any, path: str, children: int | None) -> Topology:
         raw = self.mapping(raw, path, ("kind", "shape", "oversubscription", "source", "assumed", "note"), ("kind",))
