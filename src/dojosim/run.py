@@ -1,4 +1,4 @@
-"""Runs and cases: the YAML format of shared/validation/README.md turned into objects.
+"""Runs and cases: the YAML format of docs/validation.md ("The case format") turned into objects.
 
 A *run* is `workload:` + `system:` + `strategy:`; `load_run` builds the `Model`, the `System` and
 the `Strategy` from it. A *case* is a run plus what was measured; `load_cases` reads a file of

@@ -32,7 +32,8 @@ _LEVEL_FIELDS = {
     "children": ("count", "int"), "link_bandwidth": ("bandwidth", "pos"),
     "latency_s": ("time", "nonneg"), "power_overhead_w": ("power", "nonneg"),
     "cost_overhead_usd": ("money", "nonneg"), "egress_bandwidth": ("bandwidth", "pos"),
-    "host_input_bandwidth": ("bandwidth", "pos"),
+    "host_input_bandwidth": ("bandwidth", "pos"), "hosts": ("count", "int"), "host_cores": ("count", "int"),
+    "host_core_rate": ("bandwidth", "pos"), "zplane_bandwidth": ("bandwidth", "pos"),
 }
 _SCALE_FIELDS = {
     "link_bandwidth": ("bandwidth", "pos"), "latency_s": ("time", "nonneg"),
@@ -140,7 +141,8 @@ class _Reader:
         return self.build(Chip, data, path)
 
     def topology(self, raw: Any, path: str, children: int | None) -> Topology:
-        raw = self.mapping(raw, path, ("kind", "shape", "oversubscription", "source", "assumed", "note"), ("kind",))
+        raw = self.mapping(raw, path, ("kind", "shape", "oversubscription", "reconfigurable", "source",
+                                       "assumed", "note"), ("kind",))
         kind = raw["kind"]
         if kind not in TOPOLOGY_KINDS:
             raise SpecError(f"{path}.kind", f"unknown topology {kind!r}; expected one of: {', '.join(TOPOLOGY_KINDS)}")
@@ -164,7 +166,13 @@ class _Reader:
         if raw.get("source") or raw.get("assumed"):
             self.sources[path] = Source(text=str(raw.get("source") or ""), assumed=bool(raw.get("assumed", False)),
                                         note=str(raw.get("note", "") or ""))
-        return self.build(Topology, {"kind": kind, "shape": shape, "oversubscription": over}, path)
+        reconf = raw.get("reconfigurable", False)
+        if not isinstance(reconf, bool):
+            raise SpecError(f"{path}.reconfigurable", f"must be true or false, got {reconf!r}")
+        if reconf and kind != "torus":
+            raise SpecError(f"{path}.reconfigurable", f"only a torus is rewired by optical switches, not a {kind}")
+        return self.build(Topology, {"kind": kind, "shape": shape, "oversubscription": over,
+                                     "reconfigurable": reconf}, path)
 
     def pool(self, raw: Any, path: str) -> MemoryPool:
         raw = self.mapping(raw, path, ("name", *_POOL_FIELDS), ("name", "count", "capacity_bytes", "bandwidth", "link_bandwidth"))

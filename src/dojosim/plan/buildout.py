@@ -22,7 +22,7 @@ A plan file (examples/buildout/*.yaml)::
         add: [{system: h100, count: 6000, site: cortex}]      # count: copies of the preset
         retire: [{system: a100, devices: 1000, site: cortex}] # or devices: accelerators
         workloads: {fsd: 0.5, auto-labeling: 0.5}             # the mix from this quarter on
-    data: {...}                        # the fleet's data path (plan/datapath.py)
+    data: {...}                        # the fleet's data path (plan/fleetdata.py)
     optimize: {...}                    # the best mix for the budget (plan/mix.py)
 
 `load_plan` checks everything that needs no engine (one-line `SpecError`s naming the field);
@@ -306,7 +306,7 @@ def check_plan(spec, base_dir: Path | None = None) -> Plan:
     _check_installed(changes, types, sites, quarters)
     data = None
     if "data" in spec:
-        from .datapath import check_data
+        from .fleetdata import check_data
 
         data = check_data(spec["data"], tuple(workloads))
     plan = Plan(str(spec.get("name", "plan")), str(spec.get("description", "")), quarters, precision, reference,

@@ -8,7 +8,7 @@ Per quarter (systems added in a quarter are online for all of it; retired ones f
 - capex (the presets' prices of what was added), opex (facility energy x load factor x the
   electricity price), cumulative spend, against the quarter's budget;
 - the vendors' shares, by peak and by mix-weighted H100-equivalents;
-- the data path's compute demand (`plan/datapath.py`) against the fleet's share of its workload.
+- the data path's compute demand (`plan/fleetdata.py`) against the fleet's share of its workload.
 
 `assumed` on each row lists the figures in it that rest on an assumption (priced from an assumed
 preset figure, a PUE with a range, ...); `assumptions` lists every assumed input with its reason.
@@ -59,7 +59,7 @@ def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
     online = installed(plan)
     data = None
     if plan.data is not None:
-        from .datapath import evaluate
+        from .fleetdata import evaluate
 
         data = evaluate(plan.data, plan.quarters)
     vendors = sorted({t.vendor for t in plan.types.values()})
@@ -167,7 +167,7 @@ def assumptions(plan: Plan) -> list[dict]:
                 out.append(f.describe())
     out += [b.describe() for q, b in sorted(plan.budgets.items()) if b.assumed and b.has_range]
     if plan.data is not None:
-        from .datapath import figures_of
+        from .fleetdata import figures_of
 
         out += [f.describe() for f in figures_of(plan.data) if f.assumed]
     return out
