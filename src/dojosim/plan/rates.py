@@ -107,7 +107,6 @@ def _search(key: tuple) -> tuple[float, str | None, str | None]:
     (model_name, sets, batch, precision), preset, island = key
     from ..workload import build
     from .fleet import search_island
-    from .search import split_text
 
     try:
         model = build(model_name, **dict(sets))
@@ -117,7 +116,7 @@ def _search(key: tuple) -> tuple[float, str | None, str | None]:
     if cand is None:
         return 0.0, None, err or f"no split of {model_name} fits on an island of {island} devices of {preset}"
     note = f"batch {batch} has no split on {island} devices of {preset}; used {used}" if used != batch else None
-    return cand.estimate.samples_per_s, split_text(cand.strategy), note
+    return cand.estimate.samples_per_s, cand.strategy.label(model), note
 
 
 def island_rates(keys: list[tuple], workers: int | None = None) -> dict[tuple, tuple]:
