@@ -70,7 +70,7 @@ def validate(cases: Iterable[Case] | str, *, on_case: Callable[[Case], None] | N
             on_case(case)
         try:
             run = case.run()
-            est = estimate(run.model, run.system, run.strategy)
+            est = estimate(run.model, run.system, run.strategy, run.assumptions)
         except SpecError as err:
             skipped.append({"id": case.id, "reason": str(err)})
             continue
