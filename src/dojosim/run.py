@@ -1,4 +1,4 @@
-"""Runs and cases: the YAML format of shared/validation/README.md turned into objects.
+"""Runs and cases: the YAML format of docs/validation.md ("The case format") turned into objects.
 
 A *run* is `workload:` + `system:` + `strategy:` (+ an optional `assumptions:` mapping that moves
 engine figures, see `dojosim.assumptions`); `load_run` builds the `Model`, the `System`, the

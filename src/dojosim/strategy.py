@@ -1,6 +1,6 @@
 """The split: how one training step is spread over the devices.
 
-Fields follow the ``strategy:`` block of the run format (shared/validation/README.md). `check`
+Fields follow the ``strategy:`` block of the run format (docs/validation.md). `check`
 validates a strategy against a model and a device count and raises `StrategyError` naming the
 field; the engine calls it before costing anything.
 """

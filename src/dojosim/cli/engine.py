@@ -1,4 +1,4 @@
-"""CLI commands of the engine: `dojosim estimate RUN.yaml` and `dojosim validate --cases FILE`."""
+"""CLI commands of the engine: `dojosim estimate RUN.yaml` and `dojosim validate [--cases FILE]`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -96,15 +96,17 @@ def estimate_cmd(
 
 @app.command("validate")
 def validate_cmd(
-    cases: Path = typer.Option(..., "--cases", help="File of published cases (validation format)."),
+    cases: Optional[Path] = typer.Option(
+        None, "--cases", help="File of cases (validation format); default: the 41 published runs "
+                              "shipped with dojosim."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
 ) -> None:
-    """Predict every case of a file and compare with the measured step times."""
+    """Predict every published case (or those of a file) and compare with the measured step times."""
     from ..run import load_cases
-    from ..validate import validate
+    from ..validate import PUBLISHED_CASES, validate
 
-    items = load_cases(cases)
+    items = load_cases(cases if cases is not None else PUBLISHED_CASES)
     if is_interactive() and not json_:
         from rich.progress import Progress
 
@@ -120,7 +122,7 @@ def validate_cmd(
     if json_:
         emit_json(result)
         return
-    t = Table(title=f"validation: {cases}")
+    t = Table(title=f"validation: {cases if cases is not None else 'published cases (built in)'}")
     t.add_column("case", overflow="fold")
     for col, j in (("measured s", "right"), ("predicted s", "right"), ("error", "right"),
                    ("q", "left"), ("note", "left")):

@@ -89,6 +89,13 @@ def _show_tree(system, t: dict) -> Tree:
             node.add(f"egress per direction {_q(system, p + '.egress_bandwidth', lv.egress_bandwidth, 'bandwidth')}")
         if lv.host_input_bandwidth:
             node.add(f"host input {_q(system, p + '.host_input_bandwidth', lv.host_input_bandwidth, 'bandwidth')}")
+        if lv.hosts:
+            hs = system.sources.get(f"{p}.hosts")
+            node.add(f"{_mark(str(lv.hosts), bool(hs and hs.assumed))} hosts × "
+                     f"{_q(system, p + '.host_cores', lv.host_cores or 0, 'count')} cores × "
+                     f"{_q(system, p + '.host_core_rate', lv.host_core_rate or 0.0, 'bandwidth')} per core"
+                     + (f"; Z-plane {_q(system, p + '.zplane_bandwidth', lv.zplane_bandwidth, 'bandwidth')}"
+                        if lv.zplane_bandwidth else ""))
         for j, pool in enumerate(lv.memory_pools):
             pp = f"{p}.memory_pools[{j}]"
             cnt = system.sources.get(f"{pp}.count")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ..assumptions import DEFAULT, Assumptions
 from ..strategy import Strategy, check
 from .comm_api import CommContext
+from .datapath import InputPath, input_path
 from .compute import BlockTime, Device, Split, block_time, make_device, param_shard, saved_shard
 from .memory import (Tier, in_flight_micro_batches, report, state_bytes, stream_bytes_per_step,
                      weight_bytes)
@@ -95,6 +96,7 @@ class Memories:
     state_bandwidth: float     # memory weights/optimizer state live in when they fit
     stream_bandwidth: float    # chip <- level pool streaming (0 when no pool)
     input_bandwidth: float     # whole-system host input bytes/s (0 = unlimited)
+    input: InputPath           # the hosts behind it (engine/datapath.py)
 
 
 def _memories(system) -> Memories:
@@ -119,12 +121,8 @@ def _memories(system) -> Memories:
     # A chip file without any bandwidth is legal data; keep the arithmetic finite (1 B/s).
     act_bw = act_bw or 1.0
     tiers = [Tier(tr.name, tr.capacity, tr.bandwidth or 1.0) for tr in tiers]
-    input_bw = 0.0
-    for i, lv in enumerate(system.levels):
-        if lv.host_input_bandwidth:
-            input_bw = lv.host_input_bandwidth * system.instances(i)
-            break
-    return Memories(tiers, act_bw, tiers[0].bandwidth, stream_bw, input_bw)
+    path = input_path(system)
+    return Memories(tiers, act_bw, tiers[0].bandwidth, stream_bw, path.bandwidth(), path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,6 +286,28 @@ def estimate(model, system, strategy: Strategy, assumptions: Assumptions = DEFAU
         est = _estimate(model, system, s.model_copy(update={"micro_batch": mb}), a)
         return _with_note(est, f"micro_batch chosen by the engine: {mb}")
     return _estimate(model, system, s, a)
+
+
+def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float) -> dict:
+    """What the hosts deliver, what the step needs, whether input binds, and how many hosts
+    (PCIe-attached, plus Z-plane ones over Ethernet) would remove the bound."""
+    out = {"level": path.level, "bandwidth": path.bandwidth(), "hosts": path.hosts,
+           "needed_bandwidth": step_bytes / busy_s if busy_s > 0 else 0.0, "bound": t_in > busy_s > 0}
+    if path.per_host_bw > 0 and step_bytes > 0 and busy_s > 0:
+        pcie, zplane, ok = path.hosts_for(out["needed_bandwidth"])
+        out.update(per_host_bandwidth=path.per_host_bw, hosts_needed=pcie, zplane_hosts_needed=zplane,
+                   removable=ok)
+    if out["bound"]:
+        need, have = out["needed_bandwidth"], out["bandwidth"]
+        text = (f"input-bound: the hosts deliver {have / 1e9:,.0f} GB/s, the step needs "
+                f"{need / 1e9:,.0f} GB/s")
+        if "hosts_needed" in out:
+            text += f"; {out['hosts_needed']:,} hosts on PCIe (now {path.hosts:,})"
+            if out["zplane_hosts_needed"]:
+                text += f" + {out['zplane_hosts_needed']:,} over the TTPoE Z-plane"
+            text += " remove it" if out["removable"] else " are the most the interface cards take: still input-bound"
+        out["note"] = text
+    return out
 
 
 def _with_note(est: Estimate, note: str) -> Estimate:
@@ -485,6 +505,7 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
         t_in = s.global_batch * model.input_bytes_per_sample / mem.input_bandwidth
         input_s = max(t_in - subtotal, 0.0)
     bd["input"] = input_s
+    input_info = _input_report(mem.input, s.global_batch * model.input_bytes_per_sample, subtotal, t_in)
     bd["overhead"] = a.framework_overhead_fraction * (subtotal + input_s)
     step = sum(bd.values())
 
@@ -507,6 +528,8 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     notes = []
     if not mem_rep.fits:
         notes.append("does not fit in memory: needs more than the device's capacity")
+    if input_info.get("bound"):
+        notes.append(input_info["note"])
     if spill:
         notes.append("state spills out of on-chip memory and is streamed from "
                      + ", ".join(t.name for t in mem.tiers[1:]))
@@ -523,5 +546,5 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
         extra={"micro_batch": mb, "in_flight_micro_batches": in_flight, "params_per_device": params_dev,
                "layer_saved_bytes": costs.layer_saved, "layer_input_bytes": costs.layer_input,
                "edge_activation_bytes": edge_acts, "streamed_bytes_per_step": moved,
-               "input_s": t_in, "layers_per_device": layers_dev},
+               "input_s": t_in, "layers_per_device": layers_dev, "input": input_info},
     )

@@ -139,6 +139,8 @@ def _slice(system: System, devices: int) -> System:
         # a slice owns its share of the level's NICs and host links (one GPU of a DGX: one NIC)
         "egress_bandwidth": lv.egress_bandwidth * share if lv.egress_bandwidth else None,
         "host_input_bandwidth": lv.host_input_bandwidth * share if lv.host_input_bandwidth else None,
+        "hosts": max(1, math.ceil(lv.hosts * share)) if lv.hosts else None,
+        "zplane_bandwidth": lv.zplane_bandwidth * share if lv.zplane_bandwidth else None,
     })
     return system.model_copy(update={"levels": [*levels[:i], part],
                                      "sources": _sources_for_slice(system.sources, i + 1)})

@@ -105,6 +105,15 @@ class Level(BaseModel):
     cost_overhead_usd: float = Field(0.0, ge=0)   # per instance, beyond its children
     egress_bandwidth: Optional[float] = Field(None, gt=0)       # out of ONE instance, per direction
     host_input_bandwidth: Optional[float] = Field(None, gt=0)   # hosts -> ONE instance
+    # The data path's hosts (Dojo: CPU servers holding the DIP cards, engine/datapath.py): how
+    # many per instance, CPU cores each, and the bytes of training tensor one core prepares per
+    # second (read, decode, augment). None = the hosts are never the limit.
+    hosts: Optional[int] = Field(None, ge=1)
+    host_cores: Optional[int] = Field(None, ge=1)
+    host_core_rate: Optional[float] = Field(None, gt=0)
+    # Extra hosts beyond the PCIe-attached ones feed the level over Ethernet (Dojo's TTPoE
+    # Z-plane): the instance's total Ethernet bandwidth into its interface cards.
+    zplane_bandwidth: Optional[float] = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _shape_matches_children(self) -> "Level":

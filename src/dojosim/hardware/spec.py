@@ -33,7 +33,8 @@ _LEVEL_FIELDS = {
     "children": ("count", "int"), "link_bandwidth": ("bandwidth", "pos"),
     "latency_s": ("time", "nonneg"), "power_overhead_w": ("power", "nonneg"),
     "cost_overhead_usd": ("money", "nonneg"), "egress_bandwidth": ("bandwidth", "pos"),
-    "host_input_bandwidth": ("bandwidth", "pos"),
+    "host_input_bandwidth": ("bandwidth", "pos"), "hosts": ("count", "int"), "host_cores": ("count", "int"),
+    "host_core_rate": ("bandwidth", "pos"), "zplane_bandwidth": ("bandwidth", "pos"),
 }
 _SCALE_FIELDS = {
     "link_bandwidth": ("bandwidth", "pos"), "latency_s": ("time", "nonneg"),

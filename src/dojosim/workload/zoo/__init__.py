@@ -185,7 +185,7 @@ RUN_KEYS = ("model", "layers", "hidden", "heads", "kv_heads", "ffn", "vocab", "s
 
 
 def from_run(workload: dict, path: str = "workload") -> Model:
-    """The op graph of a run file's ``workload:`` block (see shared/validation/README.md).
+    """The op graph of a run file's ``workload:`` block (see docs/validation.md).
 
     ``model`` is a zoo family or preset; the other keys override its defaults, None keeps them.
     A common key the model does not have (e.g. ``experts`` for a dense GPT) must be None; any
