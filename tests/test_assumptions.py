@@ -38,7 +38,6 @@ def test_hashable_equal_and_immutable():
     ({"kernel_overhead_s": float("nan")}, "assumptions.kernel_overhead_s"),
     ({"kernel_overhead_s": "5 GB"}, "assumptions.kernel_overhead_s"),
     ({"fp8_gemm_only": 1}, "assumptions.fp8_gemm_only"),
-    ({"max_micro_batch": 2.5}, "assumptions.max_micro_batch"),
     ([1, 2], "assumptions"),
 ])
 def test_bad_overrides_are_one_line_errors_naming_the_field(data, where):
@@ -69,13 +68,6 @@ def test_estimate_reads_the_assumptions_it_is_given(gpt):
     assert more.breakdown["overhead"] > base.breakdown["overhead"]
     # caches key on the assumptions: the default comes back unchanged afterwards
     assert estimate(gpt, system, STRAT).step_time_s == base.step_time_s
-
-
-def test_max_micro_batch_bounds_the_engines_choice(gpt):
-    system = load_system("a100-80gb-dgx", devices=8)
-    s = STRAT.model_copy(update={"micro_batch": None, "global_batch": 64})
-    est = estimate(gpt, system, s, DEFAULT.replace(max_micro_batch=2))
-    assert est.extra["micro_batch"] <= 2
 
 
 def _chip_system(efficiency):

@@ -139,10 +139,6 @@ class Assumptions:
         True, "bool",
         "ZeRO-3 runs on Selene are bound by the per-GPU port, not the node (Narayanan et al. SC'21, "
         "Table 2); frameworks issue sharded collectives on the flat data-parallel group")
-    max_micro_batch: int = _f(
-        16, "int",
-        "largest micro-batch the engine tries when a strategy leaves it open: beyond ~16 samples "
-        "GEMMs are already wide and activation memory only grows")
 
     # --- communication -------------------------------------------------------------------------
     comm_bandwidth_efficiency: float = _f(

@@ -28,6 +28,12 @@ class Strategy(BaseModel):
     dp: int = Field(1, ge=1, description="data-parallel replicas")
     tp: int = Field(1, ge=1, description="tensor-parallel degree")
     pp: int = Field(1, ge=1, description="pipeline stages")
+    # Uneven stages: layers per stage, first to last; or Megatron-LM's first/last-stage counts
+    # (--decoder-first/last-pipeline-num-layers), the other stages sharing the rest. None of
+    # them, and pp not dividing the layers: the balanced split of `stage_layers`.
+    pp_layers: tuple[int, ...] | None = Field(None, description="layers per pipeline stage, first to last")
+    pp_first_layers: int | None = Field(None, ge=1, description="layers on the first pipeline stage")
+    pp_last_layers: int | None = Field(None, ge=1, description="layers on the last pipeline stage")
     cp: int = Field(1, ge=1, description="context-parallel degree (sequence split in attention)")
     ep: int = Field(1, ge=1, description="expert-parallel degree (within data-parallel replicas)")
     sequence_parallel: bool = False
@@ -53,6 +59,12 @@ class Strategy(BaseModel):
         mb = self.micro_batch or 1
         return self.global_batch // (self.dp * mb)
 
+    @property
+    def uneven_fields(self) -> bool:
+        """True when the run says how to split the layers over the stages itself."""
+        return (self.pp_layers is not None or self.pp_first_layers is not None
+                or self.pp_last_layers is not None)
+
     @classmethod
     def from_dict(cls, data: dict, path: str = "strategy") -> "Strategy":
         data = {k: v for k, v in (data or {}).items() if v is not None or k == "micro_batch"}
@@ -60,6 +72,69 @@ class Strategy(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             raise from_pydantic(exc, path) from None
+
+
+def balanced_stages(layers: int, pp: int) -> tuple[int, ...]:
+    """Layers per stage when pp does not divide them: every stage gets floor(layers/pp) and the
+    remainder goes one each to the middle stages first, then the first, then the last. The sizes
+    are DeepSpeed's `partition_uniform` (floor or ceil per stage); the placement keeps the extra
+    layers off the stages that also carry the embedding and the output layer and loss, the way
+    Megatron-LM users set --decoder-first/last-pipeline-num-layers and DeepSpeed's partition by
+    parameters shifts layers away from the embedding."""
+    q, r = divmod(layers, pp)
+    counts = [q] * pp
+    for i in (list(range(1, pp - 1)) + [0, pp - 1])[:r]:
+        counts[i] += 1
+    return tuple(counts)
+
+
+def stage_layers(s: Strategy, layers: int) -> tuple[int, ...]:
+    """Layers on each pipeline stage, first to last (assumes `check` passed)."""
+    if s.pp_layers is not None:
+        return tuple(s.pp_layers)
+    first, last = s.pp_first_layers, s.pp_last_layers
+    if first is None and last is None:
+        if layers % s.pp == 0:
+            return (layers // s.pp,) * s.pp
+        return balanced_stages(layers, s.pp)
+    fixed = [x for x in (first, last) if x is not None]
+    inner = s.pp - len(fixed)
+    rest = layers - sum(fixed)
+    q, r = divmod(rest, inner) if inner else (0, 0)
+    middle = [q + (1 if i < r else 0) for i in range(inner)]
+    return tuple(([first] if first is not None else []) + middle + ([last] if last is not None else []))
+
+
+def _check_stages(s: Strategy, layers: int | None, fail) -> None:
+    """The pipeline split of the layers: even, balanced, or as the run gives it."""
+    if s.pp_layers is not None and (s.pp_first_layers is not None or s.pp_last_layers is not None):
+        fail("pp_layers", "give either pp_layers or pp_first_layers/pp_last_layers, not both")
+    if s.uneven_fields and layers is None:
+        fail("pp_layers", "uneven pipeline stages need a model with a layer count")
+    if s.uneven_fields and s.interleave > 1:
+        fail("interleave", "interleaved 1F1B needs equal stages; uneven stages run plain 1F1B")
+    if layers is None:
+        return
+    if s.pp > layers:
+        fail("pp", f"pp={s.pp} is more than the {layers} layers")
+    if s.interleave > 1 and layers % (s.pp * s.interleave):
+        fail("interleave", f"pp*interleave = {s.pp}*{s.interleave} does not divide the {layers} layers")
+    if s.pp_layers is not None:
+        if len(s.pp_layers) != s.pp:
+            fail("pp_layers", f"lists {len(s.pp_layers)} stages, but pp={s.pp}")
+        if any(n < 1 for n in s.pp_layers):
+            fail("pp_layers", "every stage needs at least one layer")
+        if sum(s.pp_layers) != layers:
+            fail("pp_layers", f"the stages hold {sum(s.pp_layers)} layers, the model has {layers}")
+    elif s.uneven_fields:
+        fixed = [x for x in (s.pp_first_layers, s.pp_last_layers) if x is not None]
+        field = "pp_first_layers" if s.pp_first_layers is not None else "pp_last_layers"
+        inner = s.pp - len(fixed)
+        rest = layers - sum(fixed)
+        if s.pp < 2:
+            fail(field, f"first/last-stage layer counts need pp >= 2, got pp={s.pp}")
+        if (inner == 0 and rest != 0) or (inner > 0 and rest < inner):
+            fail(field, f"leaves {rest} layers for the other {inner} stages of {layers}")
 
 
 def check(strategy: Strategy, *, devices: int, layers: int | None = None, heads: int | None = None,
@@ -77,12 +152,7 @@ def check(strategy: Strategy, *, devices: int, layers: int | None = None, heads:
         fail("tp", f"tp={s.tp} does not divide the {heads} attention heads")
     if kv_heads and s.tp > kv_heads and s.tp % kv_heads:
         fail("tp", f"tp={s.tp} neither divides nor is a multiple of the {kv_heads} key/value heads")
-    if layers is not None:
-        if s.pp > layers:
-            fail("pp", f"pp={s.pp} is more than the {layers} layers")
-        if layers % (s.pp * s.interleave):
-            fail("pp" if s.interleave == 1 else "interleave",
-                 f"pp*interleave = {s.pp}*{s.interleave} does not divide the {layers} layers")
+    _check_stages(s, layers, fail)
     if s.interleave > 1 and s.pp == 1:
         fail("interleave", "interleave > 1 needs pipeline parallelism (pp > 1)")
     if s.cp > 1 and seq_len and seq_len % (2 * s.cp):

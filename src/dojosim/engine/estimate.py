@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..assumptions import DEFAULT, Assumptions
-from ..strategy import Strategy, check
+from ..strategy import Strategy, check, stage_layers
 from .comm_api import CommContext
 from .datapath import InputPath, input_path
 from .compute import BlockTime, Device, Split, block_time, make_device, param_shard, saved_shard
@@ -252,17 +252,22 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, 
 # --------------------------------------------------------------------------------------------
 
 def _choose_micro_batch(model, system, s: Strategy, a: Assumptions) -> int:
-    """Largest micro-batch (dividing the per-replica batch, at most `max_micro_batch`) whose
-    estimate fits."""
+    """The fastest micro-batch that fits, by the search's rule: every divisor of the per-replica
+    batch (interleaving: those leaving a multiple of pp micro-batches), ascending; memory grows
+    with the micro-batch, so the first that does not fit ends the walk; ties go to the smaller.
+    When none fits, the smallest (estimated anyway, reported as not fitting)."""
     per_replica = s.global_batch // s.dp
-    options = [d for d in range(min(per_replica, a.max_micro_batch), 0, -1) if per_replica % d == 0]
+    options = [d for d in range(1, per_replica + 1) if per_replica % d == 0]
     if s.pp > 1 and s.interleave > 1:
         options = [d for d in options if (per_replica // d) % s.pp == 0] or [1]
+    best, best_step = options[0], None
     for d in options:
         est = _estimate(model, system, s.model_copy(update={"micro_batch": d}), a)
-        if est.memory.fits:
-            return d
-    return options[-1]
+        if not est.memory.fits:
+            break
+        if best_step is None or est.step_time_s < best_step:
+            best, best_step = d, est.step_time_s
+    return best
 
 
 def estimate(model, system, strategy: Strategy, assumptions: Assumptions = DEFAULT) -> Estimate:
@@ -284,7 +289,8 @@ def estimate(model, system, strategy: Strategy, assumptions: Assumptions = DEFAU
     if s.micro_batch is None:
         mb = _choose_micro_batch(model, system, s, a)
         est = _estimate(model, system, s.model_copy(update={"micro_batch": mb}), a)
-        return _with_note(est, f"micro_batch chosen by the engine: {mb}")
+        return _with_note(est, f"micro_batch chosen by the engine: {mb} (the fastest that fits, "
+                               f"{s.global_batch // s.dp // mb} micro-batches per replica)")
     return _estimate(model, system, s, a)
 
 
@@ -310,6 +316,22 @@ def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float
     return out
 
 
+def _stages(model, s: Strategy, n_layers: int) -> tuple[float, ...]:
+    """Layers per pipeline stage. A model without a layer count (a CNN cut into blocks) is split
+    evenly, fractions allowed, as before uneven stages existed."""
+    if s.pp > 1 and model.layers and (s.uneven_fields or n_layers % s.pp):
+        return tuple(float(n) for n in stage_layers(s, n_layers))
+    return (n_layers / s.pp,) * s.pp
+
+
+def _slowest_stage(stages: tuple[float, ...], layer_s: float, pre_s: float, post_s: float) -> int:
+    """Index of the stage with the longest compute (first wins a tie); the only stage when pp = 1."""
+    last = len(stages) - 1
+    cost = [n * layer_s + (pre_s if i == 0 else 0.0) + (post_s if i == last else 0.0)
+            for i, n in enumerate(stages)]
+    return max(range(len(stages)), key=cost.__getitem__)
+
+
 def _with_note(est: Estimate, note: str) -> Estimate:
     from dataclasses import replace
 
@@ -329,21 +351,20 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     facts: SystemFacts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
     pp, v = s.pp, s.interleave
-    layers_dev = parts.n_layers / pp
     L = costs.layer
     recompute = s.recompute
+    # Layers per stage: even, or uneven (given, or balanced when pp does not divide them).
+    stages = _stages(model, s, parts.n_layers)
 
     # ---- compute per micro-batch on the busiest stage ----------------------------------------
-    # One stage holds everything when pp = 1; otherwise the busiest stage is the one whose extra
-    # block (embedding on the first, output layer + loss on the last) costs more.
+    # One stage holds everything when pp = 1; otherwise the busiest is the one whose layers plus
+    # extra block (embedding on the first, output layer + loss on the last) cost the most.
     pre, post = costs.pre, costs.post
-    if pp == 1:
-        edge_f, edge_b = pre.fwd_s + post.fwd_s, pre.bwd_s + post.bwd_s
-        edge_stream = pre.stream_fwd_s + pre.stream_bwd_s + post.stream_fwd_s + post.stream_bwd_s
-    else:
-        edge = pre if pre.fwd_s + pre.bwd_s >= post.fwd_s + post.bwd_s else post
-        edge_f, edge_b = edge.fwd_s, edge.bwd_s
-        edge_stream = edge.stream_fwd_s + edge.stream_bwd_s
+    k = _slowest_stage(stages, L.fwd_s + L.bwd_s, pre.fwd_s + pre.bwd_s, post.fwd_s + post.bwd_s)
+    layers_dev = stages[k]
+    edges = [b for i, b in ((0, pre), (pp - 1, post)) if i == k]
+    edge_f, edge_b = sum(b.fwd_s for b in edges), sum(b.bwd_s for b in edges)
+    edge_stream = sum(b.stream_fwd_s + b.stream_bwd_s for b in edges)
     fwd_s = layers_dev * L.fwd_s + edge_f
     bwd_s = layers_dev * L.bwd_s + edge_b
     # recompute time (its FLOPs enter the hardware FLOPs below, per whole model)
@@ -408,12 +429,16 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     bubble = bubble_time(pp, m, v, per_mb)
 
     # ---- memory --------------------------------------------------------------------------------
-    edge_params = max(costs.pre_params, costs.post_params) if pp > 1 else costs.pre_params + costs.post_params
-    params_dev = layers_dev * costs.layer_params + edge_params
+    # Weights: those of the stage holding the most; activations: the stage keeping the most.
+    stage_params = [n * costs.layer_params + (costs.pre_params if i == 0 else 0.0)
+                    + (costs.post_params if i == pp - 1 else 0.0) for i, n in enumerate(stages)]
+    km = max(range(pp), key=stage_params.__getitem__)
+    params_dev = stage_params[km]
+    edge_params = params_dev - stages[km] * costs.layer_params
     # Gradients are reduced, and ZeRO shards, over every rank holding the same weights: dp x cp.
     gdim = "dp_cp" if s.cp > 1 and "dp_cp" in comm.groups else "dp"
     # Expert weights are held by dp*cp/ep ranks each; their gradients reduce over that group.
-    expert_dev = layers_dev * costs.layer_expert_params
+    expert_dev = stages[km] * costs.layer_expert_params
     edim = "edp" if s.ep > 1 and "edp" in comm.groups else gdim
     dense = state_bytes(params_dev - expert_dev, costs.layer_params - costs.layer_expert_params,
                         s.precision, s.zero, s.dp * s.cp, a)
@@ -421,14 +446,28 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
                           max(s.dp * s.cp // s.ep, 1), a)
     states = {k: dense[k] + experts[k] for k in dense}
     in_flight = in_flight_micro_batches(pp, m, v, s.schedule)
-    if recompute == "full":
-        acts = layers_dev * costs.layer_input * in_flight + costs.layer_saved
-    elif recompute == "selective":
-        acts = layers_dev * costs.layer_saved * in_flight  # flash attention: nothing s x s to drop
+
+    def stage_acts(n_layers: float, held: float) -> float:
+        if recompute == "full":
+            return n_layers * costs.layer_input * held + costs.layer_saved
+        # selective: flash attention leaves nothing s x s to drop
+        return n_layers * costs.layer_saved * held
+
+    if pp == 1:
+        edge_acts = costs.pre_saved + costs.post_saved
+        acts = stage_acts(layers_dev, in_flight) + edge_acts
+    elif len(set(stages)) == 1:
+        # even stages: the first holds the most micro-batches and the embedding's activations
+        edge_acts = costs.pre_saved * in_flight
+        acts = stage_acts(stages[0], in_flight) + edge_acts
     else:
-        acts = layers_dev * costs.layer_saved * in_flight
-    edge_acts = costs.pre_saved * in_flight + (costs.post_saved if pp == 1 else 0.0)
-    acts += edge_acts
+        # 1F1B: stage i holds min(pp - i, m) micro-batches at its peak (GPipe: all m)
+        held = [in_flight if s.schedule == "gpipe" else min(float(pp - i), in_flight) for i in range(pp)]
+        per_stage = [stage_acts(n, held[i]) + (costs.pre_saved * held[0] if i == 0 else 0.0)
+                     + (costs.post_saved if i == pp - 1 else 0.0) for i, n in enumerate(stages)]
+        ka = max(range(pp), key=per_stage.__getitem__)
+        acts = per_stage[ka]
+        edge_acts = acts - stage_acts(stages[ka], held[ka])
     buffers = a.reserved_memory_fraction * mem.tiers[0].capacity + states["zero_live"]
     components = {"activations": acts, "weights": states["weights"], "gradients": states["gradients"],
                   "optimizer": states["optimizer"], "buffers": buffers}
@@ -526,6 +565,11 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
                         comm_s={"tp": tp_mb / v, "cp": cp_mb / v, "ep": ep_mb / v, "pp": pp_mb / v},
                         ops=L.ops)
     notes = []
+    if len(set(stages)) > 1:
+        how = ("as the run gives them" if s.uneven_fields else
+               f"balanced: pp={pp} does not divide the {parts.n_layers} layers")
+        notes.append(f"uneven pipeline stages ({how}): {'/'.join(str(int(n)) for n in stages)} layers; "
+                     f"times use the slowest stage ({k + 1} of {pp})")
     if not mem_rep.fits:
         notes.append("does not fit in memory: needs more than the device's capacity")
     if input_info.get("bound"):
@@ -546,5 +590,6 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
         extra={"micro_batch": mb, "in_flight_micro_batches": in_flight, "params_per_device": params_dev,
                "layer_saved_bytes": costs.layer_saved, "layer_input_bytes": costs.layer_input,
                "edge_activation_bytes": edge_acts, "streamed_bytes_per_step": moved,
-               "input_s": t_in, "layers_per_device": layers_dev, "input": input_info},
+               "input_s": t_in, "layers_per_device": layers_dev,
+               "stage_layers": list(stages), "input": input_info},
     )
