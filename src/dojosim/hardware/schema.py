@@ -39,6 +39,9 @@ class Topology(BaseModel):
     kind: Literal["mesh2d", "switch", "fat_tree", "torus", "ring"]
     shape: Optional[tuple[int, ...]] = None
     oversubscription: float = Field(1.0, ge=1.0)
+    # Wired through optical circuit switches (TPU v4's OCS): a slice of any number of children
+    # gets its own torus, wrap-around links included, in the shape the switches would choose.
+    reconfigurable: bool = False
 
 
 class MemoryPool(BaseModel):

@@ -178,7 +178,8 @@ class _Reader:
         return out
 
     def topology(self, raw: Any, path: str, children: int | None) -> Topology:
-        raw = self.mapping(raw, path, ("kind", "shape", "oversubscription", "source", "assumed", "note"), ("kind",))
+        raw = self.mapping(raw, path, ("kind", "shape", "oversubscription", "reconfigurable", "source",
+                                       "assumed", "note"), ("kind",))
         kind = raw["kind"]
         if kind not in TOPOLOGY_KINDS:
             raise SpecError(f"{path}.kind", f"unknown topology {kind!r}; expected one of: {', '.join(TOPOLOGY_KINDS)}")
@@ -202,7 +203,13 @@ class _Reader:
         if raw.get("source") or raw.get("assumed"):
             self.sources[path] = Source(text=str(raw.get("source") or ""), assumed=bool(raw.get("assumed", False)),
                                         note=str(raw.get("note", "") or ""))
-        return self.build(Topology, {"kind": kind, "shape": shape, "oversubscription": over}, path)
+        reconf = raw.get("reconfigurable", False)
+        if not isinstance(reconf, bool):
+            raise SpecError(f"{path}.reconfigurable", f"must be true or false, got {reconf!r}")
+        if reconf and kind != "torus":
+            raise SpecError(f"{path}.reconfigurable", f"only a torus is rewired by optical switches, not a {kind}")
+        return self.build(Topology, {"kind": kind, "shape": shape, "oversubscription": over,
+                                     "reconfigurable": reconf}, path)
 
     def pool(self, raw: Any, path: str) -> MemoryPool:
         raw = self.mapping(raw, path, ("name", *_POOL_FIELDS), ("name", "count", "capacity_bytes", "bandwidth", "link_bandwidth"))
