@@ -1,9 +1,9 @@
 """Compute: the time of each op of the graph on one device, as a roofline with a shape-aware
 efficiency model shared by every chip.
 
-An op takes max(FLOPs / (peak x efficiency), bytes / (bandwidth x MEMORY_EFFICIENCY)) plus a
+An op takes max(FLOPs / (peak x efficiency), bytes / (bandwidth x memory_efficiency)) plus a
 fixed per-kernel cost. The efficiency of a GEMM falls when one of its dimensions is comparable to
-the tensor-core tile (`GEMM_HALF_DIM`); fused attention runs at a fixed fraction of a GEMM. Chips
+the tensor-core tile (`gemm_half_dim`); fused attention runs at a fixed fraction of a GEMM. Chips
 differ only in their data: peak FLOP/s per dtype and the bandwidth of the memory the operands
 live in (HBM on GPUs, SRAM on Dojo's D1).
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..workload.graph import COMPUTE_KINDS, Block, Op
-from . import constants as C
+from ..assumptions import DEFAULT, Assumptions
 from .cores import CoreArray, make_core_array, matrix_time, vector_time
 
 # What bound each op's time, summed per block (BlockTime.bound_s), in this order: the matrix or
@@ -61,21 +61,14 @@ def vector_peak(peaks: dict[str, float]) -> float:
     return float(max(peaks.values()))
 
 
-def chip_figure(chip, name: str) -> float:
-    """An efficiency figure for ``chip``: its preset's own value (``efficiency:``) or the
-    engine's default (engine/constants.py, upper-cased name)."""
-    value = getattr(chip, "efficiency", {}).get(name)
-    return float(value) if value is not None else float(getattr(C, name.upper()))
-
-
-def dim_efficiency(d: float, half_dim: float = C.GEMM_HALF_DIM) -> float:
+def dim_efficiency(d: float, half_dim: float) -> float:
     """Share of a GEMM's peak kept by a dimension of size ``d`` (tile quantization, reuse)."""
     return d / (d + half_dim) if d > 0 else 0.0
 
 
-def gemm_efficiency(m: float, n: float, k: float, peak_eff: float = C.GEMM_PEAK_EFFICIENCY,
-                    half_dim: float = C.GEMM_HALF_DIM) -> float:
-    return peak_eff * dim_efficiency(m, half_dim) * dim_efficiency(n, half_dim) * dim_efficiency(k, half_dim)
+def gemm_efficiency(m: float, n: float, k: float, a: Assumptions = DEFAULT) -> float:
+    h = a.gemm_half_dim
+    return a.gemm_peak_efficiency * dim_efficiency(m, h) * dim_efficiency(n, h) * dim_efficiency(k, h)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,20 +143,15 @@ class Device:
     # attached above the chip at `spill_bandwidth` (per chip). 0 = no such limit (GPUs: HBM).
     fast_bytes: float = 0.0
     spill_bandwidth: float = 0.0
-    # the chip's own efficiency figures (engine defaults unless its preset gives them)
-    op_overhead_s: float = C.KERNEL_OVERHEAD_S
-    gemm_peak_eff: float = C.GEMM_PEAK_EFFICIENCY
-    gemm_half_dim: float = C.GEMM_HALF_DIM
-    vector_eff: float = C.VECTOR_EFFICIENCY
-    # a many-core chip (D1) costed from its microarchitecture (engine/cores.py)
-    cores: CoreArray | None = None
+    a: Assumptions = DEFAULT      # the efficiency figures on this chip (`Assumptions.for_chip`)
+    cores: CoreArray | None = None  # a many-core chip (D1) costed from its nodes (engine/cores.py)
 
 
-def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: float = 0.0) -> Device:
+def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: float = 0.0,
+                a: Assumptions = DEFAULT) -> Device:
     peaks = dict(chip.peak_flops)
     sram_only = not chip.dram_bytes and spill_bandwidth > 0
     tensor, vector = peak_for(peaks, precision), vector_peak(peaks)
-    fig = lambda name: chip_figure(chip, name)  # noqa: E731
     return Device(
         tensor_peak=tensor,
         half_peak=peak_for(peaks, "bf16"),
@@ -171,28 +159,27 @@ def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: flo
         act_bandwidth=act_bandwidth,
         element_bytes=ELEMENT_BYTES.get(precision, 2.0),
         fp8=precision in ("fp8", "cfp8"),
-        fast_bytes=chip.sram_bytes * fig("sram_operand_fraction") if sram_only else 0.0,
+        fast_bytes=chip.sram_bytes * a.sram_operand_fraction if sram_only else 0.0,
         spill_bandwidth=spill_bandwidth if sram_only else 0.0,
-        op_overhead_s=fig("kernel_overhead_s"), gemm_peak_eff=fig("gemm_peak_efficiency"),
-        gemm_half_dim=fig("gemm_half_dim"), vector_eff=fig("vector_efficiency"),
-        cores=make_core_array(getattr(chip, "efficiency", {}), tensor, vector, fig("memory_efficiency"),
-                              C.COMM_BANDWIDTH_EFFICIENCY, fig("gemm_peak_efficiency"),
-                              fig("vector_efficiency"), fig("sram_operand_fraction")),
+        a=a,
+        cores=make_core_array(a, tensor, vector),
     )
 
 
 def memory_time(nbytes: float, dev: Device) -> tuple[float, float]:
     """Seconds to move ``nbytes`` of an op's operands, and the part of it spent streaming from
     the pool because they do not fit the chip's fast memory (always 0 on HBM chips)."""
-    fast_bw = dev.act_bandwidth * C.MEMORY_EFFICIENCY
+    eff = dev.a.memory_efficiency
+    fast_bw = dev.act_bandwidth * eff
     if dev.spill_bandwidth <= 0 or nbytes <= dev.fast_bytes:
         return nbytes / fast_bw, 0.0
-    streamed = (nbytes - dev.fast_bytes) / (dev.spill_bandwidth * C.MEMORY_EFFICIENCY)
+    streamed = (nbytes - dev.fast_bytes) / (dev.spill_bandwidth * eff)
     return dev.fast_bytes / fast_bw + streamed, streamed
 
 
 def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
     """Forward and backward seconds of ``op`` for one micro-batch on one device."""
+    a = dev.a
     s = shard(op, split)
     b = float(micro_batch)
     fwd_flops = op.flops * b / s
@@ -202,14 +189,14 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
     act_elems = (max(op.reads - op.params, 0.0) + op.writes) * b / s
     mem_bytes = (act_elems + w_elems) * dev.element_bytes
     t_mem_f, streamed_f = memory_time(mem_bytes, dev)
-    t_mem_b, streamed_b = memory_time(mem_bytes * C.BACKWARD_BYTES_FACTOR, dev)
+    t_mem_b, streamed_b = memory_time(mem_bytes * a.backward_bytes_factor, dev)
 
     if dev.cores is not None:
         t_math_f, t_math_b, math_bound = _core_math(op, b, split, dev, fwd_flops, bwd_flops)
     else:
         t_math_f, t_math_b, math_bound = _gpu_math(op, b, split, dev, fwd_flops, bwd_flops)
-    t_f = max(t_math_f, t_mem_f) + dev.op_overhead_s
-    t_b = max(t_math_b, t_mem_b) + dev.op_overhead_s
+    t_f = max(t_math_f, t_mem_f) + a.kernel_overhead_s
+    t_b = max(t_math_b, t_mem_b) + a.kernel_overhead_s
     # The part of the op's time that exists only because operands stream from the outer pool.
     stream_f = max(t_math_f, t_mem_f) - max(t_math_f, t_mem_f - streamed_f)
     stream_b = max(t_math_b, t_mem_b) - max(t_math_b, t_mem_b - streamed_b)
@@ -218,45 +205,6 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
     else:
         bound = "stream" if t_mem_f - streamed_f < t_math_f else "memory"
     return OpTime(t_f, t_b, fwd_flops, bwd_flops, stream_f, stream_b, bound)
-
-
-def _gpu_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
-              bwd_flops: float) -> tuple[float, float, str]:
-    """Math seconds (forward, backward) on a GPU-like chip: peak x a shape-aware efficiency."""
-    if op.kind == "attention" and op.attn is not None:
-        seq, heads, head_dim = op.attn
-        peak = dev.half_peak if dev.fp8 and C.FP8_GEMM_ONLY else dev.tensor_peak
-        # Fused attention tiles over the sequence (short sequences fill fewer tiles); the head
-        # dimension is the tile's inner size, already in the measured ATTENTION_* fractions.
-        base = dim_efficiency(seq / max(split.cp, 1), dev.gemm_half_dim)
-        eff_f = base * C.ATTENTION_FWD_EFFICIENCY
-        eff_b = base * C.ATTENTION_BWD_EFFICIENCY
-    elif op.kind in COMPUTE_KINDS:
-        peak = dev.tensor_peak
-        if op.gemm is not None:
-            # The efficiency of a grouped op is that of ONE of its independent GEMMs (a grouped
-            # convolution with 16 channels per group is 16-wide, however many groups it has).
-            m, n, k = _local_gemm(op, b, split)
-            eff_f = eff_b = gemm_efficiency(m, n, k, dev.gemm_peak_eff, dev.gemm_half_dim)
-            if op.groups > 1 and dev.vector_peak * dev.vector_eff > peak * eff_f:
-                # Narrow groups (depthwise, small group widths) run faster on the vector units
-                # than on badly filled matrix tiles; libraries pick that path (cuDNN's grouped
-                # and depthwise kernels are not tensor-core GEMMs).
-                peak, eff_f = dev.vector_peak, dev.vector_eff
-                eff_b = eff_f
-        else:
-            eff_f = eff_b = dev.gemm_peak_eff
-            if dev.fp8 and C.FP8_GEMM_ONLY:
-                peak = dev.half_peak
-        if op.kind == "attention":
-            eff_f, eff_b = C.ATTENTION_FWD_EFFICIENCY, C.ATTENTION_BWD_EFFICIENCY
-    else:
-        peak = dev.vector_peak
-        eff_f = eff_b = 1.0
-
-    t_math_f = fwd_flops / (peak * eff_f) if eff_f > 0 else 0.0
-    t_math_b = bwd_flops / (peak * eff_b) if eff_b > 0 else 0.0
-    return t_math_f, t_math_b, ("vector" if peak == dev.vector_peak and peak != dev.tensor_peak else "matrix")
 
 
 def _local_gemm(op: Op, b: float, split: Split) -> tuple[float, float, float]:
@@ -270,6 +218,46 @@ def _local_gemm(op: Op, b: float, split: Split) -> tuple[float, float, float]:
     return m, n, k
 
 
+def _gpu_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
+              bwd_flops: float) -> tuple[float, float, str]:
+    """Math seconds (forward, backward) on a GPU-like chip: peak x a shape-aware efficiency."""
+    a = dev.a
+    if op.kind == "attention" and op.attn is not None:
+        seq, heads, head_dim = op.attn
+        peak = dev.half_peak if dev.fp8 and a.fp8_gemm_only else dev.tensor_peak
+        # Fused attention tiles over the sequence (short sequences fill fewer tiles); the head
+        # dimension is the tile's inner size, already in the measured attention_* fractions.
+        base = dim_efficiency(seq / max(split.cp, 1), a.gemm_half_dim)
+        eff_f = base * a.attention_fwd_efficiency
+        eff_b = base * a.attention_bwd_efficiency
+    elif op.kind in COMPUTE_KINDS:
+        peak = dev.tensor_peak
+        if op.gemm is not None:
+            # The efficiency of a grouped op is that of ONE of its independent GEMMs (a grouped
+            # convolution with 16 channels per group is 16-wide, however many groups it has).
+            m, n, k = _local_gemm(op, b, split)
+            eff_f = eff_b = gemm_efficiency(m, n, k, a)
+            if op.groups > 1 and dev.vector_peak * a.vector_efficiency > peak * eff_f:
+                # Narrow groups (depthwise, small group widths) run faster on the vector units
+                # than on badly filled matrix tiles; libraries pick that path (cuDNN's grouped
+                # and depthwise kernels are not tensor-core GEMMs).
+                peak, eff_f = dev.vector_peak, a.vector_efficiency
+                eff_b = eff_f
+        else:
+            eff_f = eff_b = a.gemm_peak_efficiency
+            if dev.fp8 and a.fp8_gemm_only:
+                peak = dev.half_peak
+        if op.kind == "attention":
+            eff_f, eff_b = a.attention_fwd_efficiency, a.attention_bwd_efficiency
+    else:
+        peak = dev.vector_peak
+        eff_f = eff_b = 1.0
+
+    t_math_f = fwd_flops / (peak * eff_f) if eff_f > 0 else 0.0
+    t_math_b = bwd_flops / (peak * eff_b) if eff_b > 0 else 0.0
+    return t_math_f, t_math_b, ("vector" if peak == dev.vector_peak and peak != dev.tensor_peak else "matrix")
+
+
 def _io_bytes(op: Op, b: float, split: Split, eb: float) -> tuple[float, float]:
     """Bytes this device's share of ``op`` reads (activations and weights) and writes."""
     s = shard(op, split)
@@ -281,7 +269,7 @@ def _core_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
                bwd_flops: float) -> tuple[float, float, str]:
     """Math seconds (forward, backward) on a many-core chip (D1), from engine/cores.py: GEMMs
     quantized to the matrix unit and cut over the nodes, vector work on the SIMD units."""
-    ca, eb = dev.cores, dev.element_bytes
+    ca, eb, bwd_bytes = dev.cores, dev.element_bytes, dev.a.backward_bytes_factor
     if op.kind == "attention" and op.attn is not None:
         # QK^T and PV per head, softmax on the SIMD units; backward does ~2.5x the forward work
         seq, heads, head_dim = op.attn
@@ -305,7 +293,7 @@ def _core_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
             read, write = _io_bytes(op, b, split, eb)
             v_f, v_bound = vector_time(ca, fwd_flops, read, write)
             if v_f < t_f:
-                v_b = vector_time(ca, bwd_flops, read * C.BACKWARD_BYTES_FACTOR, write * C.BACKWARD_BYTES_FACTOR)[0]
+                v_b = vector_time(ca, bwd_flops, read * bwd_bytes, write * bwd_bytes)[0]
                 return v_f, v_b, _CORE_BOUND[v_bound]
         return t_f, t_b, _CORE_BOUND[bound]
     if op.kind in COMPUTE_KINDS:
@@ -313,7 +301,7 @@ def _core_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
         return fwd_flops / peak, bwd_flops / peak, "matrix"
     read, write = _io_bytes(op, b, split, eb)
     t_f, bound = vector_time(ca, fwd_flops, read, write)
-    t_b, _ = vector_time(ca, bwd_flops, read * C.BACKWARD_BYTES_FACTOR, write * C.BACKWARD_BYTES_FACTOR)
+    t_b, _ = vector_time(ca, bwd_flops, read * bwd_bytes, write * bwd_bytes)
     return t_f, t_b, _CORE_BOUND[bound]
 
 
@@ -339,7 +327,7 @@ class BlockTime:
                          self.attn_fwd_s + other.attn_fwd_s, self.attn_fwd_flops + other.attn_fwd_flops,
                          self.ops + other.ops, self.stream_fwd_s + other.stream_fwd_s,
                          self.stream_bwd_s + other.stream_bwd_s,
-                         tuple(a + c for a, c in zip(self.bound_s, other.bound_s)))
+                         tuple(x + y for x, y in zip(self.bound_s, other.bound_s)))
 
     def scaled(self, f: float) -> "BlockTime":
         """``f`` repetitions' worth of time and FLOPs (the op list stays one repetition's)."""
@@ -352,11 +340,11 @@ def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> Blo
     fs = bs = ff = bf = af = aff = sf = sb = 0.0
     ops = []
     bounds = [0.0] * len(BOUND_KEYS)
-    over = BOUND_KEYS.index("overhead")
+    over, fixed = BOUND_KEYS.index("overhead"), 2 * dev.a.kernel_overhead_s
     for op in block.ops:
         t = op_time(op, micro_batch, split, dev)
-        bounds[BOUND_KEYS.index(t.bound)] += t.fwd_s + t.bwd_s - 2 * dev.op_overhead_s
-        bounds[over] += 2 * dev.op_overhead_s
+        bounds[BOUND_KEYS.index(t.bound)] += t.fwd_s + t.bwd_s - fixed
+        bounds[over] += fixed
         fs += t.fwd_s
         bs += t.bwd_s
         ff += t.fwd_flops

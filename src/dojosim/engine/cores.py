@@ -119,22 +119,21 @@ def vector_time(ca: CoreArray, flops: float, read_bytes: float, write_bytes: flo
     return times[bound], bound
 
 
-def make_core_array(eff: dict[str, float], tensor_peak: float, vector_peak: float, memory_eff: float,
-                    comm_eff: float, issue_eff: float, simd_eff: float, operand_fraction: float) -> CoreArray | None:
-    """The chip's nodes from its ``efficiency`` data; None when it does not describe them."""
-    need = ("cores", "mac_m", "mac_n", "mac_k", "core_sram_bytes", "core_load_bandwidth",
-            "core_store_bandwidth", "mesh_bandwidth")
-    if not all(eff.get(k) for k in need):
+def make_core_array(a, tensor_peak: float, vector_peak: float) -> CoreArray | None:
+    """The chip's nodes from its figures (`Assumptions.for_chip`); None for a chip without them
+    (``cores`` = 0: costed as a GPU)."""
+    if not (a.cores and a.mac_m and a.mac_n and a.mac_k and a.core_sram_bytes and a.core_load_bandwidth
+            and a.core_store_bandwidth and a.mesh_bandwidth):
         return None
-    cores = int(eff["cores"])
-    simd = eff.get("simd_flops") or vector_peak / cores
+    cores = int(a.cores)
+    simd = a.simd_flops or vector_peak / cores
     # a precision the matrix unit lacks (fp32 on the D1) runs on the SIMD unit
     core_peak = max(tensor_peak / cores, simd)
     return CoreArray(
-        cores=cores, mac=(int(eff["mac_m"]), int(eff["mac_n"]), int(eff["mac_k"])),
+        cores=cores, mac=(int(a.mac_m), int(a.mac_n), int(a.mac_k)),
         core_peak=core_peak, simd_flops=simd,
-        tile_bytes=eff["core_sram_bytes"] * operand_fraction,
-        load_bw=eff["core_load_bandwidth"] * memory_eff, store_bw=eff["core_store_bandwidth"] * memory_eff,
-        mesh_in_bw=eff["mesh_bandwidth"] * eff.get("mesh_operand_links", 2.0) * comm_eff,
-        issue_eff=issue_eff, simd_eff=simd_eff,
+        tile_bytes=a.core_sram_bytes * a.sram_operand_fraction,
+        load_bw=a.core_load_bandwidth * a.memory_efficiency, store_bw=a.core_store_bandwidth * a.memory_efficiency,
+        mesh_in_bw=a.mesh_bandwidth * a.mesh_operand_links * a.comm_bandwidth_efficiency,
+        issue_eff=a.gemm_peak_efficiency, simd_eff=a.vector_efficiency,
     )

@@ -112,8 +112,8 @@ def _parse_path(path: str) -> list:
 def get_figure(system, path: str) -> float:
     obj = system
     for key in _parse_path(path):
-        obj = obj[key] if isinstance(key, int) or isinstance(obj, dict) else getattr(obj, key)
-    return float(obj)
+        obj = _get(obj, key)
+    return float(getattr(obj, "value", obj))   # a chip's efficiency entry holds its value
 
 
 def set_figure(system, path: str, value: float):
@@ -123,8 +123,10 @@ def set_figure(system, path: str, value: float):
     def put(obj, ks):
         k = ks[0]
         if len(ks) == 1:
-            new = int(round(value)) if isinstance(_get(obj, k), int) else value
-            return _with(obj, k, new)
+            old = _get(obj, k)
+            if hasattr(old, "value"):      # a chip's efficiency entry: keep its range
+                return _with(obj, k, old.model_copy(update={"value": value}))
+            return _with(obj, k, int(round(value)) if isinstance(old, int) else value)
         return _with(obj, k, put(_get(obj, k), ks[1:]))
 
     return put(system, keys)
@@ -171,8 +173,10 @@ def _load_runs(claim: Claim) -> _Runs:
     return _Runs(one(claim.dojo, "dojo"), one(claim.baseline, "baseline") if claim.baseline else None)
 
 
-def predict(claim: Claim, dojo_run, base_run=None, base_est=None, dojo_system=None) -> float:
-    """The predicted number of ``claim`` from its runs (``dojo_system`` replaces the run's)."""
+def predict(claim: Claim, dojo_run, base_run=None, base_est=None, dojo_system=None, assumptions=None) -> float:
+    """The predicted number of ``claim`` from its runs (``dojo_system`` and ``assumptions``
+    replace the Dojo run's; the baseline always runs on the defaults)."""
+    from ..assumptions import DEFAULT
     from ..engine import estimate
 
     system = dojo_system if dojo_system is not None else dojo_run.system
@@ -184,7 +188,7 @@ def predict(claim: Claim, dojo_run, base_run=None, base_est=None, dojo_system=No
         for k in key:
             value = value[k]
         return float(value)
-    est = estimate(dojo_run.model, system, dojo_run.strategy)
+    est = estimate(dojo_run.model, system, dojo_run.strategy, assumptions or DEFAULT)
     if claim.metric == "input_bound":
         info = est.extra["input"]
         return info["needed_bandwidth"] / info["bandwidth"] if info.get("bandwidth") else 0.0
@@ -218,23 +222,41 @@ def solve(claim: Claim, runs: _Runs, path: str, base_est) -> dict:
     """The value of the figure at ``path`` (every other figure held) that makes the prediction
     equal the claimed number: bisection on log(value) within SOLVE_SPAN of today's value
     (fractions stay at most 1). The prediction is assumed monotone in the figure there."""
-    system = runs.dojo.system
-    now = get_figure(system, path)
-    target = _target(claim)
-    frac = path.split(".")[-1] in _FRACTIONS
-    whole = _is_int(system, path)
+    from ..assumptions import DEFAULT, Assumptions
 
-    def f(x):
-        try:
-            return predict(claim, runs.dojo, runs.baseline, base_est, set_figure(system, path, x)) - target
-        except SpecError:
-            return math.nan
+    system = runs.dojo.system
+    target = _target(claim)
+    name = path.split(".")[-1]
+    frac = name in _FRACTIONS
+    if path.startswith("assumptions."):
+        # an engine figure the chip does not set itself: moved for the Dojo run only
+        info = Assumptions.describe(name)
+        now = float(getattr(DEFAULT.for_chip(system.chip), name))
+        whole = False
+        rng = (info.low, info.high) if info.assumed else None
+
+        def f(x):
+            try:
+                return predict(claim, runs.dojo, runs.baseline, base_est,
+                               assumptions=DEFAULT.replace(**{name: x})) - target
+            except SpecError:
+                return math.nan
+    else:
+        now = get_figure(system, path)
+        whole = _is_int(system, path)
+        rng = _source_range(system, path)
+
+        def f(x):
+            try:
+                return predict(claim, runs.dojo, runs.baseline, base_est, set_figure(system, path, x)) - target
+            except SpecError:
+                return math.nan
 
     f_now = f(now)
     lo_x, hi_x = now / SOLVE_SPAN, (1.0 if frac else now * SOLVE_SPAN)
     if whole:
         lo_x = max(lo_x, 1.0)
-    out = {"figure": path, "now": now, "assumed_range": _source_range(system, path)}
+    out = {"figure": path, "now": now, "assumed_range": rng}
     if now <= 0 or not math.isfinite(f_now):
         return {**out, "value": None, "reachable": False, "why": "figure is zero or the run fails"}
     # pick the side of today's value where the sign changes
@@ -309,8 +331,13 @@ def check_claim(claim: Claim) -> Entry:
     if not ok:
         for path in claim.needs:
             try:
-                get_figure(runs.dojo.system, path)
-            except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+                if path.startswith("assumptions."):
+                    from ..assumptions import Assumptions
+
+                    Assumptions.describe(path.split(".", 1)[1])
+                else:
+                    get_figure(runs.dojo.system, path)
+            except (AttributeError, KeyError, IndexError, TypeError, ValueError, SpecError):
                 raise SpecError(f"{claim.run}: needs", f"{path!r} is not a figure of the dojo run's system") from None
             needs.append(solve(claim, runs, path, base_est))
     return Entry(claim.id, claim.statement, claim.source, claim.claimed, claim.compare, predicted,
