@@ -1,7 +1,8 @@
 """Runs and cases: the YAML format of docs/validation.md ("The case format") turned into objects.
 
-A *run* is `workload:` + `system:` + `strategy:`; `load_run` builds the `Model`, the `System` and
-the `Strategy` from it. A *case* is a run plus what was measured; `load_cases` reads a file of
+A *run* is `workload:` + `system:` + `strategy:` (+ an optional `assumptions:` mapping that moves
+engine figures, see `dojosim.assumptions`); `load_run` builds the `Model`, the `System`, the
+`Strategy` and the `Assumptions` from it. A *case* is a run plus what was measured; `load_cases` reads a file of
 them without building anything, so that one bad case can be reported (and skipped) on its own.
 """
 from __future__ import annotations
@@ -11,12 +12,14 @@ from typing import Any
 
 
 from . import limits
+from .assumptions import DEFAULT, Assumptions
 from .errors import SpecError
 from .strategy import Strategy
 from .yamlfile import check_mapping, read_yaml
 
 # The keys a run (or a case: a run plus what was measured) may have, at the top and in system:.
-RUN_KEYS = ("workload", "system", "strategy", "id", "source", "measured", "name", "description", "notes")
+RUN_KEYS = ("workload", "system", "strategy", "assumptions", "id", "source", "measured", "name", "description",
+            "notes")
 SYSTEM_KEYS = ("preset", "path", "name", "devices", "notes")
 
 # Metrics a case may report, and how each turns into a step time.
@@ -32,6 +35,7 @@ class Run:
     system: Any         # dojosim.hardware System
     strategy: Strategy
     raw: dict
+    assumptions: Assumptions = DEFAULT
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,8 @@ def load_run(path_or_dict) -> Run:
         raise _within(err, "workload") from None
     system = load_system_section(system_raw)
     strategy = Strategy.from_dict(strategy_raw, "strategy")
-    return Run(model=model, system=system, strategy=strategy, raw=data)
+    assumptions = Assumptions.from_mapping(data.get("assumptions"), "assumptions")
+    return Run(model=model, system=system, strategy=strategy, raw=data, assumptions=assumptions)
 
 
 def _number(value, path: str) -> float | None:

@@ -1,14 +1,19 @@
 """The split: how one training step is spread over the devices.
 
-Fields follow the ``strategy:`` block of the run format (docs/validation.md). `check`
-validates a strategy against a model and a device count and raises `StrategyError` naming the
-field; the engine calls it before costing anything.
+Fields follow the ``strategy:`` block of the run format (docs/validation.md). `check` validates a
+strategy against a model and a device count and raises `StrategyError` naming the field; the
+engine calls it before costing anything.
+
+One degree serves two ideas that place and communicate alike: for a transformer, ``cp`` is
+Megatron's context parallelism (the sequence split over ranks); for a CNN it is the *spatial*
+split (feature-map rows over ranks). Users may write ``spatial:`` for the latter; it is stored in
+``cp`` and `Strategy.label` names it ``spatial`` when it knows the model is a CNN.
 """
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import StrategyError, from_pydantic
 
@@ -47,6 +52,51 @@ class Strategy(BaseModel):
     # Innermost first: which parallel dimension fills the fastest (innermost) hardware level.
     order: tuple[ParallelDim, ...] = DEFAULT_ORDER
 
+    @model_validator(mode="before")
+    @classmethod
+    def _spatial_alias(cls, data):
+        """``spatial: N`` (a CNN's row split) is stored in ``cp``; ``cp`` stays accepted."""
+        if isinstance(data, dict) and "spatial" in data:
+            data = dict(data)
+            spatial = data.pop("spatial")
+            if data.get("cp", 1) not in (1, None, spatial):
+                raise ValueError(f"spatial={spatial} and cp={data['cp']} name one degree; give one of them")
+            data["cp"] = spatial
+        return data
+
+    def label(self, model=None) -> str:
+        """The split in one short line, e.g. 'dp32 tp4 pp8 v12 mb2 z1 sp'; `explain` spells it out.
+
+        Every field that differs from its default shows, so two different strategies never share
+        a label. With ``model`` a CNN, the row split reads ``spatial40`` instead of ``cp40``."""
+        parts = [f"{k}{getattr(self, k)}" for k in ("dp", "tp", "pp") if getattr(self, k) != 1]
+        if self.cp != 1:
+            parts.append(f"{'spatial' if is_cnn(model) else 'cp'}{self.cp}")
+        if self.ep != 1:
+            parts.append(f"ep{self.ep}")
+        parts = parts or ["dp1"]
+        if self.pp_layers is not None:
+            parts.append("stages:" + "/".join(map(str, self.pp_layers)))
+        if self.pp_first_layers is not None or self.pp_last_layers is not None:
+            parts.append(f"stages:{self.pp_first_layers or '*'}..{self.pp_last_layers or '*'}")
+        if self.interleave != 1:
+            parts.append(f"v{self.interleave}")
+        if self.micro_batch:
+            parts.append(f"mb{self.micro_batch}")
+        if self.recompute != "none":
+            parts.append(self.recompute)
+        if self.zero:
+            parts.append(f"z{self.zero}")
+        if self.sequence_parallel:
+            parts.append("sp")
+        if self.precision != "bf16":
+            parts.append(self.precision)
+        if self.schedule != "1f1b":
+            parts.append(self.schedule)
+        if placement_order(self) != placement_order(Strategy(**{k: getattr(self, k) for k in _DEGREES})):
+            parts.append("order:" + ">".join(placement_order(self)))
+        return " ".join(parts)
+
     @property
     def devices(self) -> int:
         # EP reuses the data-parallel ranks (experts are sharded across DP replicas), so it does
@@ -72,6 +122,28 @@ class Strategy(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             raise from_pydantic(exc, path) from None
+
+
+_DEGREES = ("dp", "tp", "pp", "cp", "ep")
+
+
+def is_cnn(model) -> bool:
+    """True for a model whose ``cp`` degree splits image rows (no token sequence)."""
+    return model is not None and not getattr(model, "seq_len", None) and \
+        getattr(model, "spatial_rows", None) is not None
+
+
+def placement_order(strategy: Strategy) -> tuple[str, ...]:
+    """The parallel dimensions that are split (> 1), innermost hardware level first; ep reuses
+    the data-parallel ranks and takes no level of its own."""
+    return tuple(d for d in strategy.order if d != "ep" and getattr(strategy, d) > 1)
+
+
+def label(strategy, model=None) -> str:
+    """`Strategy.label` for a Strategy or a plain strategy dict (as stored in results)."""
+    if not isinstance(strategy, Strategy):
+        strategy = Strategy.from_dict({k: v for k, v in dict(strategy or {}).items() if k in Strategy.model_fields})
+    return strategy.label(model)
 
 
 def balanced_stages(layers: int, pp: int) -> tuple[int, ...]:

@@ -36,14 +36,16 @@ def estimate_json(est) -> dict:
         "interleave": est.interleave,
         "strategy": est.strategy,
         "notes": list(est.notes),
+        "op_bounds": est.extra.get("op_bounds", {}),
+        "input": est.extra.get("input", {}),
     }
     return out
 
 
 def _print_estimate(est) -> None:
-    from ..units import format as fmt, format_time
+    from ..units import format as fmt, format_gib, format_time
 
-    t = Table(title=f"{est.model} on {est.system} ({est.devices} devices)")
+    t = Table(title=f"{est.model} on {est.system} ({est.devices:,} devices)")
     t.add_column("figure")
     t.add_column("value", justify="right")
     t.add_row("step time", format_time(est.step_time_s))
@@ -52,8 +54,8 @@ def _print_estimate(est) -> None:
         t.add_row("tokens/s", f"{est.tokens_per_s:,.0f}")
     t.add_row("model FLOPs / step", fmt(est.model_flops_per_step, "flop"))
     t.add_row("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%}")
-    t.add_row("memory / device", f"{fmt(est.memory.per_device_bytes, 'bytes')} of "
-                                 f"{fmt(est.memory.capacity_bytes, 'bytes')}")
+    t.add_row("memory / device", f"{format_gib(est.memory.per_device_bytes)} of "
+                                 f"{format_gib(est.memory.capacity_bytes)}")
     t.add_row("energy / step", fmt(est.energy_j_per_step, "energy"))
     console.print(t)
     b = Table(title="step time breakdown")
@@ -64,9 +66,13 @@ def _print_estimate(est) -> None:
         if v > 0:
             b.add_row(k, format_time(v), f"{v / est.step_time_s:.1%}")
     console.print(b)
+    bounds = est.extra.get("op_bounds") or {}
+    if bounds:
+        console.print("ops' time by what bound it: " + ", ".join(
+            f"{k} {v:.0%}" for k, v in sorted(bounds.items(), key=lambda kv: -kv[1])), markup=False)
     if not est.memory.fits:
-        console.print(f"[bold red]DOES NOT FIT:[/] needs {fmt(est.memory.per_device_bytes, 'bytes')} per "
-                      f"device, {fmt(est.memory.capacity_bytes, 'bytes')} available "
+        console.print(f"[bold red]DOES NOT FIT:[/] needs {format_gib(est.memory.per_device_bytes)} per "
+                      f"device, {format_gib(est.memory.capacity_bytes)} available "
                       "(the times above assume it did)")
     for note in est.notes:
         console.print(f"note: {note}", markup=False)
@@ -85,7 +91,7 @@ def estimate_cmd(
 
     check_plot_dir(plot, force)
     r = load_run(run)
-    est = estimate(r.model, r.system, r.strategy)
+    est = estimate(r.model, r.system, r.strategy, r.assumptions)
     if plot is not None:
         from ..report.plots import plot_estimate
 

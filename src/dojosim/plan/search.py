@@ -109,22 +109,6 @@ def display_score(value: float, objective: str) -> float:
     return -value if objective == "throughput" else value
 
 
-def split_text(strategy) -> str:
-    """'dp16 tp8 pp8 v2 mb1 full z1 sp' — the split in one short line."""
-    s = strategy.model_dump() if hasattr(strategy, "model_dump") else dict(strategy)
-    parts = [f"{k}{s[k]}" for k in SPLIT_KEYS if s.get(k, 1) != 1] or ["dp1"]
-    if s.get("interleave", 1) != 1:
-        parts.append(f"v{s['interleave']}")
-    parts.append(f"mb{s.get('micro_batch')}")
-    if s.get("recompute", "none") != "none":
-        parts.append(s["recompute"])
-    if s.get("zero"):
-        parts.append(f"z{s['zero']}")
-    if s.get("sequence_parallel"):
-        parts.append("sp")
-    return " ".join(parts)
-
-
 def _default_estimator() -> Callable:
     # The function, not the package attribute: `dojosim.engine.estimate` is also a submodule name.
     from ..engine.estimate import estimate
@@ -417,4 +401,4 @@ def best_with_batch(model, system, global_batch: int, constraints: dict | None =
 
 
 __all__ = ["Candidate", "SearchStats", "SearchResult", "search", "search_with_stats", "best_throughput",
-           "score", "split_text", "best_with_batch", "nearby_batch", "OBJECTIVES"]
+           "score", "best_with_batch", "nearby_batch", "OBJECTIVES"]

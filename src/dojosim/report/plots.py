@@ -174,26 +174,11 @@ def plot_validation(result: dict, directory: str | Path, *, force: bool = False)
 
 
 # ---------------------------------------------------------------- search
-def split_label(strategy) -> str:
-    """A compact name for a split: 'dp64 tp8 pp4 v2 mb1 sel z1'."""
-    s = strategy.model_dump() if hasattr(strategy, "model_dump") else dict(strategy or {})
-    parts = [f"{k}{s[k]}" for k in ("dp", "tp", "pp", "cp", "ep") if s.get(k, 1) not in (1, None)] or ["dp1"]
-    if s.get("interleave", 1) not in (1, None):
-        parts.append(f"v{s['interleave']}")
-    if s.get("micro_batch"):
-        parts.append(f"mb{s['micro_batch']}")
-    if s.get("recompute") not in (None, "none"):
-        parts.append(f"rc={s['recompute']}")
-    if s.get("zero"):
-        parts.append(f"z{s['zero']}")
-    return " ".join(parts)
-
-
 def figure_search(candidates: Sequence) -> object:
     """The splits a search ranked: samples/s of each (bars), memory per device (dots)."""
     plt = _plt()
     cands = list(candidates)
-    labels = [split_label(c.strategy) for c in cands]
+    labels = [c.strategy.label() for c in cands]
     est = [c.estimate for c in cands]
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * max(1, len(cands))))
     ax.barh(labels, [e.samples_per_s for e in est],
