@@ -8,16 +8,10 @@ import typer
 from rich.table import Table
 
 from ..errors import SpecError
-<<<<<<< HEAD
 from ..yamlfile import parse_yaml
-from ..plan.search import split_text
-from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
+from ._app import (ASSUMED_LEGEND, FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json,
+                   is_interactive, print_table, wrote)
 
-_SPLIT_KEYS = ("dp", "tp", "pp", "cp", "ep")
-
-=======
-from ._app import ASSUMED_LEGEND, JSON_OPTION, app, approx, console, emit_json, is_interactive, print_table, wrote
->>>>>>> main
 
 def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
     """``["layers=96", "hidden=12288"]`` -> {"layers": 96, "hidden": 12288} (YAML scalars)."""

@@ -10,11 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import SpecError
-<<<<<<< HEAD
-from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
-=======
-from ._app import ASSUMED_LEGEND, JSON_OPTION, app, approx, console, emit_json, is_interactive, print_table, wrote
->>>>>>> main
+from ._app import (ASSUMED_LEGEND, FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json,
+                   is_interactive, print_table, wrote)
 
 PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
 
@@ -243,11 +240,7 @@ def report_cmd(
             ledger_entries = ledger(default_claims_dir())
         update("drawing")
         path = write_report(est, output, model=r.model, system=r.system, compare_rows=rows, run=r.raw,
-<<<<<<< HEAD
-                            force=force)
-=======
-                            claims=ledger_entries)
->>>>>>> main
+                            claims=ledger_entries, force=force)
     if plot is not None:
         from ..report.plots import plot_estimate
 
