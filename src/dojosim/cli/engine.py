@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
 
@@ -71,9 +72,9 @@ def _print_estimate(est) -> None:
         console.print("ops' time by what bound it: " + ", ".join(
             f"{k} {v:.0%}" for k, v in sorted(bounds.items(), key=lambda kv: -kv[1])), markup=False)
     if not est.memory.fits:
-        console.print(f"[bold red]DOES NOT FIT:[/] needs {format_gib(est.memory.per_device_bytes)} per "
-                      f"device, {format_gib(est.memory.capacity_bytes)} available "
-                      "(the times above assume it did)")
+        console.print(Text.assemble(("DOES NOT FIT:", "bold red"), f" needs {format_gib(est.memory.per_device_bytes)} "
+                                    f"per device, {format_gib(est.memory.capacity_bytes)} available "
+                                    "(the times above assume it did)"))
     for note in est.notes:
         console.print(f"note: {note}", markup=False)
 
