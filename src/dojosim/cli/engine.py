@@ -36,6 +36,8 @@ def estimate_json(est) -> dict:
         "interleave": est.interleave,
         "strategy": est.strategy,
         "notes": list(est.notes),
+        "op_bounds": est.extra.get("op_bounds", {}),
+        "input": est.extra.get("input", {}),
     }
     return out
 
@@ -64,6 +66,10 @@ def _print_estimate(est) -> None:
         if v > 0:
             b.add_row(k, format_time(v), f"{v / est.step_time_s:.1%}")
     console.print(b)
+    bounds = est.extra.get("op_bounds") or {}
+    if bounds:
+        console.print("ops' time by what bound it: " + ", ".join(
+            f"{k} {v:.0%}" for k, v in sorted(bounds.items(), key=lambda kv: -kv[1])), markup=False)
     if not est.memory.fits:
         console.print(f"[bold red]DOES NOT FIT:[/] needs {format_gib(est.memory.per_device_bytes)} per "
                       f"device, {format_gib(est.memory.capacity_bytes)} available "
@@ -83,7 +89,7 @@ def estimate_cmd(
     from ..run import load_run
 
     r = load_run(run)
-    est = estimate(r.model, r.system, r.strategy)
+    est = estimate(r.model, r.system, r.strategy, r.assumptions)
     if plot is not None:
         from ..report.plots import plot_estimate
 
