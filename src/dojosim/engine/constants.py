@@ -62,8 +62,48 @@ KERNEL_OVERHEAD_S = 5e-6
 
 # Fraction of fp8 training's matmul FLOPs that actually run at the fp8 peak. Transformer Engine
 # runs linear layers in fp8 but keeps attention, norms, softmax and the output layer in bf16.
-# Matmuls marked as GEMMs run at the fp8 peak; everything else uses the bf16 peak.
+# Matmuls marked as GEMMs run at the fp8 peak; everything else uses the bf16 peak. (Dojo's
+# cfp8, and fp8 on a chip without an fp8 peak; NVIDIA's fp8 follows the FP8_* model below.)
 FP8_GEMM_ONLY = True
+
+# --- fp8 as NVIDIA Transformer Engine runs it (precision "fp8" on a chip with an fp8 peak) -----
+# Which ops: TE's te.Linear / LayerNormLinear / LayerNormMLP run their GEMMs (forward, data and
+# weight gradient) in fp8 -- in a transformer layer the QKV, attention-output, FC1 and FC2
+# projections and MoE expert GEMMs. The attention core (softmax(QK^T)V; TE's fp8 attention,
+# `fp8_dpa`, is opt-in and off by default), norms, activations, the embedding and the output
+# layer + loss stay in bf16 (TE documentation, "Using FP8 with Transformer Engine"; Megatron-LM
+# builds only the transformer layers from TE modules). Convolutions have no TE fp8 path.
+#
+# Fraction of the bf16 GEMM efficiency that fp8 GEMMs keep, of their own (2x) peak. Large
+# cuBLAS(Lt) GEMMs on H100 SXM reach ~1,250-1,400 of 1,979 dense fp8 TFLOP/s (~63-70%) against
+# ~700-760 of 989 bf16 (~71-77%) (SemiAnalysis, "MI300X vs H100 vs H200 Benchmark Part 1:
+# Training", Dec 2024; NVIDIA's cuBLAS 12 release notes show the same ~1.8x fp8/bf16 ratio, not
+# 2x): the same kernels hit the 700 W power limit and lower clocks sooner at fp8, and the
+# epilogue (bf16 output, scaling) does not speed up. Ratio ~0.88; assumed 0.88, range 0.80-0.95,
+# for H100, H200 (same SMs and power limit) and B200 (no independent measurement found; same
+# ~1.8x vendor-benchmark ratio assumed).
+FP8_GEMM_EFFICIENCY = 0.88
+
+# Bytes of memory traffic per element to cast a GEMM operand to fp8 in TE: read 2 B of bf16,
+# write the fp8 copy (1 B) and its transpose (1 B, TE's fused cast_transpose: the weight
+# gradient needs the transposed input, the data gradient the transposed output gradient). Paid
+# once on each fp8 GEMM's input in the forward pass and once on its output gradient in the
+# backward pass; the amax of each tensor is computed in the same kernel. TE fuses the input cast
+# into the LayerNorm before QKV/FC1 and into the GeLU before FC2, saving the 2 B read there: 4 is
+# the unfused figure, assumed, range 2-4.
+FP8_CAST_BYTES_PER_ELEMENT = 4.0
+
+# The weights' fp8 copies (and transposes) are made once per optimizer step: Megatron-LM passes
+# TE's `is_first_microbatch`, so later micro-batches reuse them (TE module docs). Bytes per
+# parameter of that cast: read 2, write 1 + 1 (cast_transpose).
+FP8_WEIGHT_CAST_BYTES_PER_PARAM = 4.0
+
+# Delayed scaling bookkeeping per micro-batch: TE (>= 1.0) updates every fp8 tensor's amax
+# history and scale in one fused multi-tensor kernel at the end of each forward and each backward
+# pass, after reducing the amaxes over the data- and tensor-parallel group (one small all-reduce
+# per pass; `reduce_amax`, TE's DelayedScaling recipe). Costed as those 2 kernels plus 2
+# all-reduces of 4 bytes per fp8 tensor (3 per GEMM: input, weight, output gradient).
+FP8_AMAX_TENSORS_PER_GEMM = 3
 
 # --- memory ---------------------------------------------------------------------------------
 
