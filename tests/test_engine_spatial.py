@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from dojosim import Strategy, estimate
 from dojosim.errors import StrategyError
-from dojosim.engine import constants as C
+from dojosim.assumptions import DEFAULT as A
 from dojosim.engine.compute import make_device, memory_time
 from dojosim.hardware import load_system
 from dojosim.workload import build
@@ -56,7 +56,7 @@ def test_sram_operands_beyond_capacity_stream_from_pool():
     dev = make_device(chip, "bf16", chip.sram_bandwidth, spill_bandwidth=180e9)
     fits = dev.fast_bytes * 0.5
     t, streamed = memory_time(fits, dev)
-    assert streamed == 0.0 and t == pytest.approx(fits / (chip.sram_bandwidth * C.MEMORY_EFFICIENCY))
+    assert streamed == 0.0 and t == pytest.approx(fits / (chip.sram_bandwidth * A.memory_efficiency))
     t2, streamed2 = memory_time(dev.fast_bytes * 4, dev)
     assert streamed2 > 0 and t2 > 4 * t
     # chips with HBM never stream operands from an outer pool

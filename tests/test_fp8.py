@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dojosim.engine import compute, constants as C
+from dojosim.assumptions import DEFAULT
+from dojosim.engine import compute
 from dojosim.engine.compute import Split, block_time, make_device
 from dojosim.engine.estimate import estimate
 from dojosim.hardware import load_system
@@ -14,9 +15,9 @@ from dojosim.workload import build
 MODEL = build("gpt", layers=8, hidden=4096, heads=32, seq_len=2048, vocab=50304)
 
 
-def _ops(precision, preset="h100-dgx", block=1):
+def _ops(precision, preset="h100-dgx", block=1, a=DEFAULT):
     chip = load_system(preset).chip
-    dev = make_device(chip, precision, chip.dram_bandwidth)
+    dev = make_device(chip, precision, chip.dram_bandwidth, a=a)
     b = MODEL.blocks[block]
     return {name: (f, bk) for name, f, bk in block_time(b, 2, Split(tp=2), dev).ops}
 
@@ -32,14 +33,13 @@ def test_which_ops_run_in_fp8():
     assert head8["output"] == pytest.approx(head16["output"])
 
 
-def test_fp8_gemms_keep_less_of_their_peak_and_pay_for_casts(monkeypatch):
+def test_fp8_gemms_keep_less_of_their_peak_and_pay_for_casts():
     with_casts = _ops("fp8")["mlp.fc1"]
-    monkeypatch.setattr(C, "FP8_CAST_BYTES_PER_ELEMENT", 0.0)
-    no_cast_bytes = _ops("fp8")["mlp.fc1"]
-    assert with_casts[0] > no_cast_bytes[0] and with_casts[1] > no_cast_bytes[1]
-    monkeypatch.setattr(C, "FP8_GEMM_EFFICIENCY", 1.0)
-    ideal = _ops("fp8")["mlp.fc1"]
-    assert ideal[0] < no_cast_bytes[0]
+    fewer = DEFAULT.replace(fp8_cast_bytes_per_element=2.0)
+    cheaper_casts = _ops("fp8", a=fewer)["mlp.fc1"]
+    assert with_casts[0] > cheaper_casts[0] and with_casts[1] > cheaper_casts[1]
+    ideal = _ops("fp8", a=fewer.replace(fp8_gemm_efficiency=1.0))["mlp.fc1"]
+    assert ideal[0] < cheaper_casts[0]
     assert compute.is_te_fp8(MODEL.blocks[1].ops[1], make_device(load_system("h100-dgx").chip, "fp8", 1.0), True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from dojosim.engine import constants as C
+from dojosim.assumptions import DEFAULT as A
 from dojosim.engine.estimate import estimate
 from dojosim.hardware import load_system
 from dojosim.strategy import Strategy
@@ -69,5 +69,5 @@ def test_more_replicas_never_cost_more_than_the_dp_term(tp, pp, layers, dps, per
                                                      recompute=recompute, precision="bf16")))
     e1, e2 = ests
     assume(e1.memory.fits and e2.memory.fits)
-    growth = max(_dp_term(e2) - _dp_term(e1), 0.0) * (1 + C.FRAMEWORK_OVERHEAD_FRACTION)
+    growth = max(_dp_term(e2) - _dp_term(e1), 0.0) * (1 + A.framework_overhead_fraction)
     assert e2.step_time_s <= e1.step_time_s + growth + 1e-9 * e1.step_time_s

@@ -1,7 +1,8 @@
 """Runs and cases: the YAML format of docs/validation.md ("The case format") turned into objects.
 
-A *run* is `workload:` + `system:` + `strategy:`; `load_run` builds the `Model`, the `System` and
-the `Strategy` from it. A *case* is a run plus what was measured; `load_cases` reads a file of
+A *run* is `workload:` + `system:` + `strategy:` (+ an optional `assumptions:` mapping that moves
+engine figures, see `dojosim.assumptions`); `load_run` builds the `Model`, the `System`, the
+`Strategy` and the `Assumptions` from it. A *case* is a run plus what was measured; `load_cases` reads a file of
 them without building anything, so that one bad case can be reported (and skipped) on its own.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+from .assumptions import DEFAULT, Assumptions
 from .errors import SpecError
 from .strategy import Strategy
 from .yamlfile import read_yaml
@@ -27,6 +29,7 @@ class Run:
     system: Any         # dojosim.hardware System
     strategy: Strategy
     raw: dict
+    assumptions: Assumptions = DEFAULT
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ def load_run(path_or_dict) -> Run:
         raise _within(err, "workload") from None
     system = load_system_section(system_raw)
     strategy = Strategy.from_dict(strategy_raw, "strategy")
-    return Run(model=model, system=system, strategy=strategy, raw=data)
+    assumptions = Assumptions.from_mapping(data.get("assumptions"), "assumptions")
+    return Run(model=model, system=system, strategy=strategy, raw=data, assumptions=assumptions)
 
 
 def _number(value, path: str) -> float | None:

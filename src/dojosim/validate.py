@@ -78,7 +78,7 @@ def validate(cases: Iterable[Case] | str | None = None, *,
             on_case(case)
         try:
             run = case.run()
-            est = estimate(run.model, run.system, run.strategy)
+            est = estimate(run.model, run.system, run.strategy, run.assumptions)
         except SpecError as err:
             skipped.append({"id": case.id, "reason": str(err)})
             continue

@@ -83,7 +83,7 @@ def estimate_cmd(
     from ..run import load_run
 
     r = load_run(run)
-    est = estimate(r.model, r.system, r.strategy)
+    est = estimate(r.model, r.system, r.strategy, r.assumptions)
     if plot is not None:
         from ..report.plots import plot_estimate
 

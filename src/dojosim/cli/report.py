@@ -136,7 +136,7 @@ def _estimate_run(run: Path):
     from ..run import load_run
 
     r = load_run(run)
-    return r, estimate(r.model, r.system, r.strategy)
+    return r, estimate(r.model, r.system, r.strategy, r.assumptions)
 
 
 @app.command("trace")

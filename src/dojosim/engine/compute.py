@@ -1,9 +1,9 @@
 """Compute: the time of each op of the graph on one device, as a roofline with a shape-aware
 efficiency model shared by every chip.
 
-An op takes max(FLOPs / (peak x efficiency), bytes / (bandwidth x MEMORY_EFFICIENCY)) plus a
+An op takes max(FLOPs / (peak x efficiency), bytes / (bandwidth x memory_efficiency)) plus a
 fixed per-kernel cost. The efficiency of a GEMM falls when one of its dimensions is comparable to
-the tensor-core tile (`GEMM_HALF_DIM`); fused attention runs at a fixed fraction of a GEMM. Chips
+the tensor-core tile (`gemm_half_dim`); fused attention runs at a fixed fraction of a GEMM. Chips
 differ only in their data: peak FLOP/s per dtype and the bandwidth of the memory the operands
 live in (HBM on GPUs, SRAM on Dojo's D1).
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..workload.graph import COMPUTE_KINDS, Block, Op
-from . import constants as C
+from ..assumptions import DEFAULT, Assumptions
 
 # Bytes per element of activations and weights in the working precision. Under fp8 training the
 # activations and master weights stay in 16-bit (Transformer Engine keeps bf16 copies); only the
@@ -54,13 +54,14 @@ def vector_peak(peaks: dict[str, float]) -> float:
     return float(max(peaks.values()))
 
 
-def dim_efficiency(d: float) -> float:
+def dim_efficiency(d: float, half_dim: float) -> float:
     """Share of a GEMM's peak kept by a dimension of size ``d`` (tile quantization, reuse)."""
-    return d / (d + C.GEMM_HALF_DIM) if d > 0 else 0.0
+    return d / (d + half_dim) if d > 0 else 0.0
 
 
-def gemm_efficiency(m: float, n: float, k: float) -> float:
-    return C.GEMM_PEAK_EFFICIENCY * dim_efficiency(m) * dim_efficiency(n) * dim_efficiency(k)
+def gemm_efficiency(m: float, n: float, k: float, a: Assumptions = DEFAULT) -> float:
+    h = a.gemm_half_dim
+    return a.gemm_peak_efficiency * dim_efficiency(m, h) * dim_efficiency(n, h) * dim_efficiency(k, h)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +137,11 @@ class Device:
     # attached above the chip at `spill_bandwidth` (per chip). 0 = no such limit (GPUs: HBM).
     fast_bytes: float = 0.0
     spill_bandwidth: float = 0.0
+    a: Assumptions = DEFAULT      # the efficiency figures on this chip (`Assumptions.for_chip`)
 
 
-def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: float = 0.0) -> Device:
+def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: float = 0.0,
+                a: Assumptions = DEFAULT) -> Device:
     peaks = dict(chip.peak_flops)
     sram_only = not chip.dram_bytes and spill_bandwidth > 0
     return Device(
@@ -149,18 +152,20 @@ def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: flo
         element_bytes=ELEMENT_BYTES.get(precision, 2.0),
         fp8=precision in ("fp8", "cfp8"),
         te_fp8=precision == "fp8" and bool(peaks.get("fp8")),
-        fast_bytes=chip.sram_bytes * C.SRAM_OPERAND_FRACTION if sram_only else 0.0,
+        fast_bytes=chip.sram_bytes * a.sram_operand_fraction if sram_only else 0.0,
         spill_bandwidth=spill_bandwidth if sram_only else 0.0,
+        a=a,
     )
 
 
 def memory_time(nbytes: float, dev: Device) -> tuple[float, float]:
     """Seconds to move ``nbytes`` of an op's operands, and the part of it spent streaming from
     the pool because they do not fit the chip's fast memory (always 0 on HBM chips)."""
-    fast_bw = dev.act_bandwidth * C.MEMORY_EFFICIENCY
+    eff = dev.a.memory_efficiency
+    fast_bw = dev.act_bandwidth * eff
     if dev.spill_bandwidth <= 0 or nbytes <= dev.fast_bytes:
         return nbytes / fast_bw, 0.0
-    streamed = (nbytes - dev.fast_bytes) / (dev.spill_bandwidth * C.MEMORY_EFFICIENCY)
+    streamed = (nbytes - dev.fast_bytes) / (dev.spill_bandwidth * eff)
     return dev.fast_bytes / fast_bw + streamed, streamed
 
 
@@ -173,6 +178,7 @@ def is_te_fp8(op: Op, dev: Device, in_layer: bool) -> bool:
 def op_time(op: Op, micro_batch: int, split: Split, dev: Device, in_layer: bool = True) -> OpTime:
     """Forward and backward seconds of ``op`` for one micro-batch on one device (``in_layer``:
     the op belongs to a repeated layer, where Transformer Engine's fp8 applies)."""
+    a = dev.a
     s = shard(op, split)
     b = float(micro_batch)
     fwd_flops = op.flops * b / s
@@ -188,17 +194,17 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device, in_layer: bool 
     else:
         mem_bytes = (in_elems + out_elems + w_elems) * dev.element_bytes
     t_mem_f, streamed_f = memory_time(mem_bytes, dev)
-    t_mem_b, streamed_b = memory_time(mem_bytes * C.BACKWARD_BYTES_FACTOR, dev)
+    t_mem_b, streamed_b = memory_time(mem_bytes * a.backward_bytes_factor, dev)
 
     on_vector = False
     if op.kind == "attention" and op.attn is not None:
         seq, heads, head_dim = op.attn
-        peak = dev.half_peak if dev.fp8 and C.FP8_GEMM_ONLY else dev.tensor_peak
+        peak = dev.half_peak if dev.fp8 and a.fp8_gemm_only else dev.tensor_peak
         # Fused attention tiles over the sequence (short sequences fill fewer tiles); the head
-        # dimension is the tile's inner size, already in the measured ATTENTION_* fractions.
-        base = dim_efficiency(seq / max(split.cp, 1))
-        eff_f = base * C.ATTENTION_FWD_EFFICIENCY
-        eff_b = base * C.ATTENTION_BWD_EFFICIENCY
+        # dimension is the tile's inner size, already in the measured attention_* fractions.
+        base = dim_efficiency(seq / max(split.cp, 1), a.gemm_half_dim)
+        eff_f = base * a.attention_fwd_efficiency
+        eff_b = base * a.attention_bwd_efficiency
     elif op.kind in COMPUTE_KINDS:
         peak = dev.tensor_peak
         if op.gemm is not None:
@@ -210,20 +216,20 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device, in_layer: bool 
                 n = n / split.tp
             elif op.tp == "row":
                 k = k / split.tp
-            eff_f = eff_b = gemm_efficiency(m, n, k)
-            if op.groups > 1 and dev.vector_peak * C.VECTOR_EFFICIENCY > peak * eff_f:
+            eff_f = eff_b = gemm_efficiency(m, n, k, a)
+            if op.groups > 1 and dev.vector_peak * a.vector_efficiency > peak * eff_f:
                 # Narrow groups (depthwise, small group widths) run faster on the vector units
                 # than on badly filled matrix tiles; libraries pick that path (cuDNN's grouped
                 # and depthwise kernels are not tensor-core GEMMs).
-                peak, eff_f = dev.vector_peak, C.VECTOR_EFFICIENCY
+                peak, eff_f = dev.vector_peak, a.vector_efficiency
                 eff_b = eff_f
                 on_vector = True
         else:
-            eff_f = eff_b = C.GEMM_PEAK_EFFICIENCY
-            if dev.fp8 and C.FP8_GEMM_ONLY:
+            eff_f = eff_b = a.gemm_peak_efficiency
+            if dev.fp8 and a.fp8_gemm_only:
                 peak = dev.half_peak
         if op.kind == "attention":
-            eff_f, eff_b = C.ATTENTION_FWD_EFFICIENCY, C.ATTENTION_BWD_EFFICIENCY
+            eff_f, eff_b = a.attention_fwd_efficiency, a.attention_bwd_efficiency
     else:
         peak = dev.vector_peak
         eff_f = eff_b = 1.0
@@ -232,16 +238,16 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device, in_layer: bool 
         # Transformer Engine: the layers' linear GEMMs at the fp8 peak, everything else in bf16
         peak = dev.tensor_peak if fp8_gemm else dev.half_peak
         if fp8_gemm:
-            eff_f, eff_b = eff_f * C.FP8_GEMM_EFFICIENCY, eff_b * C.FP8_GEMM_EFFICIENCY
+            eff_f, eff_b = eff_f * a.fp8_gemm_efficiency, eff_b * a.fp8_gemm_efficiency
     t_math_f = fwd_flops / (peak * eff_f) if eff_f > 0 else 0.0
     t_math_b = bwd_flops / (peak * eff_b) if eff_b > 0 else 0.0
-    t_f = max(t_math_f, t_mem_f) + C.KERNEL_OVERHEAD_S
-    t_b = max(t_math_b, t_mem_b) + C.KERNEL_OVERHEAD_S
+    t_f = max(t_math_f, t_mem_f) + a.kernel_overhead_s
+    t_b = max(t_math_b, t_mem_b) + a.kernel_overhead_s
     if fp8_gemm:
         # cast_transpose of the input (forward) and of the output gradient (backward), one
         # memory-bound kernel each; the amax comes out of the same kernel
-        t_f += memory_time(in_elems * C.FP8_CAST_BYTES_PER_ELEMENT, dev)[0] + C.KERNEL_OVERHEAD_S
-        t_b += memory_time(out_elems * C.FP8_CAST_BYTES_PER_ELEMENT, dev)[0] + C.KERNEL_OVERHEAD_S
+        t_f += memory_time(in_elems * a.fp8_cast_bytes_per_element, dev)[0] + a.kernel_overhead_s
+        t_b += memory_time(out_elems * a.fp8_cast_bytes_per_element, dev)[0] + a.kernel_overhead_s
     # The part of the op's time that exists only because operands stream from the outer pool.
     stream_f = max(t_math_f, t_mem_f) - max(t_math_f, t_mem_f - streamed_f)
     stream_b = max(t_math_b, t_mem_b) - max(t_math_b, t_mem_b - streamed_b)

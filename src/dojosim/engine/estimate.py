@@ -1,4 +1,4 @@
-"""`estimate(model, system, strategy) -> Estimate`: one training step, costed.
+"""`estimate(model, system, strategy, assumptions=DEFAULT) -> Estimate`: one training step, costed.
 
 The step of the busiest pipeline stage is assembled from:
   compute      forward + backward (+ recompute) of the stage's layers, per micro-batch, times m
@@ -10,15 +10,16 @@ The step of the busiest pipeline stage is assembled from:
   optimizer    the Adam update at memory bandwidth
   input        hosts slower than the step
   overhead     framework overhead, a fixed fraction
-Everything that does not depend on the batch split is computed once per (model, system, split)
-and cached, so repeated estimates (the strategy search) cost little.
+Everything that does not depend on the batch split is computed once per (model, system, split,
+assumptions) and cached, so repeated estimates (the strategy search) cost little. Every figure
+the engine assumes comes from the `Assumptions` passed in (after the chip's own overrides).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..assumptions import DEFAULT, Assumptions
 from ..strategy import Strategy, check, stage_layers
-from . import constants as C
 from .comm_api import CommContext
 from .datapath import InputPath, input_path
 from .compute import (BlockTime, Device, Split, block_time, fp8_layer_facts, make_device, param_shard,
@@ -214,8 +215,8 @@ def _halo(blocks, mb, split, eb) -> tuple[float, float]:
     return nbytes, count
 
 
-def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) -> Costs:
-    dev: Device = make_device(system.chip, precision, mem.act_bandwidth, mem.stream_bandwidth)
+def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, a: Assumptions) -> Costs:
+    dev: Device = make_device(system.chip, precision, mem.act_bandwidth, mem.stream_bandwidth, a)
     parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     n = parts.n_layers
     eb = dev.element_bytes
@@ -251,7 +252,7 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories) 
 # The estimate
 # --------------------------------------------------------------------------------------------
 
-def _choose_micro_batch(model, system, s: Strategy) -> int:
+def _choose_micro_batch(model, system, s: Strategy, a: Assumptions) -> int:
     """The fastest micro-batch that fits, by the search's rule: every divisor of the per-replica
     batch (interleaving: those leaving a multiple of pp micro-batches), ascending; memory grows
     with the micro-batch, so the first that does not fit ends the walk; ties go to the smaller.
@@ -262,7 +263,7 @@ def _choose_micro_batch(model, system, s: Strategy) -> int:
         options = [d for d in options if (per_replica // d) % s.pp == 0] or [1]
     best, best_step = options[0], None
     for d in options:
-        est = _estimate(model, system, s.model_copy(update={"micro_batch": d}))
+        est = _estimate(model, system, s.model_copy(update={"micro_batch": d}), a)
         if not est.memory.fits:
             break
         if best_step is None or est.step_time_s < best_step:
@@ -270,8 +271,10 @@ def _choose_micro_batch(model, system, s: Strategy) -> int:
     return best
 
 
-def estimate(model, system, strategy: Strategy) -> Estimate:
-    """Predict one training step of ``model`` on ``system`` under ``strategy``.
+def estimate(model, system, strategy: Strategy, assumptions: Assumptions = DEFAULT) -> Estimate:
+    """Predict one training step of ``model`` on ``system`` under ``strategy``, with the engine's
+    figures taken from ``assumptions`` (`dojosim.assumptions`; the chip's own figures apply
+    unless ``assumptions`` sets them explicitly).
 
     Pure and deterministic. Raises `StrategyError` for an impossible split; a split that does not
     fit in memory is still estimated and reported with ``memory.fits = False``.
@@ -281,14 +284,15 @@ def estimate(model, system, strategy: Strategy) -> Estimate:
     """
     s = strategy
     facts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
+    a = _cached(("assumptions", id(system), assumptions), (system,), lambda: assumptions.for_chip(system.chip))
     check(s, devices=facts.chips, layers=model.layers, heads=model.heads, kv_heads=model.kv_heads,
           experts=model.experts, seq_len=model.seq_len, rows=model.spatial_rows)
     if s.micro_batch is None:
-        mb = _choose_micro_batch(model, system, s)
-        est = _estimate(model, system, s.model_copy(update={"micro_batch": mb}))
+        mb = _choose_micro_batch(model, system, s, a)
+        est = _estimate(model, system, s.model_copy(update={"micro_batch": mb}), a)
         return _with_note(est, f"micro_batch chosen by the engine: {mb} (the fastest that fits, "
                                f"{s.global_batch // s.dp // mb} micro-batches per replica)")
-    return _estimate(model, system, s)
+    return _estimate(model, system, s, a)
 
 
 def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float) -> dict:
@@ -335,15 +339,16 @@ def _with_note(est: Estimate, note: str) -> Estimate:
     return replace(est, notes=est.notes + (note,))
 
 
-def _estimate(model, system, s: Strategy) -> Estimate:
+def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     mb = s.micro_batch or 1
     m = s.micro_batches
     split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
     mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
-    costs: Costs = _cached(("costs", id(model), id(system), s.precision, split, mb), (model, system),
-                           lambda: _costs(model, system, s.precision, split, mb, mem))
-    comm: CommContext = _cached(("comm", id(system), s.tp, s.cp, s.ep, s.pp, s.dp, s.order), (system,),
-                                lambda: CommContext(system, s))
+    costs: Costs = _cached(("costs", id(model), id(system), s.precision, split, mb, a), (model, system),
+                           lambda: _costs(model, system, s.precision, split, mb, mem, a))
+    comm: CommContext = _cached(("comm", id(system), s.tp, s.cp, s.ep, s.pp, s.dp, s.order, a), (system,),
+                                lambda: CommContext(system, s, a))
+    slow = a.overlap_compute_slowdown
     parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     facts: SystemFacts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
     pp, v = s.pp, s.interleave
@@ -376,14 +381,14 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     # kernel; once per step the weights are cast to fp8
     fp8_params, fp8_gemms = _cached(("fp8", id(model), id(system), s.precision, split), (model, system),
                                     lambda: fp8_layer_facts(parts.layers, split, make_device(
-                                        system.chip, s.precision, mem.act_bandwidth)))
+                                        system.chip, s.precision, mem.act_bandwidth, a=a)))
     fp8_weight_cast_s = fp8_amax_s = 0.0
     if fp8_params > 0:
-        amax_bytes = 4.0 * C.FP8_AMAX_TENSORS_PER_GEMM * fp8_gemms * layers_dev
+        amax_bytes = 4.0 * a.fp8_amax_tensors_per_gemm * fp8_gemms * layers_dev
         fp8_amax_s = 2.0 * m * comm.time("dp", "all_reduce", amax_bytes) if s.dp > 1 else 0.0
-        compute_mb += 2.0 * C.KERNEL_OVERHEAD_S
-        fp8_weight_cast_s = (layers_dev * fp8_params * C.FP8_WEIGHT_CAST_BYTES_PER_PARAM
-                             / (mem.act_bandwidth * C.MEMORY_EFFICIENCY))
+        compute_mb += 2.0 * a.kernel_overhead_s
+        fp8_weight_cast_s = (layers_dev * fp8_params * a.fp8_weight_cast_bytes_per_param
+                             / (mem.act_bandwidth * a.memory_efficiency))
     # Of that, the time ops wait on operands streaming from an outer pool (Dojo's DIP HBM when a
     # D1's SRAM cannot hold them): reported as memory_stream, not compute.
     op_stream_mb = (layers_dev * (L.stream_fwd_s * (2.0 if recompute == "full" else 1.0) + L.stream_bwd_s)
@@ -418,7 +423,7 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         # ring attention: each layer's K/V exchange hides behind that layer's attention compute
         attn = L.attn_fwd_s * (3.5 if recompute == "full" else 2.5)
         raw = comm.time("cp", "all_gather", costs.kv_bytes) + comm.time("cp", "reduce_scatter", costs.kv_bytes)
-        cp_mb = layers_dev * overlapped(raw, attn)
+        cp_mb = layers_dev * overlapped(raw, attn, slow)
         if costs.halo_ops > 0 or costs.edge_halo_ops > 0:
             # Spatially split convolutions swap kernel//2 boundary rows with both neighbours
             # before each forward conv and each backward (gradient) conv, (+ the recompute pass);
@@ -428,9 +433,9 @@ def _estimate(model, system, s: Strategy) -> Estimate:
 
             passes_h = 2.0 + (1.0 if recompute == "full" else 0.0)
             layer_halo = passes_h * halo_time(costs.halo_bytes, costs.halo_ops)
-            cp_mb += layers_dev * overlapped(layer_halo, L.fwd_s + L.bwd_s)
+            cp_mb += layers_dev * overlapped(layer_halo, L.fwd_s + L.bwd_s, slow)
             cp_mb += overlapped(passes_h * halo_time(costs.edge_halo_bytes, costs.edge_halo_ops),
-                                pre.fwd_s + pre.bwd_s + post.fwd_s + post.bwd_s)
+                                pre.fwd_s + pre.bwd_s + post.fwd_s + post.bwd_s, slow)
     ep_mb = 0.0
     if costs.a2a_bytes > 0 and s.ep > 1:
         passes = 4.0 + (2.0 if recompute == "full" else 0.0)
@@ -457,9 +462,9 @@ def _estimate(model, system, s: Strategy) -> Estimate:
     expert_dev = stages[km] * costs.layer_expert_params
     edim = "edp" if s.ep > 1 and "edp" in comm.groups else gdim
     dense = state_bytes(params_dev - expert_dev, costs.layer_params - costs.layer_expert_params,
-                        s.precision, s.zero, s.dp * s.cp)
+                        s.precision, s.zero, s.dp * s.cp, a)
     experts = state_bytes(expert_dev, costs.layer_expert_params, s.precision, s.zero,
-                          max(s.dp * s.cp // s.ep, 1))
+                          max(s.dp * s.cp // s.ep, 1), a)
     states = {k: dense[k] + experts[k] for k in dense}
     in_flight = in_flight_micro_batches(pp, m, v, s.schedule)
 
@@ -484,7 +489,7 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         ka = max(range(pp), key=per_stage.__getitem__)
         acts = per_stage[ka]
         edge_acts = acts - stage_acts(stages[ka], held[ka])
-    buffers = C.RESERVED_MEMORY_FRACTION * mem.tiers[0].capacity + states["zero_live"]
+    buffers = a.reserved_memory_fraction * mem.tiers[0].capacity + states["zero_live"]
     components = {"activations": acts, "weights": states["weights"], "gradients": states["gradients"],
                   "optimizer": states["optimizer"], "buffers": buffers}
     mem_rep, spill = report(components, mem.tiers)
@@ -505,19 +510,19 @@ def _estimate(model, system, s: Strategy) -> Estimate:
             edge_rs = comm.sharded(gdim, "reduce_scatter", edge_params * wb)
             fwd_comm = n_units * g1 + edge_gather
             bwd_comm = n_units * (g1 + r1) + edge_gather + edge_rs
-            per = (overlapped(fwd_comm, fwd_s, first_s=max(g1, edge_gather))
-                   + overlapped(bwd_comm, bwd_s + re_s, first_s=r1))
+            per = (overlapped(fwd_comm, fwd_s, slow, first_s=max(g1, edge_gather))
+                   + overlapped(bwd_comm, bwd_s + re_s, slow, first_s=r1))
             zero_s = m * per
             dp_raw = m * (fwd_comm + bwd_comm)
         else:
             g_dense = (params_dev - expert_dev) * wb
             g_expert = expert_dev * wb
-            window = C.DP_OVERLAP_FRACTION * (bwd_s + re_s)
+            window = a.dp_overlap_fraction * (bwd_s + re_s)
             units = max(layers_dev, 1.0)
             if s.zero == 0:
                 # bucketed all-reduce during the last micro-batch's backward pass
                 dp_raw = comm.time(gdim, "all_reduce", g_dense) + comm.time(edim, "all_reduce", g_expert)
-                dp_exposed = overlapped(dp_raw, window, first_s=dp_raw / units)
+                dp_exposed = overlapped(dp_raw, window, slow, first_s=dp_raw / units)
             else:
                 rs = comm.sharded(gdim, "reduce_scatter", g_dense) + comm.sharded(edim, "reduce_scatter", g_expert)
                 ag = comm.sharded(gdim, "all_gather", g_dense) + comm.sharded(edim, "all_gather", g_expert)
@@ -527,20 +532,20 @@ def _estimate(model, system, s: Strategy) -> Estimate:
                 dp_raw = n_rs * rs + ag
                 # updated parameters are gathered again, prefetched layer by layer into the
                 # next step's first forward pass
-                dp_exposed = (n_rs * overlapped(rs, window, first_s=rs / units)
-                              + overlapped(ag, fwd_s, first_s=ag / units))
+                dp_exposed = (n_rs * overlapped(rs, window, slow, first_s=rs / units)
+                              + overlapped(ag, fwd_s, slow, first_s=ag / units))
 
     # ---- Dojo: streaming what spilled out of SRAM ---------------------------------------------
     stream_s = moved = 0.0
     if spill and mem.stream_bandwidth > 0:
         moved = stream_bytes_per_step(spill, m, recompute == "full")
-        stream_s = max(moved / (mem.stream_bandwidth * C.MEMORY_EFFICIENCY) - busy, 0.0)
+        stream_s = max(moved / (mem.stream_bandwidth * a.memory_efficiency) - busy, 0.0)
 
     # ---- optimizer -----------------------------------------------------------------------------
     opt_params = ((params_dev - expert_dev) / (s.dp * s.cp) + expert_dev / max(s.dp * s.cp // s.ep, 1)
                   if s.zero >= 1 else params_dev)
     opt_bw = mem.state_bandwidth if not spill.get("optimizer") else mem.stream_bandwidth or mem.state_bandwidth
-    opt_s = opt_params * C.ADAM_BYTES_PER_PARAM / (opt_bw * C.MEMORY_EFFICIENCY)
+    opt_s = opt_params * a.adam_bytes_per_param / (opt_bw * a.memory_efficiency)
 
     # ---- breakdown -----------------------------------------------------------------------------
     bd = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
@@ -561,7 +566,7 @@ def _estimate(model, system, s: Strategy) -> Estimate:
         input_s = max(t_in - subtotal, 0.0)
     bd["input"] = input_s
     input_info = _input_report(mem.input, s.global_batch * model.input_bytes_per_sample, subtotal, t_in)
-    bd["overhead"] = C.FRAMEWORK_OVERHEAD_FRACTION * (subtotal + input_s)
+    bd["overhead"] = a.framework_overhead_fraction * (subtotal + input_s)
     step = sum(bd.values())
 
     # ---- throughput, FLOPs, energy -------------------------------------------------------------

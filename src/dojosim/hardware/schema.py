@@ -55,6 +55,16 @@ class MemoryPool(BaseModel):
     link_bandwidth: float = Field(gt=0)      # each: pool -> compute (DIP: TTP link, 900 GB/s)
 
 
+class EfficiencyFigure(BaseModel):
+    """A chip's own value of one `dojosim.assumptions` field (its source is in System.sources
+    under ``chip.efficiency.<name>``); ``low``/``high`` bound an assumed figure."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    value: float | bool
+    low: Optional[float] = None
+    high: Optional[float] = None
+
+
 class Chip(BaseModel):
     """One accelerator: the leaf of the hierarchy."""
 
@@ -67,6 +77,9 @@ class Chip(BaseModel):
     dram_bandwidth: float = Field(0.0, ge=0)
     tdp_w: float = Field(gt=0)
     price_usd: float = Field(0.0, ge=0)
+    # Assumptions this chip's microarchitecture sets differently (name -> figure), see
+    # `Assumptions.for_chip`; empty for chips that behave like the defaults.
+    efficiency: dict[str, EfficiencyFigure] = Field(default_factory=dict)
 
     @field_validator("peak_flops")
     @classmethod
