@@ -357,6 +357,12 @@ class BlockTime:
                          self.stream_bwd_s + other.stream_bwd_s,
                          tuple(x + y for x, y in zip(self.bound_s, other.bound_s)))
 
+    def stretched(self, f: float) -> "BlockTime":
+        """The same work taking ``f`` times as long (the busiest chip of an uneven split)."""
+        return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops, self.bwd_flops,
+                         self.attn_fwd_s * f, self.attn_fwd_flops, self.ops,
+                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s))
+
     def scaled(self, f: float) -> "BlockTime":
         """``f`` repetitions' worth of time and FLOPs (the op list stays one repetition's)."""
         return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops * f, self.bwd_flops * f,
