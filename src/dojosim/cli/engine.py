@@ -37,8 +37,21 @@ def estimate_json(est) -> dict:
         "strategy": est.strategy,
         "notes": list(est.notes),
         "op_bounds": est.extra.get("op_bounds", {}),
+        "partitions": est.extra.get("partitions", []),
         "input": est.extra.get("input", {}),
     }
+    return out
+
+
+def partition_runs(partitions) -> list[str]:
+    """Consecutive blocks on the same partition as one "first..last: partition" entry."""
+    out, start = [], 0
+    for i in range(1, len(partitions) + 1):
+        if i == len(partitions) or partitions[i][1] != partitions[start][1]:
+            first, last = partitions[start][0], partitions[i - 1][0]
+            name = first if first == last else f"{first}..{last}"
+            out.append(f"{name}: {partitions[start][1]}")
+            start = i
     return out
 
 
@@ -70,6 +83,10 @@ def _print_estimate(est) -> None:
     if bounds:
         console.print("ops' time by what bound it: " + ", ".join(
             f"{k} {v:.0%}" for k, v in sorted(bounds.items(), key=lambda kv: -kv[1])), markup=False)
+    runs = partition_runs(est.extra.get("partitions") or [])
+    if runs:
+        cp = (est.strategy or {}).get("cp", 1)
+        console.print(f"each sample over {cp} chips, block by block: " + "; ".join(runs), markup=False)
     if not est.memory.fits:
         console.print(f"[bold red]DOES NOT FIT:[/] needs {format_gib(est.memory.per_device_bytes)} per "
                       f"device, {format_gib(est.memory.capacity_bytes)} available "
