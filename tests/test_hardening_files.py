@@ -105,3 +105,8 @@ def test_set_overflowing_number_is_one_line(cli):
     code, _, err = cli("search", "--model", "gpt", "--set", "layers=1e400", "--system", "dojo-tile",
                        "--global-batch", "25")
     assert one_line_error(code, err, "layers"), err
+
+
+def test_control_characters_are_one_line():
+    with pytest.raises(SpecError, match=r"line 2: character #x001b is not allowed"):
+        parse_yaml("a: 1\nb: \x1b", "sweep")
