@@ -42,7 +42,7 @@ from ..errors import SpecError
 from ..yamlfile import check_mapping, read_yaml
 from .store import Store
 
-SECTIONS = ("workload", "strategy", "system")
+SECTIONS = ("workload", "strategy", "system", "cloud")   # cloud.*: dojosim.plan.cloud.sweep
 TOP_KEYS = ("name", "base", "run", "evaluate", "objective", "grid", "random", "evaluator", "outputs",
             "description", "constraints")
 # Estimate fields stored per point (breakdown components are added as breakdown.<name>).
@@ -195,6 +195,8 @@ def split_params(params: dict) -> tuple[dict, dict, dict, dict]:
             wl[rest] = v
         elif section == "strategy":
             st[rest] = v
+        elif section == "cloud":
+            continue            # read by the cloud evaluator, not by the engine
         elif rest in ("preset", "devices"):
             sel[rest] = v
         else:
