@@ -27,7 +27,7 @@ def speed() -> None:
     deg = {"tp": 8, "pp": 4, "dp": 32}
     g = place(sys, deg)["dp"]
     print(f"place, cached (h100-dgx x1024):            {per_call_us(lambda: place(sys, deg), 20000):8.2f} us")
-    print(f"collective_time all_reduce (dp=32):        {per_call_us(lambda: collective_time('all_reduce', 1e9, g, sys), 100000):8.2f} us")
+    print(f"collective_time all_reduce (dp=32):        {per_call_us(lambda: collective_time('all_reduce', 1e9, g), 100000):8.2f} us")
 
     splits = [{"tp": tp, "pp": pp, "dp": 1024 // tp // pp} for tp in (1, 2, 4, 8) for pp in (1, 2, 4, 8, 16)]
 
@@ -67,7 +67,7 @@ def table(size: float = 1e9) -> None:
     for preset, devices, deg, dim, kind in CASES:
         sys = load_system(preset, devices=devices)
         g = place(sys, deg)[dim]
-        t = collective_time(kind, size, g, sys)
+        t = collective_time(kind, size, g)
         n = g.n
         # nccl-tests' bus bandwidth convention: the per-rank traffic of the ring algorithm over t
         factor = {"all_reduce": 2 * (n - 1) / n, "all_to_all": (n - 1) / n, "p2p": 1.0}[kind]

@@ -14,10 +14,8 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CASES = ROOT.parent / "shared" / "validation" / "cases.yaml"
+from dojosim.validate import PUBLISHED_CASES as DEFAULT_CASES  # the cases shipped in the package
 
 
 def main() -> None:
@@ -31,7 +29,7 @@ def main() -> None:
 
     from dojosim.engine.estimate import estimate
     from dojosim.errors import SpecError
-    from dojosim.plan.search import search_with_stats, split_text
+    from dojosim.plan.search import search_with_stats
     from dojosim.run import load_cases
 
     rows, worse = [], 0
@@ -55,7 +53,7 @@ def main() -> None:
         if ratio < 1 - 1e-9 and pub.memory.fits:
             worse += 1
             note = "SEARCH BELOW PUBLISHED"
-        rows.append((case.id, split_text(run.strategy), f"{pub.samples_per_s:,.2f}", split_text(best.strategy),
+        rows.append((case.id, run.strategy.label(run.model), f"{pub.samples_per_s:,.2f}", best.strategy.label(run.model),
                      f"{best.score:,.2f}", f"{ratio:.3f}", f"{res.stats.wall_s:.1f} s / {res.stats.evaluated:,}", note))
         if not args.markdown:
             print(" | ".join(rows[-1]), flush=True)

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from dojosim.engine import estimate
-from dojosim.engine import constants as C
+from dojosim.assumptions import DEFAULT as A
 from dojosim.engine.schedule import bubble_fraction, bubble_time, overlapped
 from dojosim.hardware import load_system
 from dojosim.strategy import Strategy
@@ -27,17 +27,18 @@ def test_bubble_plain_1f1b():
 
 @given(comm=st.floats(0, 100), compute=st.floats(0, 100), first=st.floats(0, 10))
 def test_overlap_bounds(comm, compute, first):
-    exposed = overlapped(comm, compute, first)
+    slow = A.overlap_compute_slowdown
+    exposed = overlapped(comm, compute, slow, first)
     assert exposed >= min(first, comm) - 1e-12
-    assert exposed <= comm * (1 + C.OVERLAP_COMPUTE_SLOWDOWN) + 1e-9
-    # the exposed part never exceeds what a serial schedule costs
-    assert compute + exposed <= compute + comm + 1e-9 or C.OVERLAP_COMPUTE_SLOWDOWN > 0
+    assert exposed <= comm * (1 + slow) + 1e-9
+    # without a compute slowdown, overlapping never costs more than the transfer itself
+    assert overlapped(comm, compute, 0.0, first) <= comm + 1e-9
 
 
 @given(a=st.floats(0, 50), b=st.floats(0, 50), compute=st.floats(0, 50))
 def test_overlap_monotone_in_comm(a, b, compute):
     lo, hi = sorted((a, b))
-    assert overlapped(lo, compute) <= overlapped(hi, compute) + 1e-12
+    assert overlapped(lo, compute, A.overlap_compute_slowdown) <= overlapped(hi, compute, A.overlap_compute_slowdown) + 1e-12
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ from dojosim.cli import main
 from dojosim.run import load_cases
 from dojosim.validate import measured_step_time, percentile, validate
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "validation" / "cases.yaml"
+# The published cases, read from this repository (they ship as package data).
+CASES = Path(__file__).resolve().parents[1] / "src" / "dojosim" / "validation" / "cases.yaml"
 
 RUN = {
     "workload": {"model": "gpt", "layers": 4, "hidden": 512, "heads": 8, "seq_len": 256, "vocab": 1000},
@@ -95,7 +96,6 @@ def test_cli_validate_missing_file_exits_2(tmp_path, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
-@pytest.mark.skipif(not CASES.exists(), reason="shared validation cases not present")
 def test_published_cases_meet_the_targets():
     """The issue's target over ALL published cases: median |error| <= 10%, p90 <= 25%."""
     r = validate(load_cases(CASES))
@@ -115,3 +115,22 @@ def test_cli_validate_plot_writes_the_figure(tmp_path, capsys):
         main(["validate", "--cases", str(path), "--json", "--plot", str(tmp_path / "plots")])
     assert done.value.code in (0, None)
     assert (tmp_path / "plots" / "validation.png").exists()
+
+
+def test_cli_validate_without_cases_runs_the_packaged_set(capsys):
+    """`dojosim validate` with no argument predicts the published runs shipped with dojosim."""
+    with pytest.raises(SystemExit) as done:
+        main(["validate", "--json"])
+    assert done.value.code in (0, None)
+    out = json.loads(capsys.readouterr().out)
+    assert out["count"] == len(load_cases(CASES)) and not out["skipped"]
+
+
+def test_published_cases_ship_as_package_data():
+    """The file the CLI reads is this repository's, and the build ships it."""
+    from dojosim.validate import PUBLISHED_CASES
+
+    assert PUBLISHED_CASES == CASES.resolve()
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    package_data = pyproject.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
+    assert '"validation/*.yaml"' in package_data

@@ -96,13 +96,20 @@ _DISPLAY = {"bytes": "B", "bandwidth": "B/s", "flops": "FLOP/s", "flop": "FLOP",
             "energy": "J", "money": "USD", "count": ""}
 
 
-def format(value: float, dim: str, digits: int = 4) -> str:  # noqa: A001 - mirrors parse
-    """Human string for an SI value: format(9.05e15, 'flops') -> '9.05 PFLOP/s'."""
+def format(value: float, dim: str, digits: int = 4, *, binary: bool = False) -> str:  # noqa: A001 - mirrors parse
+    """Human string for an SI value: format(9.05e15, 'flops') -> '9.05 PFLOP/s'.
+
+    ``binary=True`` shows bytes in powers of 1024 (GiB), the convention vendors use for HBM:
+    an "80 GB" H100 holds 80 GiB."""
     if dim == "time":
         return format_time(value, digits)
     unit = _DISPLAY[dim]
     if value == 0 or not math.isfinite(value):
         return f"{value:g} {unit}".strip()
+    if binary and dim == "bytes":
+        exp = max(0, min(int(math.floor(math.log(abs(value), 1024))), 6))
+        prefix = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"][exp]
+        return f"{value / 1024 ** exp:.{digits}g} {prefix}B"
     exp = int(math.floor(math.log10(abs(value)) / 3))
     exp = max(0, min(exp, 7))
     prefix = ["", "k", "M", "G", "T", "P", "E", "Z"][exp]
@@ -123,3 +130,26 @@ def format_time(seconds: float, digits: int = 4) -> str:
         if abs(seconds) >= f:
             return f"{seconds / f:.{digits}g} {unit}"
     return f"{seconds:.{digits}g} s"
+
+
+def format_gib(value: float, digits: int = 4) -> str:
+    """Bytes in binary units, as vendors state HBM: format_gib(80 * 2**30) -> '80 GiB'."""
+    return format(value, "bytes", digits, binary=True)
+
+
+_COUNT_SCALE = (("T", 1e12), ("B", 1e9), ("M", 1e6))
+
+
+def format_number(value: float, digits: int = 4) -> str:
+    """A plain number to ``digits`` significant figures that never needs an exponent below a
+    million: 6757.3 -> '6,757', 0.23671 -> '0.2367', 1.465e8 -> '146.5M'."""
+    if not math.isfinite(value):
+        return "-"
+    if value == 0:
+        return "0"
+    for suffix, f in _COUNT_SCALE:
+        if abs(value) >= f:
+            return f"{value / f:.{digits}g}{suffix}"
+    if abs(value) >= 10 ** (digits - 1):
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}g}"

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from .errors import SpecError
 from .run import Case, load_cases
+
+# The published runs shipped with the package (package data; docs/validation.md lists their sources).
+PUBLISHED_CASES = Path(__file__).resolve().parent / "validation" / "cases.yaml"
 
 
 def measured_step_time(case: Case, est=None, run=None) -> tuple[float | None, str]:
@@ -57,10 +61,14 @@ def percentile(values: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def validate(cases: Iterable[Case] | str, *, on_case: Callable[[Case], None] | None = None) -> dict:
-    """Predict each case; return the per-case rows, the aggregate errors and the skipped cases."""
+def validate(cases: Iterable[Case] | str | None = None, *,
+             on_case: Callable[[Case], None] | None = None) -> dict:
+    """Predict each case (default: the published cases shipped with dojosim); return the per-case
+    rows, the aggregate errors and the skipped cases."""
     from .engine import estimate
 
+    if cases is None:
+        cases = PUBLISHED_CASES
     if isinstance(cases, str) or hasattr(cases, "__fspath__"):
         cases = load_cases(cases)
     rows: list[dict] = []
@@ -70,7 +78,7 @@ def validate(cases: Iterable[Case] | str, *, on_case: Callable[[Case], None] | N
             on_case(case)
         try:
             run = case.run()
-            est = estimate(run.model, run.system, run.strategy)
+            est = estimate(run.model, run.system, run.strategy, run.assumptions)
         except SpecError as err:
             skipped.append({"id": case.id, "reason": str(err)})
             continue

@@ -42,7 +42,46 @@ def is_interactive() -> bool:
     return sys.stdout.isatty()
 
 
+def mark(value: str, assumed: bool) -> str:
+    """How an assumed figure is shown in text: '≈ 2 TB/s (assumed)'."""
+    return f"≈ {value} (assumed)" if assumed else value
+
+
+def approx(value: str, assumed: bool) -> str:
+    """The compact mark for table cells: '≈ 2 TB/s' (`ASSUMED_LEGEND` under the table explains it)."""
+    return f"≈ {value}" if assumed else value
+
+
+ASSUMED_LEGEND = "≈ = rests on assumed figures, not published ones (`dojosim show NAME --sources` says which)."
+
+
+def print_table(title: str | None, cols, rows, *, key: int = 0) -> None:
+    """Print a table laid out for the terminal's width (or $COLUMNS in a pipe) by `report.table.fit`:
+    never a cut number; headers wrap, then the table turns on its side or becomes blocks."""
+    from ..report.table import fit
+
+    for part in fit(title, cols, rows, console.width, key=key):
+        console.print(part)
+
+
+def wrote(paths) -> None:
+    """Every writer says what it wrote: one line per file."""
+    for p in paths:
+        console.print(f"wrote {p}", markup=False, highlight=False, soft_wrap=True)
+
+
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+FORCE_OPTION = typer.Option(False, "--force", help="Overwrite existing output files, and write through "
+                                                   "symbolic links.")
+
+
+def check_plot_dir(plot, force: bool):
+    """Check a ``--plot`` directory before any long computation (see `dojosim.outfile`)."""
+    if plot is None:
+        return None
+    from ..outfile import check_output_dir
+
+    return check_output_dir(plot, force=force, what="--plot")
 
 
 @app.callback()

@@ -133,7 +133,7 @@ def _print(res: dict) -> None:
 
 def _sweep(n, system, count, load, others, scatter, fixed_gpus, elastic, seeds, policies, executor, workers,
            out, json_) -> None:
-    from ..plan.cloud.sweep import sweep_spec
+    from ..plan.cloud.sweep import evaluate, sweep_spec
     from ..plan.sweep import load_results, run_sweep
 
     if not n:
@@ -141,7 +141,8 @@ def _sweep(n, system, count, load, others, scatter, fixed_gpus, elastic, seeds, 
     cloud = {"synthetic": n, "system": system, "count": count, "load": 0.9 if load is None else load,
              "compare": others, "scatter": scatter, "fixed_gpus": fixed_gpus, "elastic": elastic}
     out = out or Path("out") / "sweeps" / "cloud"
-    stats = run_sweep(sweep_spec(cloud, seeds, policies), out, executor=executor, workers=workers)
+    stats = run_sweep(sweep_spec(cloud, seeds, policies), out, executor=executor, workers=workers,
+                      evaluator=evaluate)
     if json_:
         emit_json({**stats, "rows": load_results(out).to_dict("records")})
         return

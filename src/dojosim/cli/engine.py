@@ -1,4 +1,4 @@
-"""CLI commands of the engine: `dojosim estimate RUN.yaml` and `dojosim validate --cases FILE`."""
+"""CLI commands of the engine: `dojosim estimate RUN.yaml` and `dojosim validate [--cases FILE]`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ._app import JSON_OPTION, app, console, emit_json, is_interactive
+from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
 
 PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
 
@@ -36,14 +36,29 @@ def estimate_json(est) -> dict:
         "interleave": est.interleave,
         "strategy": est.strategy,
         "notes": list(est.notes),
+        "op_bounds": est.extra.get("op_bounds", {}),
+        "partitions": est.extra.get("partitions", []),
+        "input": est.extra.get("input", {}),
     }
     return out
 
 
-def _print_estimate(est) -> None:
-    from ..units import format as fmt, format_time
+def partition_runs(partitions) -> list[str]:
+    """Consecutive blocks on the same partition as one "first..last: partition" entry."""
+    out, start = [], 0
+    for i in range(1, len(partitions) + 1):
+        if i == len(partitions) or partitions[i][1] != partitions[start][1]:
+            first, last = partitions[start][0], partitions[i - 1][0]
+            name = first if first == last else f"{first}..{last}"
+            out.append(f"{name}: {partitions[start][1]}")
+            start = i
+    return out
 
-    t = Table(title=f"{est.model} on {est.system} ({est.devices} devices)")
+
+def _print_estimate(est) -> None:
+    from ..units import format as fmt, format_gib, format_time
+
+    t = Table(title=f"{est.model} on {est.system} ({est.devices:,} devices)")
     t.add_column("figure")
     t.add_column("value", justify="right")
     t.add_row("step time", format_time(est.step_time_s))
@@ -52,8 +67,8 @@ def _print_estimate(est) -> None:
         t.add_row("tokens/s", f"{est.tokens_per_s:,.0f}")
     t.add_row("model FLOPs / step", fmt(est.model_flops_per_step, "flop"))
     t.add_row("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%}")
-    t.add_row("memory / device", f"{fmt(est.memory.per_device_bytes, 'bytes')} of "
-                                 f"{fmt(est.memory.capacity_bytes, 'bytes')}")
+    t.add_row("memory / device", f"{format_gib(est.memory.per_device_bytes)} of "
+                                 f"{format_gib(est.memory.capacity_bytes)}")
     t.add_row("energy / step", fmt(est.energy_j_per_step, "energy"))
     console.print(t)
     b = Table(title="step time breakdown")
@@ -64,9 +79,17 @@ def _print_estimate(est) -> None:
         if v > 0:
             b.add_row(k, format_time(v), f"{v / est.step_time_s:.1%}")
     console.print(b)
+    bounds = est.extra.get("op_bounds") or {}
+    if bounds:
+        console.print("ops' time by what bound it: " + ", ".join(
+            f"{k} {v:.0%}" for k, v in sorted(bounds.items(), key=lambda kv: -kv[1])), markup=False)
+    runs = partition_runs(est.extra.get("partitions") or [])
+    if runs:
+        cp = (est.strategy or {}).get("cp", 1)
+        console.print(f"each sample over {cp} chips, block by block: " + "; ".join(runs), markup=False)
     if not est.memory.fits:
-        console.print(f"[bold red]DOES NOT FIT:[/] needs {fmt(est.memory.per_device_bytes, 'bytes')} per "
-                      f"device, {fmt(est.memory.capacity_bytes, 'bytes')} available "
+        console.print(f"[bold red]DOES NOT FIT:[/] needs {format_gib(est.memory.per_device_bytes)} per "
+                      f"device, {format_gib(est.memory.capacity_bytes)} available "
                       "(the times above assume it did)")
     for note in est.notes:
         console.print(f"note: {note}", markup=False)
@@ -77,17 +100,19 @@ def estimate_cmd(
     run: Path = typer.Argument(..., help="Run file (workload, system, strategy)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Predict one training step of a run: time, breakdown, throughput, memory, energy."""
     from ..engine import estimate
     from ..run import load_run
 
+    check_plot_dir(plot, force)
     r = load_run(run)
-    est = estimate(r.model, r.system, r.strategy)
+    est = estimate(r.model, r.system, r.strategy, r.assumptions)
     if plot is not None:
         from ..report.plots import plot_estimate
 
-        plot_estimate(est, plot, model=r.model, system=r.system)
+        plot_estimate(est, plot, model=r.model, system=r.system, force=force)
     if json_:
         emit_json(estimate_json(est))
     else:
@@ -96,15 +121,19 @@ def estimate_cmd(
 
 @app.command("validate")
 def validate_cmd(
-    cases: Path = typer.Option(..., "--cases", help="File of published cases (validation format)."),
+    cases: Optional[Path] = typer.Option(
+        None, "--cases", help="File of cases (validation format); default: the 41 published runs "
+                              "shipped with dojosim."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
-    """Predict every case of a file and compare with the measured step times."""
+    """Predict every published case (or those of a file) and compare with the measured step times."""
     from ..run import load_cases
-    from ..validate import validate
+    from ..validate import PUBLISHED_CASES, validate
 
-    items = load_cases(cases)
+    check_plot_dir(plot, force)
+    items = load_cases(cases if cases is not None else PUBLISHED_CASES)
     if is_interactive() and not json_:
         from rich.progress import Progress
 
@@ -116,11 +145,11 @@ def validate_cmd(
     if plot is not None:
         from ..report.plots import plot_validation
 
-        plot_validation(result, plot)
+        plot_validation(result, plot, force=force)
     if json_:
         emit_json(result)
         return
-    t = Table(title=f"validation: {cases}")
+    t = Table(title=f"validation: {cases if cases is not None else 'published cases (built in)'}")
     t.add_column("case", overflow="fold")
     for col, j in (("measured s", "right"), ("predicted s", "right"), ("error", "right"),
                    ("q", "left"), ("note", "left")):

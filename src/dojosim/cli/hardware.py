@@ -9,19 +9,9 @@ from rich.tree import Tree
 
 from .. import units
 from ..errors import SpecError
-from ._app import JSON_OPTION, app, console, emit_json
+from ._app import ASSUMED_LEGEND, JSON_OPTION, app, approx as _est, console, emit_json, mark as _mark, print_table
 
 _BEST_DTYPES = ("bf16", "cfp8", "fp16", "int8", "fp32")
-
-
-def _mark(value: str, assumed: bool) -> str:
-    """How an estimate is shown: '≈ 2 TB/s (assumed)'."""
-    return f"≈ {value} (assumed)" if assumed else value
-
-
-def _est(value: str, assumed: bool) -> str:
-    """The compact mark for table cells: '≈ 2 TB/s' (a legend under the table explains it)."""
-    return f"≈ {value}" if assumed else value
 
 
 def _q(system, path: str, value: float | None, dim: str) -> str:
@@ -51,21 +41,22 @@ def systems(json_out: bool = JSON_OPTION) -> None:
     if json_out:
         emit_json(rows)
         return
-    table = Table(title="dojosim presets (use: dojosim show NAME [--devices N])")
-    table.add_column("name", no_wrap=True, min_width=13)  # names are what users type: never cut them
-    for col in ("chip", "chips", "peak", "SRAM", "DRAM/HBM", "power", "price"):
-        table.add_column(col, justify="left" if col == "chip" else "right")
+    from ..report.table import Col
+
+    cols = [Col("name", "left"), Col("chip", "left", wrap=True), Col("chips"), Col("peak", wrap=True), Col("SRAM"),
+            Col("HBM"), Col("power"), Col("price")]
+    table = []
     for r in rows:
         dt = _main_dtype(r["peak_flops"])
         est = set(r["assumed_totals"])
-        table.add_row(r["name"], r["chip"], f"{r['chips']:,}",
+        table.append([r["name"], r["chip"], f"{r['chips']:,}",
                       _est(f"{units.format(r['peak_flops'][dt], 'flops')} {dt}", f"peak_flops.{dt}" in est),
                       _est(units.format(r["sram_bytes"], "bytes"), "sram_bytes" in est),
-                      _est(units.format(r["dram_bytes"], "bytes"), "dram_bytes" in est),
+                      _est(units.format_gib(r["dram_bytes"]), "dram_bytes" in est),
                       _est(units.format(r["power_w"], "power"), "power_w" in est),
-                      _est(units.format(r["price_usd"], "money"), "price_usd" in est))
-    console.print(table)
-    console.print("≈ = rests on assumed figures, not published ones (`dojosim show NAME` marks which).")
+                      _est(units.format(r["price_usd"], "money"), "price_usd" in est)])
+    print_table("dojosim presets (use: dojosim show NAME [--devices N])", cols, table)
+    console.print(ASSUMED_LEGEND + " HBM (or DRAM) in GiB, as vendors state it: an '80 GB' H100 holds 80 GiB.", markup=False)
 
 
 def _show_tree(system, t: dict) -> Tree:
@@ -89,6 +80,13 @@ def _show_tree(system, t: dict) -> Tree:
             node.add(f"egress per direction {_q(system, p + '.egress_bandwidth', lv.egress_bandwidth, 'bandwidth')}")
         if lv.host_input_bandwidth:
             node.add(f"host input {_q(system, p + '.host_input_bandwidth', lv.host_input_bandwidth, 'bandwidth')}")
+        if lv.hosts:
+            hs = system.sources.get(f"{p}.hosts")
+            node.add(f"{_mark(str(lv.hosts), bool(hs and hs.assumed))} hosts × "
+                     f"{_q(system, p + '.host_cores', lv.host_cores or 0, 'count')} cores × "
+                     f"{_q(system, p + '.host_core_rate', lv.host_core_rate or 0.0, 'bandwidth')} per core"
+                     + (f"; Z-plane {_q(system, p + '.zplane_bandwidth', lv.zplane_bandwidth, 'bandwidth')}"
+                        if lv.zplane_bandwidth else ""))
         for j, pool in enumerate(lv.memory_pools):
             pp = f"{p}.memory_pools[{j}]"
             cnt = system.sources.get(f"{pp}.count")
@@ -113,7 +111,7 @@ def _show_tree(system, t: dict) -> Tree:
     tot.add("peak " + ", ".join(_mark(f"{d} {units.format(v, 'flops')}", f"peak_flops.{d}" in est)
                                 for d, v in t["peak_flops"].items()))
     tot.add(f"SRAM {_mark(units.format(t['sram_bytes'], 'bytes'), 'sram_bytes' in est)}, "
-            f"DRAM/HBM {_mark(units.format(t['dram_bytes'], 'bytes'), 'dram_bytes' in est)}, "
+            f"HBM/DRAM {_mark(units.format_gib(t['dram_bytes']), 'dram_bytes' in est)}, "
             f"memory bandwidth {_mark(units.format(t['memory_bandwidth'], 'bandwidth'), 'memory_bandwidth' in est)}")
     tot.add(f"power {_mark(units.format(t['power_w'], 'power'), 'power_w' in est)}, "
             f"price {_mark(units.format(t['price_usd'], 'money'), 'price_usd' in est)}")
@@ -153,19 +151,27 @@ def show(
         console.print(f"{len(sys_.assumed)} figures are assumed; `--sources` lists where each number comes from.")
 
 
-def _print_rows(rows: list[dict], title: str) -> None:
-    if not rows:
-        console.print("(no rows)")
-        return
-    table = Table(title=title)
-    cols = [k for k in rows[0] if not isinstance(rows[0][k], (dict, list))]
-    for c in cols:
-        table.add_column(c)
+def _print_workload_rows(rows: list[dict], title: str) -> None:
+    from ..report.table import Col
+    from ..units import format_number
+
+    cols = [Col("system", "left", wrap=True), Col("devices"), Col("goal met"), Col("split", "left", wrap=True),
+            Col("samples/s"), Col("days to train"), Col("power"), Col("price")]
+    notes = any(r["note"] for r in rows)
+    if notes:
+        cols.append(Col("note", "left", wrap=True))
+    table = []
     for r in rows:
-        table.add_row(*(f"{r[c]:,.4g}" if isinstance(r[c], float) else
-                        (f"{r[c]:,}" if isinstance(r[c], int) and not isinstance(r[c], bool) else str(r[c]))
-                        for c in cols))
-    console.print(table)
+        a = set(r.get("assumed") or ())
+        table.append([r["system"], f"{r['devices']:,}" if r["devices"] else "-", "yes" if r["reachable"] else "no",
+                      r["split"], format_number(r["samples_per_s"]),
+                      format_number(r["days_to_train"]) if r["days_to_train"] is not None else "-",
+                      _est(units.format(r["power_w"], "power"), "power_w" in a) if r["power_w"] else "-",
+                      _est(units.format(r["price_usd"], "money"), "price_usd" in a) if r["price_usd"] else "-"]
+                     + ([r["note"] or ""] if notes else []))
+    print_table(title, cols, table)
+    if any(r.get("assumed") for r in rows):
+        console.print(ASSUMED_LEGEND, markup=False)
 
 
 @app.command("capacity")
@@ -190,7 +196,7 @@ def capacity(
         if json_out:
             emit_json(rows)
         else:
-            _print_rows(rows, f"capacity to train {workload}: {train}")
+            _print_workload_rows(rows, f"capacity to train {workload}: {train}")
         return
     if target is None:
         raise SpecError("target", 'missing: give --target "100 EFLOPS" (or --workload with --train)')

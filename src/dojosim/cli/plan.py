@@ -5,14 +5,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-import yaml
 from rich.table import Table
 
 from ..errors import SpecError
-from ..plan.search import split_text
-from ._app import JSON_OPTION, app, console, emit_json, is_interactive
-
-_SPLIT_KEYS = ("dp", "tp", "pp", "cp", "ep")
+from ..yamlfile import parse_yaml
+from ._app import (ASSUMED_LEGEND, FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json,
+                   is_interactive, print_table, wrote)
 
 
 def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
@@ -22,17 +20,8 @@ def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise SpecError(path, f"expected KEY=VALUE, got {item!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise SpecError(f"{path}.{key.strip()}", f"cannot read value {value!r}") from None
+        out[key.strip()] = parse_yaml(value, f"{path}.{key.strip()}")
     return out
-
-
-def _order_text(strategy) -> str:
-    # ep reuses data-parallel ranks and takes no place of its own in the level mapping.
-    degrees = {k: getattr(strategy, k) for k in _SPLIT_KEYS if k != "ep"}
-    return ">".join(d for d in strategy.order if degrees.get(d, 1) > 1) or "-"
 
 
 # ---------------------------------------------------------------- search
@@ -51,12 +40,14 @@ def search_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Find the best split of a model on a system: every valid strategy, pruned, costed and ranked."""
     from ..hardware import load_system
     from ..plan.search import search_with_stats
     from ..workload import build
 
+    check_plot_dir(plot, force)
     overrides = parse_sets(sets)
     if seq_len is not None:
         overrides["seq_len"] = seq_len
@@ -70,13 +61,13 @@ def search_cmd(
     if plot is not None:
         from ..report.plots import plot_search
 
-        plot_search(res.candidates, plot)
+        plot_search(res.candidates, plot, force=force)
     if json_:
         from .engine import estimate_json
 
         emit_json({"model": mdl.name, "system": sys_.name, "devices": sys_.chips, "global_batch": global_batch,
                    "objective": objective, "stats": res.stats.to_dict(),
-                   "candidates": [{"rank": i + 1, "score": c.score, "split": split_text(c.strategy),
+                   "candidates": [{"rank": i + 1, "score": c.score, "split": c.strategy.label(mdl),
                                    "strategy": c.strategy.model_dump(mode="json"),
                                    "estimate": estimate_json(c.estimate)}
                                   for i, c in enumerate(res.candidates)]})
@@ -85,37 +76,42 @@ def search_cmd(
 
 
 def _print_search(mdl, sys_, global_batch, objective, res) -> None:
-    from ..units import format as fmt, format_time
+    from ..report.table import Col
+    from ..units import format_gib, format_number, format_time
 
-    unit = {"throughput": "samples/s", "cost": "USD/sample", "energy": "J/sample"}[objective]
-    t = Table(title=f"best splits of {mdl.name} on {sys_.name} ({sys_.chips:,} devices, batch {global_batch:,}) "
-                    f"by {objective}")
-    cols = ["#", "split", "order", "step", "samples/s", "tokens/s", "MFU", "mem/device"]
-    if objective != "throughput":
-        cols.append(unit)
-    for col in cols:
-        t.add_column(col, justify="left" if col in ("split", "order") else "right")
+    unit = {"throughput": "samples/s", "cost": "$/1M samples", "energy": "J/sample"}[objective]
+    scale = 1e6 if objective == "cost" else 1.0
+    cols = [Col("#"), Col("split", "left", wrap=True), Col("step"), Col("samples/s"), Col("tokens/s"), Col("MFU"),
+            Col("memory/chip")] + ([Col(unit)] if objective != "throughput" else [])
+    rows = []
     for i, c in enumerate(res.candidates):
         e = c.estimate
-        t.add_row(str(i + 1), split_text(c.strategy), _order_text(c.strategy), format_time(e.step_time_s),
-                  f"{e.samples_per_s:,.2f}", f"{e.tokens_per_s:,.0f}" if e.tokens_per_s else "-", f"{e.mfu:.1%}",
-                  fmt(e.memory.per_device_bytes, "bytes", 3), *([f"{c.score:.4g}"] if objective != "throughput" else []))
-    console.print(t)
+        rows.append([str(i + 1), c.strategy.label(mdl), format_time(e.step_time_s), format_number(e.samples_per_s),
+                     format_number(e.tokens_per_s) if e.tokens_per_s else "-", f"{e.mfu:.1%}",
+                     format_gib(e.memory.per_device_bytes, 3)]
+                    + ([format_number(c.score * scale)] if objective != "throughput" else []))
+    print_table(f"best splits of {mdl.name} on {sys_.name} ({sys_.chips:,} devices, batch {global_batch:,}) "
+                f"by {objective}", cols, rows, key=1)
     keys = [k for k in res.candidates[0].estimate.breakdown
             if any(c.estimate.breakdown.get(k, 0) > 0 for c in res.candidates)]
-    b = Table(title="step time breakdown (share of step)")
-    b.add_column("#", justify="right")
-    for k in keys:
-        b.add_column(k, justify="right")
-    for i, c in enumerate(res.candidates):
-        e = c.estimate
-        b.add_row(str(i + 1), *(f"{e.breakdown.get(k, 0) / e.step_time_s:.1%}" for k in keys))
-    console.print(b)
+    brows = [[str(i + 1)] + [f"{c.estimate.breakdown.get(k, 0) / c.estimate.step_time_s:.1%}" for k in keys]
+             for i, c in enumerate(res.candidates)]
+    print_table("step time breakdown (share of step)", [Col("#")] + [Col(k.replace("_", " ")) for k in keys], brows)
     s = res.stats
     console.print(f"{s.enumerated:,} strategies ({s.shapes:,} degree splits): {s.pruned_memory:,} pruned by the "
                   f"memory bound, {s.pruned_fit:,} skipped after a leaner variant did not fit, {s.pruned_bound:,} "
-                  f"level orders skipped by the compute bound, {s.evaluated:,} costed ({s.not_fit:,} did not fit, {s.rejected:,} refused) in "
-                  f"{s.wall_s:.2f} s on {s.workers} process(es) — {s.evals_per_s:,.0f} estimates/s.")
+                  f"level orders skipped by the compute bound, {s.evaluated:,} costed ({s.not_fit:,} did not fit, "
+                  f"{s.rejected:,} refused) in {s.wall_s:.2f} s on {s.workers} process(es) — "
+                  f"{s.evals_per_s:,.0f} estimates/s.", markup=False)
+    console.print("split: `dojosim explain-split SPLIT` spells it out.", markup=False)
+    from .engine import partition_runs
+
+    best = res.candidates[0].estimate
+    runs = partition_runs(best.extra.get("partitions") or [])
+    if runs:
+        console.print("#1 spreads each sample block by block: " + "; ".join(runs), markup=False)
+    for note in best.notes:
+        console.print(f"#1: {note}", markup=False)
 
 
 # ---------------------------------------------------------------- sweep
@@ -129,10 +125,12 @@ def sweep_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Results directory (default: out/sweeps/NAME under the current directory)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Run a design sweep; results are appended to a Parquet store as they arrive."""
     from ..plan.sweep import load_results, run_sweep
 
+    check_plot_dir(plot, force)
     # out/ is git-ignored at the repository root, so running an example there leaves no stray files.
     out = out or Path("out") / "sweeps" / spec.stem
     stats = run_sweep(spec, out, resume=resume, executor=executor, address=address, workers=workers,
@@ -140,13 +138,15 @@ def sweep_cmd(
     if plot is not None:
         from ..report.plots import plot_sweep
 
-        plot_sweep(load_results(out), plot)
+        plot_sweep(load_results(out), plot, force=force)
     if json_:
         emit_json(stats)
-        return
-    console.print(f"{stats['points']:,} points: {stats['skipped']:,} already done, {stats['written']:,} written "
-                  f"({stats['errors']:,} with errors) to {stats['out']}")
-    console.print("load them with: dojosim.plan.sweep.load_results(PATH) -> pandas DataFrame", markup=False)
+    else:
+        console.print(f"{stats['points']:,} points: {stats['skipped']:,} already done, {stats['written']:,} written "
+                      f"({stats['errors']:,} with errors) to {stats['out']}", markup=False)
+        console.print("load them with: dojosim.plan.sweep.load_results(PATH) -> pandas DataFrame", markup=False)
+    if stats["written"] and stats["errors"] == stats["written"]:
+        raise SpecError("sweep", f"every one of the {stats['written']:,} points failed; the first: {stats['first_error']}")
 
 
 # ---------------------------------------------------------------- fleet
@@ -163,6 +163,51 @@ def fleet_cmd(
     if json_:
         emit_json(result)
         return
-    from ..plan.fleet import print_fleet
+    _print_fleet(result)
 
-    print_fleet(result, console)
+
+def _print_fleet(result: dict) -> None:
+    from ..report.table import Col
+    from ..units import format as fmt, format_number, format_time
+
+    ref = result["reference"]
+    cols = [Col("part", "left", wrap=True), Col("devices"), Col("islands x size"), Col("split", "left", wrap=True),
+            Col("samples/s"), Col("share"), Col("H100-eq"), Col("H100-eq by peak"), Col("power"), Col("price")]
+
+    def eq(v):
+        return f"{v:,.0f}" if v is not None else "-"
+
+    rows = []
+    for r in result["parts"]:
+        a = set(r.get("assumed_totals") or ())
+        rows.append([r["name"], f"{r['devices']:,}", f"{r['islands']:,} x {r['island']:,}", r["split"] or "-",
+                     format_number(r["samples_per_s"]), f"{r['share']:.1%}", eq(r["h100_eq"]),
+                     eq(r["h100_eq_by_peak"]), approx(fmt(r["power_w"], "power"), "power_w" in a),
+                     approx(fmt(r["price_usd"], "money"), "price_usd" in a)])
+    tot = result["total"]
+    any_a = {k for r in result["parts"] for k in (r.get("assumed_totals") or ())}
+    rows.append(["total", f"{tot['devices']:,}", "", "", format_number(tot["samples_per_s"]), "100%",
+                 eq(tot["h100_eq"]), eq(tot["h100_eq_by_peak"]),
+                 approx(fmt(tot["power_w"], "power"), "power_w" in any_a),
+                 approx(fmt(tot["price_usd"], "money"), "price_usd" in any_a)])
+    print_table(f"fleet {result['name']}: {result['model']} (batch {result['global_batch']:,}, "
+                f"{result['precision']})", cols, rows)
+    if ref["samples_per_s_per_device"]:
+        console.print(f"1 H100-equivalent = {format_number(ref['samples_per_s_per_device'])} samples/s: one "
+                      f"{ref['preset']} device's share of a {ref['island']:,}-device island ({ref['split']}).",
+                      markup=False)
+    for r in result["parts"]:
+        if r["note"]:
+            console.print(f"{r['name']}: {r['note']}", markup=False)
+    for how, plan in (result.get("jobs") or {}).items():
+        jrows = [[j["job"], format_number(j["samples"]),
+                  "all parts by throughput" if how == "proportional" else j["part"],
+                  format_time(j["time_s"] if how == "proportional" else j["end_s"] - j["start_s"])]
+                 for j in plan["jobs"]]
+        print_table(f"jobs, {how.replace('_', ' ')}: makespan {format_time(plan['makespan_s'])}",
+                    [Col("job", "left", wrap=True), Col("samples"), Col("where", "left", wrap=True), Col("time")],
+                    jrows)
+    for note in result["notes"]:
+        console.print(f"note: {note}", markup=False)
+    if any_a:
+        console.print(ASSUMED_LEGEND, markup=False)

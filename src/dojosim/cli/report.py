@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import SpecError
-from ._app import JSON_OPTION, app, console, emit_json, is_interactive
+from ._app import (ASSUMED_LEGEND, FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json,
+                   is_interactive, print_table, wrote)
 
 PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
 
@@ -39,38 +40,44 @@ def _others_for(system_name: str) -> list[str]:
 
 
 def _print_compare(rows: list[dict], model_name: str) -> None:
-    from ..units import format as fmt, format_time
+    from rich.text import Text
+
+    from ..report.table import Col
+    from ..units import format as fmt, format_gib, format_number, format_time
 
     norm = rows[0]["normalize"] if rows else ""
-    t = Table(title=f"{model_name}: equal {norm} (global batch {rows[0]['global_batch'] if rows else ''})")
-    for col in ("system", "devices", "power", "price", "split", "step time", "samples/s", "vs ref", "MFU",
-                "mem/device", "energy/sample", "cost/sample"):
-        t.add_column(col, justify="left" if col in ("system", "split") else "right")
+    cols = [Col("system", "left", wrap=True), Col("chips"), Col("power"), Col("price"), Col("split", "left", wrap=True),
+            Col("step"), Col("samples/s"), Col("vs ref"), Col("MFU"), Col("memory/chip"),
+            Col("energy/sample"), Col("$/1M samples")]
+    table = []
     for r in rows:
-        head = [r["label"], str(r["devices"]), fmt(r["power_w"], "power"), fmt(r["price_usd"], "money")]
+        a = set(r.get("assumed") or ())
+        head = [r["label"], f"{r['devices']:,}", approx(fmt(r["power_w"], "power"), "power_w" in a),
+                approx(fmt(r["price_usd"], "money"), "price_usd" in a)]
         if r.get("error"):
-            t.add_row(*head, "[red]see below[/]", *[""] * 7)
+            table.append(head + ["see below"] + ["-"] * 7)
             continue
-        mem = fmt(r["memory_per_device_bytes"], "bytes") + ("" if r["fits"] else " [red](no fit)[/]")
-        t.add_row(*head, r["split"], format_time(r["step_time_s"]), f"{r['samples_per_s']:,.4g}",
-                  f"{r['relative_samples_per_s']:.2f}x" if r.get("relative_samples_per_s") else "n/a",
-                  f"{r['mfu']:.1%}", mem, fmt(r["energy_j_per_sample"], "energy"),
-                  fmt(r["cost_usd_per_sample"], "money"))
-    # Pipes get a wide table rather than one folded into an 80-column mess.
-    out = console if is_interactive() else Console(width=max(console.width, 170), highlight=False)
-    out.print(t)
+        mem = format_gib(r["memory_per_device_bytes"]) + ("" if r["fits"] else " (no fit)")
+        table.append(head + [
+            r["split"], format_time(r["step_time_s"]), format_number(r["samples_per_s"]),
+            f"{r['relative_samples_per_s']:.2f}x" if r.get("relative_samples_per_s") else "n/a",
+            f"{r['mfu']:.1%}", Text(mem, style="" if r["fits"] else "red"),
+            approx(fmt(r["energy_j_per_sample"], "energy"), "power_w" in a),
+            approx(f"${format_number(r['cost_usd_per_sample'] * 1e6)}", "price_usd" in a)])
+    print_table(f"{model_name}: equal {norm} (global batch {rows[0]['global_batch']:,})" if rows else model_name,
+                cols, table)
     for r in rows:
         if r.get("error"):
             console.print(f"{r['label']}: {r['error']}", markup=False)
         elif not r["fits"]:
-            from ..units import format as fmt_
-
             console.print(f"{r['label']}: DOES NOT FIT — no split fits in memory; shown is the split closest to "
-                          f"fitting, timed as if it did, needing {fmt_(r['memory_per_device_bytes'], 'bytes')} per device of "
-                          f"{fmt_(r['memory_capacity_bytes'], 'bytes')}", markup=False)
+                          f"fitting, timed as if it did, needing {format_gib(r['memory_per_device_bytes'])} per "
+                          f"device of {format_gib(r['memory_capacity_bytes'])}", markup=False)
     if any(r.get("cost_is_amortized") for r in rows):
-        console.print("cost/sample: hardware price paid off over 4 years plus electricity "
-                      "(dojosim.plan.search.score); prices are assumed street prices.", markup=False)
+        console.print("$/1M samples: the hardware price paid off over 4 years, plus electricity.", markup=False)
+    if any(r.get("assumed") for r in rows):
+        console.print(ASSUMED_LEGEND, markup=False)
+    console.print("split: `dojosim explain-split SPLIT` spells it out.", markup=False)
 
 
 @app.command("compare")
@@ -88,6 +95,7 @@ def compare_cmd(
                                                                    "throughput, cost or energy."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """One workload on several systems side by side, at equal chips, power or price.
 
@@ -95,6 +103,7 @@ def compare_cmd(
     """
     from ..report.compare import DEFAULT_MODEL, DEFAULT_SYSTEMS, compare, rows_to_json
 
+    check_plot_dir(plot, force)
     names = _split_list(systems)
     strategy = None
     if run is not None:
@@ -118,7 +127,7 @@ def compare_cmd(
     if plot is not None:
         from ..report.plots import plot_compare
 
-        plot_compare([r for r in rows if not r.get("error")], plot)
+        plot_compare([r for r in rows if not r.get("error")], plot, force=force)
     if json_:
         emit_json({"model": mdl.name, "normalize": normalize, "objective": objective, "rows": rows_to_json(rows)})
     else:
@@ -130,7 +139,7 @@ def _estimate_run(run: Path):
     from ..run import load_run
 
     r = load_run(run)
-    return r, estimate(r.model, r.system, r.strategy)
+    return r, estimate(r.model, r.system, r.strategy, r.assumptions)
 
 
 @app.command("trace")
@@ -141,23 +150,30 @@ def trace_cmd(
                                                                  "(.png or .svg)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Write the predicted timeline of one step as a Chrome/Perfetto trace (open it in ui.perfetto.dev)."""
+    from ..outfile import check_output
+    from ..report.gantt import GANTT_SUFFIXES
     from ..report.timeline import timeline
     from ..report.trace import timeline_hints, write_trace
 
+    check_output(output, force=force, what="--output")
+    if gantt is not None:
+        check_output(gantt, force=force, what="--gantt", suffixes=GANTT_SUFFIXES)
+    check_plot_dir(plot, force)
     r, est = _estimate_run(run)
-    path = write_trace(est, output, model=r.model)
+    path = write_trace(est, output, model=r.model, force=force)
     tl = timeline(est, **timeline_hints(r.model))
     extra = []
     if gantt is not None:
         from ..report.gantt import plot_gantt
 
-        extra.append(plot_gantt(est, gantt))
+        extra.append(plot_gantt(est, gantt, force=force))
     if plot is not None:
         from ..report.plots import plot_estimate
 
-        extra += plot_estimate(est, plot, model=r.model, system=r.system)
+        extra += plot_estimate(est, plot, model=r.model, system=r.system, force=force)
     summary = {"trace": str(path), "events": len(tl.events), "tracks": len(tl.tracks),
                "step_time_s": tl.step_time_s, "estimate_step_time_s": est.step_time_s,
                "pipeline_stages": tl.pipeline_stages, "micro_batches": tl.micro_batches,
@@ -194,13 +210,19 @@ def report_cmd(
     normalize: str = typer.Option("power", "--normalize", help="Equalize compared systems on chips, power "
                                                                "or price."),
     no_compare: bool = typer.Option(False, "--no-compare", help="Leave out the comparison (faster)."),
+    claims: bool = typer.Option(False, "--claims", help="Add the ledger of Tesla's Dojo claims "
+                                                        "(dojosim claims)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Write one self-contained HTML report of a run: estimate, breakdowns, memory, timeline, comparison."""
+    from ..outfile import check_output
     from ..report.compare import compare, rows_to_json
     from ..report.html import write_report
 
+    check_output(output, force=force, what="--output")
+    check_plot_dir(plot, force)
     with _status("estimating") as update:
         r, est = _estimate_run(run)
         rows: list[dict] = []
@@ -209,12 +231,20 @@ def report_cmd(
             update("comparing")
             rows = compare(r.model, [r.system] + others, normalize=normalize, strategy=r.strategy,
                            global_batch=r.strategy.global_batch, progress=update)
+        ledger_entries = []
+        if claims:
+            from ..cli.claims import default_claims_dir
+            from ..plan.claims import ledger
+
+            update("checking claims")
+            ledger_entries = ledger(default_claims_dir())
         update("drawing")
-        path = write_report(est, output, model=r.model, system=r.system, compare_rows=rows, run=r.raw)
+        path = write_report(est, output, model=r.model, system=r.system, compare_rows=rows, run=r.raw,
+                            claims=ledger_entries, force=force)
     if plot is not None:
         from ..report.plots import plot_estimate
 
-        plot_estimate(est, plot, model=r.model, system=r.system)
+        plot_estimate(est, plot, model=r.model, system=r.system, force=force)
     if json_:
         emit_json({"report": str(path), "bytes": path.stat().st_size, "step_time_s": est.step_time_s,
                    "compare": rows_to_json(rows)})

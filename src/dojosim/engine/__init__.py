@@ -1,8 +1,8 @@
-"""The engine: `estimate(model, system, strategy) -> Estimate`.
+"""The engine: `estimate(model, system, strategy, assumptions=DEFAULT) -> Estimate`.
 
 Submodules: compute (roofline per op), memory (tiers, ZeRO, activations), schedule (pipeline
 bubbles, overlap), comm_api (collective times of a strategy's groups), estimate (the assembly),
-constants (every named efficiency constant).
+and dojosim.assumptions holds every figure the engine assumes.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Collective costs on the real topology of each level: α-β, hierarchical, with link sharing.
 
-``collective_time(kind, size_bytes, group, system) -> seconds`` for kind in all_reduce,
+``collective_time(kind, size_bytes, group, assumptions) -> seconds`` for kind in all_reduce,
 reduce_scatter, all_gather, all_to_all, p2p, broadcast. ``size_bytes`` is the full buffer a rank
 holds: all_reduce S in and out; reduce_scatter S in, S/n out; all_gather S/n in, S out;
 all_to_all S sent by each rank in total; p2p and broadcast the message.
@@ -10,38 +10,35 @@ reduce-scatter innermost first, so the slow outer links carry only 1/(ranks insi
 all-gather the mirror image; all-reduce = reduce-scatter in, all-reduce at the outermost level,
 all-gather out. Per level the algorithm fits the topology (`topology.py`): ring or tree on a
 switch / fat tree, dimension-ordered rings on a mesh or torus sub-grid. The bandwidth terms of
-the levels combine as set by COMM_LEVEL_OVERLAP (pipelined: the slowest level); latency terms add.
+the levels combine as set by `comm_level_overlap` (pipelined: the slowest level); latency terms add.
 
 Everything here is plain floats: the per-level parameters are computed once per Group and kept
 on it, so a call is a few dozen float operations.
 """
 from __future__ import annotations
 
-from . import constants as C
+from ..assumptions import DEFAULT, Assumptions
 from . import topology as T
 
 KINDS = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "p2p", "broadcast")
 
 
-def _phases(group) -> tuple:
+def _phases(group, a: Assumptions = DEFAULT) -> tuple:
     """Per crossed level: the `topology.Phase` parameters, innermost first; cached on the group
-    together with the constants they were computed from (tests and sweeps may change those)."""
-    key = (C.COMM_BANDWIDTH_EFFICIENCY, C.COMM_STEP_OVERHEAD_S)
+    together with the two assumptions they were computed from."""
+    key = (a.comm_bandwidth_efficiency, a.comm_step_overhead_s)
     cached = group._phases
     if cached is None or cached[0] != key:
-        cached = group._phases = (key, T.level_phases(group))
+        cached = group._phases = (key, T.level_phases(group, a))
     return cached[1]
 
 
-def collective_time(kind: str, size_bytes: float, group, system=None) -> float:
-    """Seconds for one collective of ``kind`` over ``group`` (a `placement.Group`).
-
-    ``system`` must be the system the group was placed on; the group already carries its
-    network figures, so it is accepted for symmetry and not read.
-    """
+def collective_time(kind: str, size_bytes: float, group, a: Assumptions = DEFAULT) -> float:
+    """Seconds for one collective of ``kind`` over ``group`` (a `placement.Group`) under the
+    assumptions ``a`` (link efficiency, per-step and launch costs, level overlap)."""
     if group.n <= 1 or size_bytes <= 0.0:
         return 0.0
-    phases = _phases(group)
+    phases = _phases(group, a)
     if kind == "all_reduce":
         bw, lat = _all_reduce(phases, size_bytes)
     elif kind == "reduce_scatter" or kind == "all_gather":
@@ -49,20 +46,20 @@ def collective_time(kind: str, size_bytes: float, group, system=None) -> float:
     elif kind == "all_to_all":
         bw, lat = _all_to_all(phases, size_bytes, group.n)
     elif kind == "p2p":
-        return C.COLLECTIVE_LAUNCH_S + T.p2p(phases[-1], size_bytes)
+        return a.collective_launch_s + T.p2p(phases[-1], size_bytes)
     elif kind == "broadcast":
         bw, lat = _broadcast(phases, size_bytes)
     else:
         raise ValueError(f"unknown collective {kind!r}; expected one of {', '.join(KINDS)}")
-    return C.COLLECTIVE_LAUNCH_S + _combine(bw) + lat
+    return a.collective_launch_s + _combine(bw, a.comm_level_overlap) + lat
 
 
-def _combine(terms: list) -> float:
+def _combine(terms: list, overlap: float) -> float:
     """Bandwidth terms of the levels: the slowest, plus the unoverlapped rest."""
     if len(terms) == 1:
         return terms[0]
     top = max(terms)
-    return top + (1.0 - C.COMM_LEVEL_OVERLAP) * (sum(terms) - top)
+    return top + (1.0 - overlap) * (sum(terms) - top)
 
 
 def _scatter_gather(phases: tuple, size: float) -> tuple:
@@ -112,13 +109,13 @@ def _broadcast(phases: tuple, size: float) -> tuple:
     return bw, lat
 
 
-def bandwidth_lower_bound(kind: str, size_bytes: float, group) -> float:
+def bandwidth_lower_bound(kind: str, size_bytes: float, group, a: Assumptions = DEFAULT) -> float:
     """A bound no algorithm beats on this placement (used by the property tests): the data that
     must leave one child of the outermost crossed level, through that child's share of the
     ports, at full efficiency-adjusted rate."""
     if group.n <= 1 or size_bytes <= 0.0:
         return 0.0
-    ph = _phases(group)[-1]
+    ph = _phases(group, a)[-1]
     inside = ph.inside                            # ranks of the group inside one child
     frac = (group.n - inside) / group.n
     volume = {"all_reduce": size_bytes / inside,

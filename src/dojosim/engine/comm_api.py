@@ -2,21 +2,22 @@
 seconds for one strategy on one system, with the groups placed once and the times memoized.
 
 It wraps the communication engineer's `placement.place` and `comm.collective_time`, and adds
-the one engine-level choice about sharded data parallelism (`flat`, see `SHARDED_DP_FLAT_RING`).
+the one engine-level choice about sharded data parallelism (`flat`, see `sharded_dp_flat_ring`).
 """
 from __future__ import annotations
 
-from . import constants as C
+from ..assumptions import DEFAULT, Assumptions
 
 
 class CommContext:
     """Collective times for the parallel groups of one strategy on one system."""
 
-    def __init__(self, system, strategy):
+    def __init__(self, system, strategy, assumptions: Assumptions = DEFAULT):
         from .comm import collective_time
         from .placement import place
 
         self.system = system
+        self.a = assumptions
         degrees = {"tp": strategy.tp, "cp": strategy.cp, "ep": strategy.ep, "pp": strategy.pp,
                    "dp": strategy.dp}
         self.groups = place(system, degrees, tuple(strategy.order))
@@ -34,16 +35,16 @@ class CommContext:
             if group is None or getattr(group, "n", 2) <= 1:
                 t = 0.0
             else:
-                t = float(self._time(kind, size_bytes, group, self.system))
+                t = float(self._time(kind, size_bytes, group, self.a))
             self._memo[key] = t
         return t
 
     def sharded(self, dim: str, kind: str, size_bytes: float) -> float:
         """A ZeRO/FSDP collective over ``dim``: as `time`, or as a flat ring over the whole group
-        when SHARDED_DP_FLAT_RING is set - every rank's (n-1)/n share of the data then crosses
+        when `sharded_dp_flat_ring` is set - every rank's (n-1)/n share of the data then crosses
         its own port into the outermost level the group spans (never faster than `time`)."""
         t = self.time(dim, kind, size_bytes)
-        if not C.SHARDED_DP_FLAT_RING or t == 0.0:
+        if not self.a.sharded_dp_flat_ring or t == 0.0:
             return t
         key = ("flat", dim, kind, size_bytes)
         f = self._memo.get(key)
@@ -51,7 +52,7 @@ class CommContext:
             from .comm import _phases
 
             group = self.groups[dim]
-            port = _phases(group)[-1].max_rank_bw
+            port = _phases(group, self.a)[-1].max_rank_bw
             n = group.n
             volume = (n - 1) / n * size_bytes * (2.0 if kind == "all_reduce" else 1.0)
             f = max(t, volume / port) if port > 0 else t

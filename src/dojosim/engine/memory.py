@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import FitError
-from . import constants as C
+from ..assumptions import DEFAULT, Assumptions
 from .result import MemoryReport
 
 COMPONENTS = ("activations", "weights", "gradients", "optimizer", "buffers")
@@ -28,8 +28,8 @@ def weight_bytes(precision: str) -> float:
     return 4.0 if precision in ("fp32", "tf32") else 2.0
 
 
-def optimizer_bytes(precision: str) -> float:
-    return C.ADAM_STATE_BYTES_FP32 if precision in ("fp32", "tf32") else C.ADAM_STATE_BYTES
+def optimizer_bytes(precision: str, a: Assumptions = DEFAULT) -> float:
+    return a.adam_state_bytes_fp32 if precision in ("fp32", "tf32") else a.adam_state_bytes
 
 
 def in_flight_micro_batches(pp: int, micro_batches: int, interleave: int, schedule: str) -> float:
@@ -54,13 +54,14 @@ class Tier:
     bandwidth: float       # bytes/s this device reaches into the tier
 
 
-def state_bytes(params: float, layer_params: float, precision: str, zero: int, dp: int) -> dict[str, float]:
+def state_bytes(params: float, layer_params: float, precision: str, zero: int, dp: int,
+                a: Assumptions = DEFAULT) -> dict[str, float]:
     """Weights, gradients and optimizer state of ``params`` parameters on one device."""
     wb = weight_bytes(precision)
     shard = float(max(dp, 1))
     weights = params * wb
     grads = params * wb
-    opt = params * optimizer_bytes(precision)
+    opt = params * optimizer_bytes(precision, a)
     live = 0.0
     if zero >= 1:
         opt /= shard
@@ -69,7 +70,7 @@ def state_bytes(params: float, layer_params: float, precision: str, zero: int, d
     if zero >= 3:
         weights /= shard
         # FSDP/ZeRO-3 keep the layer being computed and the prefetched next one gathered.
-        live = min(C.ZERO3_LIVE_LAYERS * layer_params, params) * wb
+        live = min(a.zero3_live_layers * layer_params, params) * wb
     return {"weights": weights, "gradients": grads, "optimizer": opt, "zero_live": live}
 
 

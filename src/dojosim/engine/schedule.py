@@ -11,11 +11,10 @@ Overlap: a transfer hides behind compute only where the framework can issue it e
 - data-parallel gradient reduction runs in buckets during the backward pass of the last
   micro-batch (earlier micro-batches only accumulate);
 - Dojo's streams from the interface-card HBM are DMA transfers that run beside compute.
-While a transfer overlaps, compute slows by `OVERLAP_COMPUTE_SLOWDOWN` (shared SMs and memory).
+While a transfer overlaps, compute slows by `overlap_compute_slowdown` (shared SMs and memory).
 """
 from __future__ import annotations
 
-from . import constants as C
 
 
 def bubble_fraction(pp: int, micro_batches: int, interleave: int = 1) -> float:
@@ -38,11 +37,12 @@ def pipeline_time(pp: int, micro_batches: int, interleave: int, per_micro_batch_
     return micro_batches * per_micro_batch_s, bubble_time(pp, micro_batches, interleave, per_micro_batch_s)
 
 
-def overlapped(comm_s: float, compute_s: float, first_s: float = 0.0) -> float:
+def overlapped(comm_s: float, compute_s: float, slowdown: float, first_s: float = 0.0) -> float:
     """Exposed seconds of ``comm_s`` issued alongside ``compute_s`` (prefetch depth one).
 
     ``first_s`` is the part that cannot start before the compute does (the first layer's gather,
-    the last gradient bucket). The overlapped part slows compute by OVERLAP_COMPUTE_SLOWDOWN.
+    the last gradient bucket). The overlapped part slows compute by ``slowdown`` (a fraction,
+    `Assumptions.overlap_compute_slowdown`).
     """
     if comm_s <= 0.0:
         return 0.0
@@ -50,5 +50,4 @@ def overlapped(comm_s: float, compute_s: float, first_s: float = 0.0) -> float:
     hidden_window = compute_s
     rest = comm_s - first
     exposed = max(rest - hidden_window, 0.0)
-    slowdown = min(rest, hidden_window) * C.OVERLAP_COMPUTE_SLOWDOWN
-    return first + exposed + slowdown
+    return first + exposed + min(rest, hidden_window) * slowdown

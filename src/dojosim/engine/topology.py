@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from . import constants as C
+from ..assumptions import DEFAULT, Assumptions
 
 SWITCH, GRID = 0, 1
 
@@ -36,10 +36,10 @@ class Phase:
     """One crossed level, as seen by one rank of one group."""
 
     __slots__ = ("level", "topo", "n", "inside", "frac", "bw", "p2p_bw", "alpha", "p2p_alpha", "dims",
-                 "cut_bw", "max_rank_bw")
+                 "cut_bw", "max_rank_bw", "step")
 
     def __init__(self, level, topo, n, inside, bw, p2p_bw, alpha, p2p_alpha, dims=(), cut_bw=0.0,
-                 max_rank_bw=0.0):
+                 max_rank_bw=0.0, step=0.0):
         self.level = level          # level index
         self.topo = topo            # SWITCH or GRID
         self.n = n                  # ranks of the group in distinct children (span)
@@ -52,20 +52,21 @@ class Phase:
         self.dims = dims            # grid: ((extent, ring bytes/s, alpha), ...) fastest first
         self.cut_bw = cut_bw        # grid: per-rank share of the bisection cut, bytes/s
         self.max_rank_bw = max_rank_bw  # most a rank can push out of its child, bytes/s
+        self.step = step            # software cost of one more message (comm_step_overhead_s)
 
     def __repr__(self) -> str:
         return (f"Phase(level={self.level}, topo={'grid' if self.topo else 'switch'}, n={self.n}, "
                 f"bw={self.bw:.4g}, alpha={self.alpha:.3g}, dims={self.dims})")
 
 
-def level_phases(group) -> tuple:
+def level_phases(group, assumptions: Assumptions = DEFAULT) -> tuple:
     """The per-level parameters of a placed group (see `placement.Group`)."""
     levels = group.levels
     sizes = [1]
     for lv in levels:
         sizes.append(sizes[-1] * lv[1])
-    eff = C.COMM_BANDWIDTH_EFFICIENCY
-    step = C.COMM_STEP_OVERHEAD_S
+    eff = assumptions.comm_bandwidth_efficiency
+    step = assumptions.comm_step_overhead_s
     out = []
     for i, span in enumerate(group.spans):
         if span <= 1:
@@ -86,7 +87,7 @@ def level_phases(group) -> tuple:
                 port /= oversub
             port *= eff
             out.append(Phase(i, SWITCH, span, inside, port / sharers, port / p2p_sharers, lat + step, lat + step,
-                             max_rank_bw=port / sharers))
+                             max_rank_bw=port / sharers, step=step))
         else:
             dims, inject = [], 0.0
             cut_bw, biggest = 0.0, 0
@@ -107,7 +108,7 @@ def level_phases(group) -> tuple:
                     cut_bw = cut * share
             dims.sort(key=lambda d: -d[1])  # fastest dimension first: it carries the most data
             out.append(Phase(i, GRID, span, inside, max(d[1] for d in dims), p2p_bw, dims[0][2], p2p_alpha,
-                             tuple(dims), cut_bw, inject))
+                             tuple(dims), cut_bw, inject, step))
     # Where groups straddle boundaries unevenly, a child holding few ranks of its group must
     # send more than (span-1)/span of the data out: 1 - inside/outside, the larger of the two.
     for k, ph in enumerate(out):
@@ -146,7 +147,7 @@ def all_to_all(ph: Phase, out_bytes: float, peers: int) -> tuple:
     """Each rank sends ``out_bytes`` across this level, to ``peers`` ranks. The messages to all
     peers are posted at once (NCCL's grouped send/recv), so the wire latency is paid once and
     each further peer adds only the per-message software cost."""
-    lat = ph.alpha + (peers - 1) * C.COMM_STEP_OVERHEAD_S
+    lat = ph.alpha + (peers - 1) * ph.step
     if ph.topo == SWITCH:
         return out_bytes / ph.bw, lat
     inject = out_bytes / ph.max_rank_bw

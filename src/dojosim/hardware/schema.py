@@ -39,6 +39,9 @@ class Topology(BaseModel):
     kind: Literal["mesh2d", "switch", "fat_tree", "torus", "ring"]
     shape: Optional[tuple[int, ...]] = None
     oversubscription: float = Field(1.0, ge=1.0)
+    # Wired through optical circuit switches (TPU v4's OCS): a slice of any number of children
+    # gets its own torus, wrap-around links included, in the shape the switches would choose.
+    reconfigurable: bool = False
 
 
 class MemoryPool(BaseModel):
@@ -50,6 +53,16 @@ class MemoryPool(BaseModel):
     capacity_bytes: float = Field(gt=0)      # each
     bandwidth: float = Field(gt=0)           # each: the pool's own memory bandwidth
     link_bandwidth: float = Field(gt=0)      # each: pool -> compute (DIP: TTP link, 900 GB/s)
+
+
+class EfficiencyFigure(BaseModel):
+    """A chip's own value of one `dojosim.assumptions` field (its source is in System.sources
+    under ``chip.efficiency.<name>``); ``low``/``high`` bound an assumed figure."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    value: float | bool
+    low: Optional[float] = None
+    high: Optional[float] = None
 
 
 class Chip(BaseModel):
@@ -64,6 +77,9 @@ class Chip(BaseModel):
     dram_bandwidth: float = Field(0.0, ge=0)
     tdp_w: float = Field(gt=0)
     price_usd: float = Field(0.0, ge=0)
+    # Assumptions this chip's microarchitecture sets differently (name -> figure), see
+    # `Assumptions.for_chip`; empty for chips that behave like the defaults.
+    efficiency: dict[str, EfficiencyFigure] = Field(default_factory=dict)
 
     @field_validator("peak_flops")
     @classmethod
@@ -92,6 +108,15 @@ class Level(BaseModel):
     cost_overhead_usd: float = Field(0.0, ge=0)   # per instance, beyond its children
     egress_bandwidth: Optional[float] = Field(None, gt=0)       # out of ONE instance, per direction
     host_input_bandwidth: Optional[float] = Field(None, gt=0)   # hosts -> ONE instance
+    # The data path's hosts (Dojo: CPU servers holding the DIP cards, engine/datapath.py): how
+    # many per instance, CPU cores each, and the bytes of training tensor one core prepares per
+    # second (read, decode, augment). None = the hosts are never the limit.
+    hosts: Optional[int] = Field(None, ge=1)
+    host_cores: Optional[int] = Field(None, ge=1)
+    host_core_rate: Optional[float] = Field(None, gt=0)
+    # Extra hosts beyond the PCIe-attached ones feed the level over Ethernet (Dojo's TTPoE
+    # Z-plane): the instance's total Ethernet bandwidth into its interface cards.
+    zplane_bandwidth: Optional[float] = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _shape_matches_children(self) -> "Level":

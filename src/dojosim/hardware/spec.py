@@ -14,9 +14,10 @@ from pydantic import ValidationError
 
 from .. import units
 from ..errors import SpecError, from_pydantic
-from .schema import DTYPES, TOPOLOGY_KINDS, Chip, Level, MemoryPool, Rack, ScaleOut, Source, System, Topology
+from .schema import DTYPES, TOPOLOGY_KINDS, Chip, EfficiencyFigure, Level, MemoryPool, Rack, ScaleOut, Source, System, Topology
 
 _QUANTITY_KEYS = {"value", "source", "assumed", "range", "note"}
+_EFFICIENCY_KEYS = ("value", "source", "assumed", "low", "high", "reason")
 
 # field -> (dimension, rule); rule "pos" > 0, "nonneg" >= 0, "int" positive integer.
 _CHIP_FIELDS = {
@@ -32,7 +33,8 @@ _LEVEL_FIELDS = {
     "children": ("count", "int"), "link_bandwidth": ("bandwidth", "pos"),
     "latency_s": ("time", "nonneg"), "power_overhead_w": ("power", "nonneg"),
     "cost_overhead_usd": ("money", "nonneg"), "egress_bandwidth": ("bandwidth", "pos"),
-    "host_input_bandwidth": ("bandwidth", "pos"),
+    "host_input_bandwidth": ("bandwidth", "pos"), "hosts": ("count", "int"), "host_cores": ("count", "int"),
+    "host_core_rate": ("bandwidth", "pos"), "zplane_bandwidth": ("bandwidth", "pos"),
 }
 _SCALE_FIELDS = {
     "link_bandwidth": ("bandwidth", "pos"), "latency_s": ("time", "nonneg"),
@@ -123,7 +125,7 @@ class _Reader:
             chip, srcs = self.resolve_chip(raw, path)
             self.sources.update({f"{path}{k[len('chip'):]}": s for k, s in srcs.items() if k.startswith("chip")})
             return chip
-        allowed = ("name", "peak_flops", *_CHIP_FIELDS)
+        allowed = ("name", "peak_flops", "efficiency", *_CHIP_FIELDS)
         raw = self.mapping(raw, path, allowed, ("name", "peak_flops", "tdp_w"))
         flops_raw = raw["peak_flops"]
         if not isinstance(flops_raw, dict) or not flops_raw:
@@ -134,13 +136,50 @@ class _Reader:
                 raise SpecError(f"{path}.peak_flops.{dtype}", f"unknown dtype; expected one of: {', '.join(DTYPES)}")
             peak[dtype] = self.quantity(v, f"{path}.peak_flops.{dtype}", "flops", "pos")
         data = {"name": self.name(raw, path), "peak_flops": peak, **self.fields(raw, path, _CHIP_FIELDS)}
+        if raw.get("efficiency") is not None:
+            data["efficiency"] = self.efficiency(raw["efficiency"], f"{path}.efficiency")
         for cap, bw in (("dram_bytes", "dram_bandwidth"), ("sram_bytes", "sram_bandwidth")):
             if data.get(cap, 0) > 0 and data.get(bw, 0) <= 0:
                 raise SpecError(f"{path}.{bw}", f"must be positive when {cap} is given")
         return self.build(Chip, data, path)
 
+    def efficiency(self, raw: Any, path: str) -> dict[str, EfficiencyFigure]:
+        """A chip's own assumption figures: ``name: {value, source}`` or, for an estimate,
+        ``name: {value, assumed: true, low, high, reason}`` (see `dojosim.assumptions`)."""
+        from ..assumptions import FIELDS, check_value
+
+        if not isinstance(raw, dict):
+            raise SpecError(path, "expected a mapping of assumption names to {value, source}")
+        out = {}
+        for name, entry in raw.items():
+            where = f"{path}.{name}"
+            if name not in FIELDS:
+                check_value(name, None, where)          # raises: unknown name, with suggestions
+            entry = self.mapping(entry, where, _EFFICIENCY_KEYS, ("value",))
+            value = check_value(name, entry["value"], f"{where}.value")
+            assumed = entry.get("assumed", False)
+            if not isinstance(assumed, bool):
+                raise SpecError(f"{where}.assumed", f"must be true or false, got {assumed!r}")
+            low = high = None
+            if assumed:
+                for key in ("low", "high", "reason"):
+                    if entry.get(key) is None:
+                        raise SpecError(f"{where}.{key}", "missing (an assumed figure needs low, high and reason)")
+                low = check_value(name, entry["low"], f"{where}.low")
+                high = check_value(name, entry["high"], f"{where}.high")
+                if not low <= value <= high:
+                    raise SpecError(where, f"value {value!r} is not within low..high [{low!r}, {high!r}]")
+            elif not str(entry.get("source") or "").strip():
+                raise SpecError(f"{where}.source", "missing (give a source, or assumed: true with low, high, reason)")
+            self.sources[where] = Source(text=str(entry.get("source") or ""), assumed=assumed,
+                                         range=(float(low), float(high)) if assumed else None,
+                                         note=str(entry.get("reason") or ""))
+            out[name] = EfficiencyFigure(value=value, low=low, high=high)
+        return out
+
     def topology(self, raw: Any, path: str, children: int | None) -> Topology:
-        raw = self.mapping(raw, path, ("kind", "shape", "oversubscription", "source", "assumed", "note"), ("kind",))
+        raw = self.mapping(raw, path, ("kind", "shape", "oversubscription", "reconfigurable", "source",
+                                       "assumed", "note"), ("kind",))
         kind = raw["kind"]
         if kind not in TOPOLOGY_KINDS:
             raise SpecError(f"{path}.kind", f"unknown topology {kind!r}; expected one of: {', '.join(TOPOLOGY_KINDS)}")
@@ -164,7 +203,13 @@ class _Reader:
         if raw.get("source") or raw.get("assumed"):
             self.sources[path] = Source(text=str(raw.get("source") or ""), assumed=bool(raw.get("assumed", False)),
                                         note=str(raw.get("note", "") or ""))
-        return self.build(Topology, {"kind": kind, "shape": shape, "oversubscription": over}, path)
+        reconf = raw.get("reconfigurable", False)
+        if not isinstance(reconf, bool):
+            raise SpecError(f"{path}.reconfigurable", f"must be true or false, got {reconf!r}")
+        if reconf and kind != "torus":
+            raise SpecError(f"{path}.reconfigurable", f"only a torus is rewired by optical switches, not a {kind}")
+        return self.build(Topology, {"kind": kind, "shape": shape, "oversubscription": over,
+                                     "reconfigurable": reconf}, path)
 
     def pool(self, raw: Any, path: str) -> MemoryPool:
         raw = self.mapping(raw, path, ("name", *_POOL_FIELDS), ("name", "count", "capacity_bytes", "bandwidth", "link_bandwidth"))

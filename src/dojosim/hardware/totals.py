@@ -21,6 +21,8 @@ def _level_totals(system: System, i: int) -> dict:
         "bisection_bandwidth": lv.bisection_bandwidth(),
         "egress_bandwidth": lv.egress_bandwidth,
         "host_input_bandwidth": lv.host_input_bandwidth,
+        "hosts": lv.hosts, "host_cores": lv.host_cores, "host_core_rate": lv.host_core_rate,
+        "zplane_bandwidth": lv.zplane_bandwidth,
         "memory_pools": [p.model_dump() for p in lv.memory_pools],
         "pool_bytes": lv.pool_bytes(),
         "pool_bandwidth": lv.pool_bandwidth(),

@@ -179,8 +179,8 @@ def devices_for_rate(model, preset: str, rate: float, batch: int, precision: str
 
 def capacity_by_workload(run_path, train: str, systems: list[str] | None = None, *, workers=None) -> list[dict]:
     """For each system, the devices that train ``run_path``'s workload as fast as ``train`` asks."""
+    from ..hardware.totals import assumed_totals
     from ..run import load_run
-    from .search import split_text
 
     goal = parse_train(train)
     run = load_run(run_path)
@@ -192,18 +192,21 @@ def capacity_by_workload(run_path, train: str, systems: list[str] | None = None,
     for name in names:
         found = devices_for_rate(model, name, rate, strat.global_batch, strat.precision, workers)
         row = {"system": name, "devices": found["devices"], "reachable": found["reachable"], "split": "-",
-               "samples_per_s": 0.0, "days_to_train": None, "power_w": None, "price_usd": None, "note": ""}
+               "samples_per_s": 0.0, "days_to_train": None, "power_w": None, "price_usd": None, "assumed": [],
+               "note": ""}
         details = {"target_samples_per_s": rate, "global_batch": strat.global_batch}
         if found["devices"]:
             system, cand, used = _best(model, name, found["devices"], strat.global_batch, strat.precision,
                                        workers, full=True)
             est = cand.estimate if cand else None
             row.update({
-                "split": split_text(cand.strategy) if cand else "-",
+                "split": cand.strategy.label(model) if cand else "-",
                 "samples_per_s": est.samples_per_s if est else 0.0,
                 "days_to_train": samples / est.samples_per_s / 86400 if est and est.samples_per_s else None,
                 "power_w": system.power_w,
                 "price_usd": system.price_usd,
+                # which of those totals rest on assumed figures (shown with the ≈ mark)
+                "assumed": [k for k in ("power_w", "price_usd") if k in assumed_totals(system)],
             })
             details.update({
                 "batch_used": used,
@@ -216,6 +219,11 @@ def capacity_by_workload(run_path, train: str, systems: list[str] | None = None,
             if used != strat.global_batch:
                 row["note"] = (f"global batch {strat.global_batch} has no split on {found['devices']} devices; "
                                f"used {used}")
+            inp = est.extra.get("input", {}) if est else {}
+            details["input"] = inp
+            if inp.get("bound"):
+                # the hosts, not the chips, set the rate: say how many hosts remove that
+                row["note"] = "; ".join(filter(None, [row["note"], inp.get("note", "")]))
         if not found["reachable"]:
             reason = {"saturated": f"more devices stop helping at global batch {strat.global_batch}",
                       "no_scale": f"{name} has no scale-out level, so it cannot grow past one copy",

@@ -122,10 +122,23 @@ def _part_devices(part: dict) -> int:
     return part["count"] * load_system(part["preset"]).chips
 
 
+def search_island(model, preset: str, island: int, batch: int, precision: str, *, workers=None):
+    """(system, fastest candidate or None, batch used, error text or None) for one island of
+    ``island`` devices of ``preset``: the unit every part of a fleet (and of a build-out) runs."""
+    from ..hardware import load_system
+    from .search import best_with_batch
+
+    try:
+        system = load_system(preset, devices=island)
+    except SpecError as err:
+        return None, None, batch, str(err)
+    cand, used = best_with_batch(model, system, batch, {"precision": precision}, workers=workers)
+    return system, cand, used, None
+
+
 def plan_fleet(spec: dict, *, workers=None) -> dict:
     """Throughput, H100-equivalents, power and cost of each part, and how jobs share the fleet."""
     from ..hardware import load_system
-    from .search import best_with_batch, split_text
 
     model, batch, precision = workload_of(spec["workload"])
     cache: dict = {}
@@ -133,13 +146,7 @@ def plan_fleet(spec: dict, *, workers=None) -> dict:
     def best(preset: str, island: int):
         key = (preset, island)
         if key not in cache:
-            try:
-                system = load_system(preset, devices=island)
-            except SpecError as err:
-                cache[key] = (None, None, batch, str(err))
-            else:
-                cand, used = best_with_batch(model, system, batch, {"precision": precision}, workers=workers)
-                cache[key] = (system, cand, used, None)
+            cache[key] = search_island(model, preset, island, batch, precision, workers=workers)
         return cache[key]
 
     default_island = int(spec.get("island") or DEFAULT_ISLAND)
@@ -147,6 +154,7 @@ def plan_fleet(spec: dict, *, workers=None) -> dict:
     ref_island = _island(ref_preset, default_island, 10**9)
     ref_sys, ref_cand, _, _ = best(ref_preset, ref_island)
     ref_per_device = ref_cand.estimate.samples_per_s / ref_island if ref_cand else None
+    from ..hardware.totals import assumed_totals
     from ..engine.compute import peak_for  # the engine's own choice of peak for a precision
 
     ref_peak = peak_for(load_system(ref_preset).chip.peak_flops, precision)
@@ -160,7 +168,7 @@ def plan_fleet(spec: dict, *, workers=None) -> dict:
         chip = (system or load_system(part["preset"])).chip
         row = {"name": part["name"], "preset": part["preset"], "devices": devices, "island": island,
                "islands": islands, "idle_devices": devices - islands * island, "batch_used": used,
-               "split": split_text(cand.strategy) if cand else None,
+               "split": cand.strategy.label(model) if cand else None,
                "samples_per_s": islands * cand.estimate.samples_per_s if cand else 0.0,
                "tokens_per_s": islands * cand.estimate.tokens_per_s if cand and cand.estimate.tokens_per_s else None,
                "h100_eq": None, "h100_eq_by_peak": devices * peak_for(chip.peak_flops, precision) / ref_peak
@@ -169,6 +177,9 @@ def plan_fleet(spec: dict, *, workers=None) -> dict:
                "training_power_w": islands * cand.estimate.power_w if cand else 0.0,
                "price_usd": islands * system.price_usd if system else 0.0,
                "assumed": bool(system.assumed) if system else True,
+               # which shown totals rest on assumed figures (they carry the ≈ mark)
+               "assumed_totals": [k for k in ("power_w", "price_usd")
+                                  if system is None or k in assumed_totals(system)],
                "strategy": cand.strategy.model_dump(mode="json") if cand else None,
                "note": None}
         if ref_per_device:
@@ -190,7 +201,7 @@ def plan_fleet(spec: dict, *, workers=None) -> dict:
     result = {"name": spec.get("name", "fleet"), "model": model.name, "global_batch": batch, "precision": precision,
               "reference": {"preset": ref_preset, "island": ref_island,
                             "samples_per_s_per_device": ref_per_device,
-                            "split": split_text(ref_cand.strategy) if ref_cand else None},
+                            "split": ref_cand.strategy.label(model) if ref_cand else None},
               "parts": rows,
               "total": {"devices": sum(r["devices"] for r in rows), "samples_per_s": total,
                         "tokens_per_s": total * model.seq_len if model.seq_len else None,
@@ -236,50 +247,3 @@ def share_jobs(jobs: list[dict], parts: list[dict], seq_len: int | None, how: st
             placed.append({"job": name, "samples": w, "part": part, "start_s": start, "end_s": load[part]})
         out["best_fit"] = {"makespan_s": max(load.values()), "jobs": placed}
     return out
-
-
-def print_fleet(result: dict, console) -> None:
-    from rich.table import Table
-
-    from ..units import format as fmt, format_time
-
-    ref = result["reference"]
-    t = Table(title=f"fleet {result['name']}: {result['model']} (batch {result['global_batch']:,}, "
-                    f"{result['precision']})")
-    for col in ("part", "devices", "islands x size", "split", "samples/s", "share", "H100-eq", "H100-eq (peak)",
-                "power", "price"):
-        t.add_column(col, justify="left" if col in ("part", "split") else "right")
-    for r in result["parts"]:
-        star = " ≈" if r["assumed"] else ""
-        t.add_row(r["name"] + star, f"{r['devices']:,}", f"{r['islands']:,} x {r['island']:,}", r["split"] or "-",
-                  f"{r['samples_per_s']:,.1f}", f"{r['share']:.1%}",
-                  f"{r['h100_eq']:,.0f}" if r["h100_eq"] is not None else "-",
-                  f"{r['h100_eq_by_peak']:,.0f}" if r["h100_eq_by_peak"] is not None else "-",
-                  fmt(r["power_w"], "power", 3), fmt(r["price_usd"], "money", 3))
-    tot = result["total"]
-    t.add_row("total", f"{tot['devices']:,}", "", "", f"{tot['samples_per_s']:,.1f}", "100%",
-              f"{tot['h100_eq']:,.0f}" if tot["h100_eq"] is not None else "-", f"{tot['h100_eq_by_peak']:,.0f}",
-              fmt(tot["power_w"], "power", 3), fmt(tot["price_usd"], "money", 3))
-    console.print(t)
-    if ref["samples_per_s_per_device"]:
-        console.print(f"1 H100-equivalent = {ref['samples_per_s_per_device']:.4g} samples/s: one {ref['preset']} "
-                      f"device's share of a {ref['island']:,}-device island ({ref['split']}).", markup=False)
-    for r in result["parts"]:
-        if r["note"]:
-            console.print(f"{r['name']}: {r['note']}", markup=False)
-    jobs = result.get("jobs") or {}
-    for how, plan in jobs.items():
-        jt = Table(title=f"jobs, {how.replace('_', ' ')}: makespan {format_time(plan['makespan_s'])}")
-        jt.add_column("job")
-        jt.add_column("samples", justify="right")
-        jt.add_column("where")
-        jt.add_column("time", justify="right")
-        for j in plan["jobs"]:
-            if how == "proportional":
-                jt.add_row(j["job"], f"{j['samples']:,.4g}", "all parts by throughput", format_time(j["time_s"]))
-            else:
-                jt.add_row(j["job"], f"{j['samples']:,.4g}", j["part"], format_time(j["end_s"] - j["start_s"]))
-        console.print(jt)
-    for note in result["notes"]:
-        console.print(f"note: {note}", markup=False)
-    console.print("≈ = some figures of this part are assumed (dojosim show PRESET --sources).")

@@ -154,7 +154,8 @@ def shapes(facts: ModelFacts, devices: int, global_batch: int, space: Space) -> 
     tps = [t for t in divs if (facts.heads and facts.heads % t == 0) or t == 1 or (not facts.heads and space.tp)]
     if facts.kv_heads:
         tps = [t for t in tps if t <= facts.kv_heads or t % facts.kv_heads == 0]
-    pps = [p for p in divs if p == 1 or (facts.layers and p <= facts.layers and facts.layers % p == 0)]
+    # pp need not divide the layers: the engine then uses the balanced uneven split
+    pps = [p for p in divs if p == 1 or (facts.layers and p <= facts.layers)]
     # cp splits a token model's sequence, or a CNN's feature-map rows (spatial parallelism)
     cps = [c for c in divs if c == 1 or (facts.seq_len and facts.seq_len % (2 * c) == 0)
            or (not facts.seq_len and facts.rows and c <= facts.rows)]
@@ -334,7 +335,7 @@ def groups(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
         sps = rules_sequence_parallel(shape.tp, space.sequence_parallel)
     orders_ = tuple(orders(shape, space, level_sizes))
     rcs = tuple(r for r in RECOMPUTE_BY_MEMORY if r in space.recompute)
-    if shape.pp > 1 and facts.layers:
+    if shape.pp > 1 and facts.layers and facts.layers % shape.pp == 0:
         ivs = _allowed(space.interleave, divisors(facts.layers // shape.pp))
     else:
         ivs = _allowed(space.interleave, [1])

@@ -8,12 +8,11 @@ from __future__ import annotations
 from .compare import NORMALIZE, compare, equalize, rows_to_json
 from .gantt import figure_gantt, plot_gantt
 from .html import render_report, write_report
-from .plots import (plot_compare, plot_estimate, plot_scaling, plot_search, plot_sweep, plot_validation,
-                    split_label)
+from .plots import plot_compare, plot_estimate, plot_scaling, plot_search, plot_sweep, plot_validation
 from .timeline import Event, Timeline, model_op_counts, timeline
 from .trace import trace_events, write_trace
 
 __all__ = ["Event", "Timeline", "timeline", "model_op_counts", "trace_events", "write_trace",
            "compare", "equalize", "rows_to_json", "NORMALIZE",
            "plot_estimate", "plot_validation", "plot_search", "plot_sweep", "plot_scaling", "plot_compare",
-           "plot_gantt", "figure_gantt", "split_label", "render_report", "write_report"]
+           "plot_gantt", "figure_gantt", "render_report", "write_report"]

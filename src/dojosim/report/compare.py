@@ -193,11 +193,16 @@ def compare(model, systems: Sequence, *, normalize: str = DEFAULT_NORMALIZE, glo
 
 def _row(model, system, gb, normalize, objective, constraints, strategy, search_fn, estimate_fn, workers) -> dict:
     from ..plan.search import score
-    from .plots import split_label
 
+    from ..hardware.totals import assumed_totals
+
+    # Which of the system's totals rest on assumed figures: power and price carry their mark
+    # (and so do the energy and cost per sample computed from them) wherever they are shown.
+    assumed = [k for k in ("power_w", "price_usd") if k in assumed_totals(system)]
     row = {"system": system.preset or system.name, "label": f"{system.preset or system.name} x{system.chips}",
            "devices": system.chips, "normalize": normalize, "power_w": system.power_w,
-           "price_usd": system.price_usd, "global_batch": gb, "measure": measure(system, normalize)}
+           "price_usd": system.price_usd, "assumed": assumed, "global_batch": gb,
+           "measure": measure(system, normalize)}
     try:
         if strategy is not None:
             if estimate_fn is None:
@@ -229,7 +234,7 @@ def _row(model, system, gb, normalize, objective, constraints, strategy, search_
         row.update(error=str(err), fits=False)
         return row
     row.update(
-        split=split_label(strat), split_source=how,
+        split=strat.label(model), split_source=how,
         strategy=strat.model_dump(mode="json") if hasattr(strat, "model_dump") else dict(strat),
         step_time_s=est.step_time_s, samples_per_s=est.samples_per_s, tokens_per_s=est.tokens_per_s,
         mfu=est.mfu, hfu=est.hfu, memory_per_device_bytes=est.memory.per_device_bytes,

@@ -2,7 +2,8 @@
 run on the local process pool or on Ray and land in the same resumable Parquet store.
 
 The sweep's ``base`` holds the stream (``base.cloud``: synthetic size, system, count, load, …);
-grid parameters ``cloud.seed`` and ``cloud.policy`` vary it. `evaluate` is the sweep evaluator.
+grid parameters ``cloud.seed`` and ``cloud.policy`` vary it; `evaluate` is passed to
+`run_sweep` as its evaluator.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ ROW_KEYS = ("utilization", "fragmentation", "wait_p50_s", "wait_p99_s", "jobs_pe
 def sweep_spec(cloud: dict, seeds: list[int], policies: list[str]) -> dict:
     """The sweep file (as a dict) for ``cloud`` options over seeds x policies."""
     return {"name": "cloud", "base": {"cloud": dict(cloud)},
-            "evaluator": "dojosim.plan.cloud.sweep:evaluate",
             "grid": {"cloud.seed": list(seeds), "cloud.policy": list(policies)}}
 
 
