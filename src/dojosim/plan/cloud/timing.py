@@ -59,11 +59,9 @@ def _best_default(model, system, batch: int):
 def _timing(cand) -> "Timing":
     if cand is None:
         return NO_FIT
-    from ..search import split_text
-
     e = cand.estimate
     per_step = e.samples_per_s * e.step_time_s          # samples in one step
-    return Timing(e.samples_per_s, e.power_w, e.model_flops_per_step / per_step, split_text(cand.strategy))
+    return Timing(e.samples_per_s, e.power_w, e.model_flops_per_step / per_step, cand.strategy.label())
 
 
 class Timer:
