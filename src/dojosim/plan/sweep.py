@@ -426,13 +426,9 @@ def _local(chunks: list, spec: dict, workers: int, fn: Callable):
 
 def _ray(chunks: list, spec: dict, workers: int, address: str | None, fn: Callable):
     """Yield row lists from a Ray cluster (``address``) or an in-process Ray instance."""
-    try:
-        import ray
-    except ImportError:
-        raise SpecError("executor", "ray is not installed; pip install 'dojosim[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
-                 **({} if address else {"num_cpus": max(1, workers)}))
+    from .ray_start import start_ray
+
+    ray = start_ray(address, workers)
     remote = ray.remote(num_cpus=1)(_eval_chunk)
     spec_ref = ray.put(spec)
     it = iter(chunks)
