@@ -8,7 +8,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ._app import JSON_OPTION, app, console, emit_json
+from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json
 
 ASSUMED_NOTE = "≈ = rests on an assumed figure (a preset estimate or a plan range); --json lists them all."
 
@@ -128,17 +128,19 @@ def buildout_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes for the engine searches (default: all cores)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """A build-out plan quarter by quarter: capacity, power, money, vendor shares, data demand, best mix."""
     from ..plan.buildout import load_plan
     from ..plan.quarterly import run_buildout
 
+    check_plot_dir(plot, force)
     result = run_buildout(load_plan(plan), workers=workers)
     written = []
     if plot is not None:
         from ..report.buildout_plots import plot_buildout
 
-        written = plot_buildout(result, plot)
+        written = plot_buildout(result, plot, force=force)
     if json_:
         emit_json(result)
         return
