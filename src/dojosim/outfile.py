@@ -130,7 +130,7 @@ def atomic_path(path, *, force: bool = False, what: str = "output", suffixes: tu
     tmp = Path(tmp_name)
     try:
         yield tmp
-        _fsync(tmp)
+        fsync_file(tmp)
         os.replace(tmp, p)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -160,7 +160,8 @@ def _written(path, force: bool) -> Path:
     return p.resolve() if force and p.is_symlink() else p
 
 
-def _fsync(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush ``path``'s bytes to disk (before the rename that publishes it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
