@@ -514,6 +514,8 @@ def _progress(enabled: bool, total: int, completed: int):
 
 def load_results(path: str | os.PathLike):
     """The results of a sweep as a pandas DataFrame (one row per point, in point order)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise SpecError("results", f"expected a directory path, got {type(path).__name__}")
     p = Path(path)
     if not p.is_dir():
         raise SpecError("results", f"no sweep results at {path}")
