@@ -135,11 +135,11 @@ def read_text(path: str | os.PathLike, where: str, max_bytes: int | None = None)
     p = Path(path)
     if "\x00" in str(p):
         raise SpecError(where, "a file path cannot contain a NUL byte")
-    if not p.exists():
-        raise SpecError(where, f"no such file: {str(p)!r}")
-    if not p.is_file():
-        raise SpecError(where, f"not a regular file: {str(p)!r}")
     try:
+        if not p.exists():
+            raise SpecError(where, f"no such file: {str(p)!r}")
+        if not p.is_file():
+            raise SpecError(where, f"not a regular file: {str(p)!r}")
         with p.open("rb") as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
