@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from ._app import JSON_OPTION, app, console, emit_json, is_interactive
+from ._ranges import RANGE_NOTE, SAMPLES_OPTION, SEED_OPTION, span, spread_json
 
 PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
 
@@ -40,22 +41,46 @@ def estimate_json(est) -> dict:
     return out
 
 
-def _print_estimate(est) -> None:
+def with_ranges(out: dict, sampled) -> dict:
+    """An estimate's JSON with ``range`` (of the step time), ``ranges`` (every sampled figure) and
+    what was sampled; unchanged when nothing was (``--samples 0``)."""
+    if sampled is None:
+        return out
+    ranges = spread_json(sampled)
+    out["range"] = ranges.get("step_time_s")
+    out["ranges"] = ranges
+    out["range_samples"] = sampled.to_dict()
+    return out
+
+
+def _print_estimate(est, sampled=None) -> None:
     from ..units import format as fmt, format_gib, format_time
 
+    spreads = sampled.outputs if sampled is not None else {}
     t = Table(title=f"{est.model} on {est.system} ({est.devices:,} devices)")
     t.add_column("figure")
     t.add_column("value", justify="right")
-    t.add_row("step time", format_time(est.step_time_s))
-    t.add_row("samples/s", f"{est.samples_per_s:,.1f}")
+    if sampled is not None:
+        t.add_column("p10–p90", justify="right")
+
+    def row(name, value, key=None, text=None):
+        cells = [name, value]
+        if sampled is not None:
+            cells.append(span(spreads.get(key), text) if key else "")
+        t.add_row(*cells)
+
+    row("step time", format_time(est.step_time_s), "step_time_s", format_time)
+    row("samples/s", f"{est.samples_per_s:,.1f}", "samples_per_s", lambda v: f"{v:,.1f}")
     if est.tokens_per_s is not None:
-        t.add_row("tokens/s", f"{est.tokens_per_s:,.0f}")
-    t.add_row("model FLOPs / step", fmt(est.model_flops_per_step, "flop"))
-    t.add_row("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%}")
-    t.add_row("memory / device", f"{format_gib(est.memory.per_device_bytes)} of "
-                                 f"{format_gib(est.memory.capacity_bytes)}")
-    t.add_row("energy / step", fmt(est.energy_j_per_step, "energy"))
+        row("tokens/s", f"{est.tokens_per_s:,.0f}", "tokens_per_s", lambda v: f"{v:,.0f}")
+    row("model FLOPs / step", fmt(est.model_flops_per_step, "flop"))
+    row("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%}", "mfu", lambda v: f"{v:.1%}")
+    row("memory / device", f"{format_gib(est.memory.per_device_bytes)} of "
+                           f"{format_gib(est.memory.capacity_bytes)}")
+    row("energy / step", fmt(est.energy_j_per_step, "energy"), "energy_j_per_step", lambda v: fmt(v, "energy"))
     console.print(t)
+    if sampled is not None:
+        console.print(RANGE_NOTE.format(n=sampled.samples), markup=False)
     b = Table(title="step time breakdown")
     b.add_column("component")
     b.add_column("time", justify="right")
@@ -77,21 +102,29 @@ def estimate_cmd(
     run: Path = typer.Argument(..., help="Run file (workload, system, strategy)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    samples: int = SAMPLES_OPTION,
+    seed: int = SEED_OPTION,
 ) -> None:
-    """Predict one training step of a run: time, breakdown, throughput, memory, energy."""
+    """Predict one training step of a run: time, breakdown, throughput, memory, energy, each
+    headline figure with its p10-p90 range over the assumed figures."""
     from ..engine import estimate
+    from ..ranges import estimate_spread
     from ..run import load_run
 
     r = load_run(run)
     est = estimate(r.model, r.system, r.strategy, r.assumptions)
+    sampled = None
+    if samples > 0:
+        sampled = estimate_spread(r.model, r.system, r.strategy, assumptions=r.assumptions,
+                                  samples=samples, seed=seed)
     if plot is not None:
         from ..report.plots import plot_estimate
 
         plot_estimate(est, plot, model=r.model, system=r.system)
     if json_:
-        emit_json(estimate_json(est))
+        emit_json(with_ranges(estimate_json(est), sampled))
     else:
-        _print_estimate(est)
+        _print_estimate(est, sampled)
 
 
 @app.command("validate")
