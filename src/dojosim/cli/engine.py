@@ -37,6 +37,8 @@ def estimate_json(est) -> dict:
         "interleave": est.interleave,
         "strategy": est.strategy,
         "notes": list(est.notes),
+        "op_bounds": est.extra.get("op_bounds", {}),
+        "input": est.extra.get("input", {}),
     }
     return out
 
@@ -89,6 +91,10 @@ def _print_estimate(est, sampled=None) -> None:
         if v > 0:
             b.add_row(k, format_time(v), f"{v / est.step_time_s:.1%}")
     console.print(b)
+    bounds = est.extra.get("op_bounds") or {}
+    if bounds:
+        console.print("ops' time by what bound it: " + ", ".join(
+            f"{k} {v:.0%}" for k, v in sorted(bounds.items(), key=lambda kv: -kv[1])), markup=False)
     if not est.memory.fits:
         console.print(f"[bold red]DOES NOT FIT:[/] needs {format_gib(est.memory.per_device_bytes)} per "
                       f"device, {format_gib(est.memory.capacity_bytes)} available "

@@ -227,6 +227,8 @@ def report_cmd(
     normalize: str = typer.Option("power", "--normalize", help="Equalize compared systems on chips, power "
                                                                "or price."),
     no_compare: bool = typer.Option(False, "--no-compare", help="Leave out the comparison (faster)."),
+    claims: bool = typer.Option(False, "--claims", help="Add the ledger of Tesla's Dojo claims "
+                                                        "(dojosim claims)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
 ) -> None:
@@ -242,8 +244,16 @@ def report_cmd(
             update("comparing")
             rows = compare(r.model, [r.system] + others, normalize=normalize, strategy=r.strategy,
                            global_batch=r.strategy.global_batch, progress=update)
+        ledger_entries = []
+        if claims:
+            from ..cli.claims import default_claims_dir
+            from ..plan.claims import ledger
+
+            update("checking claims")
+            ledger_entries = ledger(default_claims_dir())
         update("drawing")
-        path = write_report(est, output, model=r.model, system=r.system, compare_rows=rows, run=r.raw)
+        path = write_report(est, output, model=r.model, system=r.system, compare_rows=rows, run=r.raw,
+                            claims=ledger_entries)
     if plot is not None:
         from ..report.plots import plot_estimate
 

@@ -22,7 +22,7 @@ from ..assumptions import DEFAULT, Assumptions
 from ..strategy import Strategy, check, stage_layers
 from .comm_api import CommContext
 from .datapath import InputPath, input_path
-from .compute import BlockTime, Device, Split, block_time, make_device, param_shard, saved_shard
+from .compute import BOUND_KEYS, BlockTime, Device, Split, block_time, make_device, param_shard, saved_shard
 from .memory import (Tier, in_flight_micro_batches, report, state_bytes, stream_bytes_per_step,
                      weight_bytes)
 from .result import BREAKDOWN_KEYS, Estimate, StageTiming
@@ -316,6 +316,12 @@ def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float
     return out
 
 
+def _shares(seconds: dict[str, float]) -> dict[str, float]:
+    """Each key's share of the total (what bound the ops' time, forward + backward)."""
+    total = sum(seconds.values())
+    return {k: v / total for k, v in seconds.items() if v > 0} if total > 0 else {}
+
+
 def _stages(model, s: Strategy, n_layers: int) -> tuple[float, ...]:
     """Layers per pipeline stage. A model without a layer count (a CNN cut into blocks) is split
     evenly, fractions allowed, as before uneven stages existed."""
@@ -365,6 +371,8 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     edges = [b for i, b in ((0, pre), (pp - 1, post)) if i == k]
     edge_f, edge_b = sum(b.fwd_s for b in edges), sum(b.bwd_s for b in edges)
     edge_stream = sum(b.stream_fwd_s + b.stream_bwd_s for b in edges)
+    edge_bounds = [sum(x) for x in zip(*(b.bound_s for b in edges))] or [0.0] * len(BOUND_KEYS)
+    op_bounds = {key: layers_dev * a + e for key, a, e in zip(BOUND_KEYS, L.bound_s, edge_bounds)}
     fwd_s = layers_dev * L.fwd_s + edge_f
     bwd_s = layers_dev * L.bwd_s + edge_b
     # recompute time (its FLOPs enter the hardware FLOPs below, per whole model)
@@ -591,5 +599,5 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
                "layer_saved_bytes": costs.layer_saved, "layer_input_bytes": costs.layer_input,
                "edge_activation_bytes": edge_acts, "streamed_bytes_per_step": moved,
                "input_s": t_in, "layers_per_device": layers_dev,
-               "stage_layers": list(stages), "input": input_info},
+               "stage_layers": list(stages), "input": input_info, "op_bounds": _shares(op_bounds)},
     )

@@ -122,10 +122,23 @@ def _part_devices(part: dict) -> int:
     return part["count"] * load_system(part["preset"]).chips
 
 
+def search_island(model, preset: str, island: int, batch: int, precision: str, *, workers=None):
+    """(system, fastest candidate or None, batch used, error text or None) for one island of
+    ``island`` devices of ``preset``: the unit every part of a fleet (and of a build-out) runs."""
+    from ..hardware import load_system
+    from .search import best_with_batch
+
+    try:
+        system = load_system(preset, devices=island)
+    except SpecError as err:
+        return None, None, batch, str(err)
+    cand, used = best_with_batch(model, system, batch, {"precision": precision}, workers=workers)
+    return system, cand, used, None
+
+
 def plan_fleet(spec: dict, *, workers=None) -> dict:
     """Throughput, H100-equivalents, power and cost of each part, and how jobs share the fleet."""
     from ..hardware import load_system
-    from .search import best_with_batch
 
     model, batch, precision = workload_of(spec["workload"])
     cache: dict = {}
@@ -133,13 +146,7 @@ def plan_fleet(spec: dict, *, workers=None) -> dict:
     def best(preset: str, island: int):
         key = (preset, island)
         if key not in cache:
-            try:
-                system = load_system(preset, devices=island)
-            except SpecError as err:
-                cache[key] = (None, None, batch, str(err))
-            else:
-                cand, used = best_with_batch(model, system, batch, {"precision": precision}, workers=workers)
-                cache[key] = (system, cand, used, None)
+            cache[key] = search_island(model, preset, island, batch, precision, workers=workers)
         return cache[key]
 
     default_island = int(spec.get("island") or DEFAULT_ISLAND)

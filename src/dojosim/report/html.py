@@ -184,7 +184,7 @@ def _compare_section(rows: Sequence[dict]) -> str:
 
 
 def render_report(est: Estimate, *, title: str = "", model=None, system=None, compare_rows: Sequence[dict] = (),
-                  notes: Sequence[str] = (), run: dict | None = None) -> str:
+                  notes: Sequence[str] = (), run: dict | None = None, claims: Sequence = ()) -> str:
     """The whole report as one HTML string."""
     title = title or f"{est.model} on {est.system}"
     split = ", ".join(f"{k}={v}" for k, v in (est.strategy or {}).items() if v not in (None, False))
@@ -193,6 +193,10 @@ def render_report(est: Estimate, *, title: str = "", model=None, system=None, co
              _estimate_section(est, model, system)]
     if compare_rows:
         parts.append(_compare_section(compare_rows))
+    if claims:
+        from .claims_html import claims_section
+
+        parts.append(claims_section(claims))
     all_notes = list(est.notes) + list(notes)
     assumed = list(getattr(system, "assumed", []) or [])
     if assumed:

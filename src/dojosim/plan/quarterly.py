@@ -1,0 +1,190 @@
+"""A build-out plan, quarter by quarter: capacity, power, money, vendor shares, data demand met.
+
+Per quarter (systems added in a quarter are online for all of it; retired ones for none):
+- peak FLOP/s by vendor (devices x the chip's peak in the plan's precision);
+- H100-equivalents per workload: the whole fleet's throughput on that workload over one
+  reference device's (`plan/rates.py`, as `fleet` defines them), and the mix-weighted total;
+- power: IT power (the presets' power, network share included) x the site's PUE, against its cap;
+- capex (the presets' prices of what was added), opex (facility energy x load factor x the
+  electricity price), cumulative spend, against the quarter's budget;
+- the vendors' shares, by peak and by mix-weighted H100-equivalents;
+- the data path's compute demand (`plan/fleetdata.py`) against the fleet's share of its workload.
+
+`assumed` on each row lists the figures in it that rest on an assumption (priced from an assumed
+preset figure, a PUE with a range, ...); `assumptions` lists every assumed input with its reason.
+"""
+from __future__ import annotations
+
+from .buildout import Plan, site_cap
+from .quarters import QUARTER_S, quarter_name, quarter_year
+
+
+def installed(plan: Plan) -> dict[int, dict[tuple[str, str], int]]:
+    """Units of each (type, site) online in each quarter."""
+    out, have = {}, {}
+    changes = sorted(plan.changes, key=lambda c: c["quarter"])
+    i = 0
+    for q in plan.quarters:
+        while i < len(changes) and changes[i]["quarter"] <= q:
+            ch = changes[i]
+            key = (ch["type"], ch["site"])
+            have[key] = have.get(key, 0) + ch["units"]
+            i += 1
+        out[q] = {k: v for k, v in have.items() if v}
+    return out
+
+
+def run_buildout(plan: Plan, *, workers=None) -> dict:
+    """`evaluate_plan`, plus the best mix (``best_mix``) when the plan has an optimize block."""
+    rates = _rates(plan, workers)
+    result = evaluate_plan(plan, rates=rates)
+    if plan.optimize is not None:
+        from .mix import optimize
+
+        result["best_mix"] = optimize(plan, result, rates[0])
+    return result
+
+
+def _rates(plan: Plan, workers):
+    from .rates import device_rates
+
+    return device_rates({n: (t.preset, t.island) for n, t in plan.types.items()}, list(plan.workloads.values()),
+                        plan.reference, plan.island, workers)
+
+
+def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
+    """The plan's quarterly table (JSON-ready, SI units). ``rates`` = (per type, reference) from
+    `rates.device_rates`, to reuse a search already done."""
+    per_type, ref = rates or _rates(plan, workers)
+    online = installed(plan)
+    data = None
+    if plan.data is not None:
+        from .fleetdata import evaluate
+
+        data = evaluate(plan.data, plan.quarters)
+    vendors = sorted({t.vendor for t in plan.types.values()})
+    rows, cumulative = [], 0.0
+    for qi, q in enumerate(plan.quarters):
+        units = online[q]
+        mix = plan.mix_at(q)
+        dev = {n: 0 for n in plan.types}
+        for (n, _), u in units.items():
+            dev[n] += u * plan.types[n].chips_per_unit
+        peak = dict.fromkeys(vendors, 0.0)
+        eq = dict.fromkeys(plan.workloads, 0.0)
+        eq_vendor = dict.fromkeys(vendors, 0.0)
+        thr = dict.fromkeys(plan.workloads, 0.0)
+        marks = set()
+        for n, d in dev.items():
+            if not d:
+                continue
+            t = plan.types[n]
+            peak[t.vendor] += d * t.peak_per_device
+            for w in plan.workloads:
+                eq[w] += d * per_type[n].h100_eq[w]
+                thr[w] += d * per_type[n].samples_per_s[w]
+                eq_vendor[t.vendor] += mix[w] * d * per_type[n].h100_eq[w]
+            if "peak" in t.assumed:
+                marks.update(("peak_flops", "h100_eq"))
+        sites = {}
+        for s in plan.sites.values():
+            it = sum(u * plan.types[n].power_per_unit.value for (n, site), u in units.items() if site == s.name)
+            cap = site_cap(s, q)
+            sites[s.name] = {"it_w": it, "facility_w": it * s.pue.value, "cap_w": cap,
+                             "over_cap": it * s.pue.value > cap * (1 + 1e-9)}
+            if it and (s.pue.assumed or any(plan.types[n].power_per_unit.assumed
+                                            for (n, site) in units if site == s.name)):
+                marks.add("power")
+        added = [c for c in plan.changes if c["quarter"] == q and c["units"] > 0]
+        capex = sum(c["units"] * plan.types[c["type"]].price_per_unit.value for c in added)
+        if any(plan.types[c["type"]].price_per_unit.assumed for c in added):
+            marks.add("capex")
+        facility = sum(s["facility_w"] for s in sites.values())
+        opex = facility * plan.load_factor.value * QUARTER_S * plan.electricity.value
+        if facility and ("power" in marks or plan.load_factor.assumed or plan.electricity.assumed):
+            marks.add("opex")
+        cumulative += capex + opex
+        budget = plan.budgets.get(q)
+        total_peak = sum(peak.values())
+        weighted = sum(eq_vendor.values())
+        row = {"quarter": quarter_name(q), "year": quarter_year(q), "devices": dev,
+               "units": {f"{n}@{site}": u for (n, site), u in units.items()},
+               "peak_flops": peak, "peak_flops_total": total_peak,
+               "h100_eq": eq, "h100_eq_mix": weighted,
+               "samples_per_s": {w: mix[w] * thr[w] for w in plan.workloads}, "mix": mix,
+               "share_by_peak": {v: peak[v] / total_peak if total_peak else 0.0 for v in vendors},
+               "share_by_h100_eq": {v: eq_vendor[v] / weighted if weighted else 0.0 for v in vendors},
+               "sites": sites, "power_w": facility, "capex_usd": capex, "opex_usd": opex,
+               "cumulative_usd": cumulative, "budget_usd": budget.value if budget else None,
+               "over_budget": bool(budget is not None and capex > budget.value * (1 + 1e-9))}
+        if budget is not None and budget.assumed and budget.has_range:
+            marks.add("budget")
+        if any(w.clip_cost for w in plan.workloads.values()):
+            marks.add("h100_eq")   # auto-labeling rests on an assumed cost per clip
+        if data is not None:
+            marks.update(("storage", "demand"))
+            row["data"] = _data_row(plan, data, qi, thr, mix, ref)
+        row["assumed"] = sorted(marks)
+        rows.append(row)
+    return {"name": plan.name, "description": plan.description, "precision": plan.precision,
+            "reference": ref, "workloads": list(plan.workloads), "vendors": vendors,
+            "types": {n: _type_json(t, per_type[n]) for n, t in plan.types.items()},
+            "quarters": rows, "data": data, "assumptions": assumptions(plan),
+            "notes": _notes(plan, per_type, rows)}
+
+
+def _data_row(plan: Plan, data: dict, qi: int, thr: dict, mix: dict, ref: dict) -> dict:
+    w = data["workload"]
+    c, r = data["central"], data["ranges"]
+    per_ref = ref[w]["samples_per_s_per_device"]
+    have = mix[w] * thr[w]
+    need = c["demand_samples_per_s"][qi]
+    return {"workload": w, "cars": c["cars"][qi], "ingest_bandwidth": c["ingest_bandwidth"][qi],
+            "storage_bytes": c["storage_bytes"][qi],
+            "storage_bytes_p10": r["storage_bytes"]["p10"][qi], "storage_bytes_p90": r["storage_bytes"]["p90"][qi],
+            "clips_per_day": c["clips_per_day"][qi], "demand_samples_per_s": need,
+            "demand_h100_eq": need / per_ref,
+            "demand_h100_eq_p10": r["demand_samples_per_s"]["p10"][qi] / per_ref,
+            "demand_h100_eq_p90": r["demand_samples_per_s"]["p90"][qi] / per_ref,
+            "capacity_samples_per_s": have, "capacity_h100_eq": have / per_ref,
+            "met": have >= need, "met_p90": have >= r["demand_samples_per_s"]["p90"][qi]}
+
+
+def _type_json(t, r) -> dict:
+    return {"preset": t.preset, "vendor": t.vendor, "devices_per_unit": t.chips_per_unit, "island": t.island,
+            "peak_flops_per_device": t.peak_per_device, "price_usd_per_unit": t.price_per_unit.value,
+            "power_w_per_unit": t.power_per_unit.value, "limit_per_quarter": t.limit,
+            "samples_per_s_per_device": r.samples_per_s, "h100_eq_per_device": r.h100_eq, "splits": r.splits,
+            "assumed": t.assumed, "preset_assumed_fields": t.preset_assumed}
+
+
+def assumptions(plan: Plan) -> list[dict]:
+    """Every assumed input of the plan: its own figures and the assumed preset figures it uses."""
+    out = [f.describe() for f in plan.figures if f.assumed]
+    for t in plan.types.values():
+        for f in (t.price_per_unit, t.power_per_unit):
+            if f.assumed:
+                out.append(f.describe())
+    out += [b.describe() for q, b in sorted(plan.budgets.items()) if b.assumed and b.has_range]
+    if plan.data is not None:
+        from .fleetdata import figures_of
+
+        out += [f.describe() for f in figures_of(plan.data) if f.assumed]
+    return out
+
+
+def _notes(plan: Plan, per_type: dict, rows: list[dict]) -> list[str]:
+    notes = []
+    for n, t in plan.types.items():
+        notes += t.notes + [f"{n}: {x}" for x in per_type[n].notes]
+        if t.preset.startswith("ai4"):
+            notes.append(f"{n}: AI4 presets are assumed figures for Tesla's in-car inference computers")
+    over = [f"{r['quarter']} {s}" for r in rows for s, v in r["sites"].items() if v["over_cap"]]
+    if over:
+        notes.append("over the power cap: " + ", ".join(over))
+    ob = [r["quarter"] for r in rows if r["over_budget"]]
+    if ob:
+        notes.append("capex over budget: " + ", ".join(ob))
+    notes.append("H100-equivalents: each workload's throughput over one reference device's, islands of "
+                 f"~{plan.island} devices running independent copies (traffic between islands not costed)")
+    return list(dict.fromkeys(notes))

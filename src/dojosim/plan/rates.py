@@ -1,0 +1,173 @@
+"""Per-device throughput of each system on each workload: the engine's part of a build-out.
+
+A build-out multiplies device counts by per-device rates over dozens of quarters, so each
+(preset, island, workload) is searched once — the way `fleet` does it (`fleet.search_island`:
+the best split on one island of the preset) — and cached for the session. H100-equivalents are
+defined as in `fleet`: a device's samples/s over one reference device's share of a reference
+island on the same workload.
+
+Workloads a plan can name (its ``workloads:`` mix), each with its model and batch:
+- ``fsd``: the zoo's camera-only FSD network (one sample = one 8-camera clip);
+- ``occupancy``: the zoo's occupancy network;
+- ``auto-labeling``: offline labeling of curated clips. Tesla published no compute per clip, so
+  it is the FSD network's throughput divided by an assumed cost factor (``clip_cost``, see
+  `AUTOLABEL_COST`): its H100-equivalents equal FSD's, its clips/s are lower.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from ..errors import SpecError
+from ..yamlfile import check_mapping
+from .figures import Figure, assumed, parse_figure
+
+DEFAULT_BATCH = 1024          # clips per step, as examples/fleets/fsd-mixed.yaml
+DEFAULT_ISLAND = 256          # devices per training-job copy; the FSD split is data parallel at this size
+AUTOLABEL_COST = assumed(
+    3.0, 1.0, 10.0,
+    "auto-labeling runs larger offline networks over several trips of the same place (AI Day 2022); "
+    "no compute per clip is published: assumed 1-10x one FSD training sample", "workloads.auto-labeling.clip_cost")
+WORKLOAD_KEYS = ("share", "model", "set", "global_batch", "precision", "clip_cost")
+BUILTIN = {
+    "fsd": {"model": "fsd"},
+    "occupancy": {"model": "occupancy"},
+    "auto-labeling": {"model": "fsd", "clip_cost": AUTOLABEL_COST},
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    model: str
+    sets: tuple = ()                       # sorted (key, value) model overrides
+    global_batch: int = DEFAULT_BATCH
+    precision: str = "bf16"
+    clip_cost: Figure | None = None        # rate divisor (auto-labeling); None = 1
+
+    @property
+    def engine_key(self) -> tuple:
+        """What the engine search depends on (auto-labeling shares FSD's search)."""
+        return (self.model, self.sets, self.global_batch, self.precision)
+
+    @property
+    def divisor(self) -> float:
+        return self.clip_cost.value if self.clip_cost else 1.0
+
+
+def parse_workload(name: str, raw, path: str) -> tuple[Workload, Figure]:
+    """(workload, its share of the fleet) from ``fsd: 0.6`` or ``fsd: {share: 0.6, model: …}``."""
+    spec = dict(BUILTIN.get(name, {}))
+    if isinstance(raw, dict):
+        check_mapping(raw, path, WORKLOAD_KEYS, "a share, or {share, model, set, global_batch, precision}")
+        if "share" not in raw:
+            raise SpecError(f"{path}.share", "missing")
+        share_raw = raw["share"]
+        spec.update({k: v for k, v in raw.items() if k != "share"})
+    else:
+        share_raw = raw
+    if "model" not in spec:
+        raise SpecError(f"{path}.model", f"missing: {name!r} is not a built-in workload "
+                                         f"({', '.join(BUILTIN)}); give model: ZOO_NAME")
+    share = parse_figure(share_raw, f"{path}.share" if isinstance(raw, dict) else path, hi=1.0)
+    gb = spec.get("global_batch", DEFAULT_BATCH)
+    if not isinstance(gb, int) or isinstance(gb, bool) or gb < 1:
+        raise SpecError(f"{path}.global_batch", f"must be a positive integer, got {gb!r}")
+    sets = spec.get("set") or {}
+    if not isinstance(sets, dict):
+        raise SpecError(f"{path}.set", "expected a mapping of model fields")
+    cost = spec.get("clip_cost")
+    if cost is not None and not isinstance(cost, Figure):
+        cost = parse_figure(cost, f"{path}.clip_cost", positive=True)
+    prec = spec.get("precision", "bf16")
+    if not isinstance(prec, str):
+        raise SpecError(f"{path}.precision", f"expected a precision name, got {prec!r}")
+    return Workload(name, str(spec["model"]), tuple(sorted(sets.items())), gb, prec, cost), share
+
+
+@dataclass
+class DeviceRates:
+    """Per device of one system type: samples/s and H100-equivalents per workload, and the
+    power, price and peak of the island the rates were measured on."""
+
+    preset: str
+    island: int
+    samples_per_s: dict[str, float] = field(default_factory=dict)
+    h100_eq: dict[str, float] = field(default_factory=dict)
+    splits: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+_CACHE: dict[tuple, tuple[float, str | None, str | None]] = {}
+
+
+def _search(key: tuple) -> tuple[float, str | None, str | None]:
+    """(samples/s of one island, split text, note) for (engine_key, preset, island)."""
+    (model_name, sets, batch, precision), preset, island = key
+    from ..workload import build
+    from .fleet import search_island
+
+    try:
+        model = build(model_name, **dict(sets))
+    except SpecError as err:
+        raise err.prefixed("workloads") from None
+    system, cand, used, err = search_island(model, preset, island, batch, precision, workers=1)
+    if cand is None:
+        return 0.0, None, err or f"no split of {model_name} fits on an island of {island} devices of {preset}"
+    note = f"batch {batch} has no split on {island} devices of {preset}; used {used}" if used != batch else None
+    return cand.estimate.samples_per_s, cand.strategy.label(model), note
+
+
+def island_rates(keys: list[tuple], workers: int | None = None) -> dict[tuple, tuple]:
+    """Search every (engine_key, preset, island) not yet cached, in parallel processes."""
+    # largest islands first: they take longest, and the pool stays busy to the end
+    todo = sorted((k for k in dict.fromkeys(keys) if k not in _CACHE), key=lambda k: -k[2])
+    n = min(len(todo), workers or os.cpu_count() or 1)
+    if n > 1:
+        import multiprocessing as mp
+
+        # fork: the workers inherit the presets and zoo already loaded
+        with ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) as pool:
+            for k, r in zip(todo, pool.map(_search, todo)):
+                _CACHE[k] = r
+    else:
+        for k in todo:
+            _CACHE[k] = _search(k)
+    return {k: _CACHE[k] for k in keys}
+
+
+def device_rates(types: dict[str, tuple[str, int]], workloads: list[Workload], reference: str,
+                 island: int = DEFAULT_ISLAND, workers: int | None = None) -> tuple[dict[str, DeviceRates], dict]:
+    """Rates per system type (name -> (preset, island)) and the reference per-device rate per workload."""
+    from .fleet import _island
+
+    ref_island = _island(reference, island, 10**9)
+    keys = []
+    for wl in workloads:
+        keys.append((wl.engine_key, reference, ref_island))
+        keys += [(wl.engine_key, preset, isl) for preset, isl in types.values()]
+    found = island_rates(keys, workers)
+    ref = {}
+    for wl in workloads:
+        thr, split, _ = found[(wl.engine_key, reference, ref_island)]
+        if thr <= 0:
+            raise SpecError("reference", f"no split of workload {wl.name} fits on {ref_island} devices of {reference}")
+        ref[wl.name] = {"preset": reference, "island": ref_island, "split": split,
+                        "samples_per_s_per_device": thr / ref_island / wl.divisor}
+    out = {}
+    for name, (preset, isl) in types.items():
+        r = DeviceRates(preset, isl)
+        for wl in workloads:
+            thr, split, note = found[(wl.engine_key, preset, isl)]
+            r.samples_per_s[wl.name] = thr / isl / wl.divisor
+            r.h100_eq[wl.name] = r.samples_per_s[wl.name] / ref[wl.name]["samples_per_s_per_device"]
+            r.splits[wl.name] = split or "-"
+            if note and note not in r.notes:
+                r.notes.append(note)
+        out[name] = r
+    return out, ref
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
