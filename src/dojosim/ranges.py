@@ -110,13 +110,19 @@ def _get(obj, tokens: list):
     return obj
 
 
-def _set(obj, tokens: list, value) -> None:
-    parent = _get(obj, tokens[:-1])
-    last = tokens[-1]
-    if isinstance(last, int) or isinstance(parent, dict):
-        parent[last] = value
-    else:
-        setattr(parent, last, value)
+def _with(obj, tokens: list, value):
+    """A copy of ``obj`` with the figure at ``tokens`` replaced: only the containers on that path
+    are copied (shallow), everything else is shared with the original."""
+    if not tokens:
+        return value
+    head, rest = tokens[0], tokens[1:]
+    if isinstance(obj, list):
+        out = list(obj)
+        out[head] = _with(obj[head], rest, value)
+        return out
+    if isinstance(obj, dict):
+        return {**obj, head: _with(obj[head], rest, value)}
+    return obj.model_copy(update={head: _with(getattr(obj, head), rest, value)})
 
 
 def _system_name(system) -> str:
@@ -155,17 +161,11 @@ def draw(systems: Sequence, dims: list[Dimension], row: np.ndarray, assumptions:
     shared = {d.path: float(u) for d, u in zip(dims, row) if d.system is None}
     a = assumptions.at_quantiles(shared) if shared else assumptions
     out = list(systems)
-    copies: dict[int, object] = {}
     for d, u in zip(dims, row):
         if d.system is None:
             continue
-        s = copies.get(d.system)
-        if s is None:
-            s = copies[d.system] = systems[d.system].model_copy(deep=True)
         value = at_quantile(float(u), d.low, d.value, d.high)
-        _set(s, _tokens(d.path), max(1, round(value)) if d.integer else value)
-    for k, s in copies.items():
-        out[k] = s
+        out[d.system] = _with(out[d.system], _tokens(d.path), max(1, round(value)) if d.integer else value)
     return a, out
 
 

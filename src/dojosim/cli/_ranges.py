@@ -17,11 +17,13 @@ RANGE_NOTE = ("p10-p90: 10th-90th percentile over {n} draws of the assumed figur
 
 
 def span(s: Spread | None, fmt: Callable[[float], str]) -> str:
-    """'3.85-24.4 s' for a spread; '-' when there is none. Where both ends print alike the unit
-    is said once."""
+    """'3.85–24.4 s' for a spread; '-' when there is none. The unit is said once when both ends
+    share it; a spread whose ends print alike is shown as that one value."""
     if s is None:
         return "-"
     lo, hi = fmt(s.p10), fmt(s.p90)
+    if lo == hi:   # nothing with a range moves it
+        return lo
     lo_num, _, lo_unit = lo.partition(" ")
     hi_num, _, hi_unit = hi.partition(" ")
     if lo_unit and lo_unit == hi_unit:
