@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ._app import JSON_OPTION, app, console, emit_json, is_interactive
+from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
 from ._ranges import RANGE_NOTE, SAMPLES_OPTION, SEED_OPTION, span, spread_json
 
 PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
@@ -38,6 +38,7 @@ def estimate_json(est) -> dict:
         "strategy": est.strategy,
         "notes": list(est.notes),
         "op_bounds": est.extra.get("op_bounds", {}),
+        "partitions": est.extra.get("partitions", []),
         "input": est.extra.get("input", {}),
     }
     return out
@@ -52,6 +53,18 @@ def with_ranges(out: dict, sampled) -> dict:
     out["range"] = ranges.get("step_time_s")
     out["ranges"] = ranges
     out["range_samples"] = sampled.to_dict()
+    return out
+
+
+def partition_runs(partitions) -> list[str]:
+    """Consecutive blocks on the same partition as one "first..last: partition" entry."""
+    out, start = [], 0
+    for i in range(1, len(partitions) + 1):
+        if i == len(partitions) or partitions[i][1] != partitions[start][1]:
+            first, last = partitions[start][0], partitions[i - 1][0]
+            name = first if first == last else f"{first}..{last}"
+            out.append(f"{name}: {partitions[start][1]}")
+            start = i
     return out
 
 
@@ -95,6 +108,10 @@ def _print_estimate(est, sampled=None) -> None:
     if bounds:
         console.print("ops' time by what bound it: " + ", ".join(
             f"{k} {v:.0%}" for k, v in sorted(bounds.items(), key=lambda kv: -kv[1])), markup=False)
+    runs = partition_runs(est.extra.get("partitions") or [])
+    if runs:
+        cp = (est.strategy or {}).get("cp", 1)
+        console.print(f"each sample over {cp} chips, block by block: " + "; ".join(runs), markup=False)
     if not est.memory.fits:
         console.print(f"[bold red]DOES NOT FIT:[/] needs {format_gib(est.memory.per_device_bytes)} per "
                       f"device, {format_gib(est.memory.capacity_bytes)} available "
@@ -110,6 +127,7 @@ def estimate_cmd(
     plot: Optional[Path] = PLOT_OPTION,
     samples: int = SAMPLES_OPTION,
     seed: int = SEED_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Predict one training step of a run: time, breakdown, throughput, memory, energy, each
     headline figure with its p10-p90 range over the assumed figures."""
@@ -117,6 +135,7 @@ def estimate_cmd(
     from ..ranges import estimate_spread
     from ..run import load_run
 
+    check_plot_dir(plot, force)
     r = load_run(run)
     est = estimate(r.model, r.system, r.strategy, r.assumptions)
     sampled = None
@@ -126,7 +145,7 @@ def estimate_cmd(
     if plot is not None:
         from ..report.plots import plot_estimate
 
-        plot_estimate(est, plot, model=r.model, system=r.system)
+        plot_estimate(est, plot, model=r.model, system=r.system, force=force)
     if json_:
         emit_json(with_ranges(estimate_json(est), sampled))
     else:
@@ -140,11 +159,13 @@ def validate_cmd(
                               "shipped with dojosim."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Predict every published case (or those of a file) and compare with the measured step times."""
     from ..run import load_cases
     from ..validate import PUBLISHED_CASES, validate
 
+    check_plot_dir(plot, force)
     items = load_cases(cases if cases is not None else PUBLISHED_CASES)
     if is_interactive() and not json_:
         from rich.progress import Progress
@@ -157,7 +178,7 @@ def validate_cmd(
     if plot is not None:
         from ..report.plots import plot_validation
 
-        plot_validation(result, plot)
+        plot_validation(result, plot, force=force)
     if json_:
         emit_json(result)
         return

@@ -1,7 +1,7 @@
 """Compute on a chip built of many small cores with their own SRAM (Tesla's D1), from its
 microarchitecture rather than from a GPU efficiency curve.
 
-A D1 (dojo-specs §1a) is 354 nodes; each has 1.25 MB SRAM (400 GB/s load, 270 GB/s store), one
+A D1 (docs/sources.md §1a) is 354 nodes; each has 1.25 MB SRAM (400 GB/s load, 270 GB/s store), one
 8x8x4 MAC array (256 MAC per cycle = 1,024 GFLOPS BF16), a 64 B SIMD unit (64 GFLOPS FP32) and a
 router on a 2-D mesh (512 GB/s per direction). An op's time on one chip is the slowest of:
 

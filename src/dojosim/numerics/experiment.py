@@ -39,13 +39,30 @@ class Setup:
     lr: float
     batch: int
     eval_size: int
-    default_steps: int  # enough to get past the first plateau; about a minute or two on 2 idle cores
+    default_steps: int  # the full run: past the first plateau (docs/numerics.md reports these)
+    # The quick run `dojosim numerics` makes by default: all precisions in under 2 minutes on 2
+    # busy cores (one thread), long enough to see the curves part, too short to rank them.
+    quick_steps: int
+    quick_batch: int
+    quick_eval_size: int
 
 
 SETUPS = {
-    "fsd-mini": Setup("fsd-mini", "bev-scenes: 4 cameras -> 16x16 BEV occupancy", "bev_iou", 3e-3, 16, 256, 200),
-    "resnet-mini": Setup("resnet-mini", "shapes: 4-way classification of 24x24 images", "accuracy", 3e-3, 32, 256, 500),
+    "fsd-mini": Setup("fsd-mini", "bev-scenes: 4 cameras -> 16x16 BEV occupancy", "bev_iou", 3e-3, 16, 256, 200,
+                      quick_steps=24, quick_batch=8, quick_eval_size=64),
+    "resnet-mini": Setup("resnet-mini", "shapes: 4-way classification of 24x24 images", "accuracy", 3e-3, 32, 256,
+                         500, quick_steps=60, quick_batch=16, quick_eval_size=128),
 }
+# torch's intra-op threads. Set explicitly: the default (one per core) oversubscribes a busy
+# machine -- on 2 shared cores one thread ran fsd-mini 3-15x faster than two -- and a fixed count
+# keeps the floating-point reduction order, hence the results for a seed, the same run to run.
+DEFAULT_THREADS = 1
+
+
+def set_threads(threads: int) -> None:
+    if threads < 1:
+        raise SpecError("threads", f"must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
 BEV_POS_WEIGHT = 4.0  # occupied cells are ~5% of the grid; weighting them keeps "all empty" from winning
 
 
@@ -154,7 +171,7 @@ def _bias_summary(model) -> dict[str, list[int]]:
 
 
 def train(name: str, policy: str, steps: int, seed: int = 0, batch: int | None = None,
-          on_step=None) -> Run:
+          on_step=None, eval_size: int | None = None) -> Run:
     """Train ``name`` for ``steps`` steps under ``policy``; ``on_step(i)`` is called after each."""
     s = setup(name)
     if policy not in POLICIES:
@@ -181,38 +198,51 @@ def train(name: str, policy: str, steps: int, seed: int = 0, batch: int | None =
             break
     seconds = time.perf_counter() - start
     recalibrate_batchnorm(name, model, batch, seed)
-    metric, eval_loss = evaluate(name, model, s.eval_size, seed)
+    metric, eval_loss = evaluate(name, model, eval_size or s.eval_size, seed)
     biases = _bias_summary(model) if policy.startswith("cfp8") else {}
     return Run(policy, losses, metric, eval_loss, seconds, biases, diverged, network)
 
 
 def run_experiment(name: str = "fsd-mini", steps: int | None = None, policies=POLICIES, seed: int = 0,
-                   batch: int | None = None, on_step=None) -> dict:
-    """All ``policies`` on model ``name`` (``steps`` each, default: the model's): a JSON-ready dict."""
+                   batch: int | None = None, on_step=None, *, eval_size: int | None = None,
+                   threads: int = DEFAULT_THREADS, on_policy=None) -> dict:
+    """All ``policies`` on model ``name`` (``steps`` each, default: the model's full run): a
+    JSON-ready dict. The same arguments (threads included) give the same numbers.
+    ``on_policy(policy)`` is called before each precision starts training."""
     s = setup(name)
     steps = s.default_steps if steps is None else steps
     if steps < 1:
         raise SpecError("steps", f"must be at least 1, got {steps}")
-    runs = [train(name, p, steps, seed, batch, on_step) for p in policies]
+    if eval_size is not None and eval_size < 1:
+        raise SpecError("eval_size", f"must be at least 1, got {eval_size}")
+    set_threads(threads)
+    runs = []
+    for p in policies:
+        if on_policy:
+            on_policy(p)
+        runs.append(train(name, p, steps, seed, batch, on_step, eval_size))
     return {"model": name, "network": runs[0].network if runs else "", "task": s.task, "metric": s.metric, "steps": steps,
-            "batch": batch or s.batch, "seed": seed, "lr": s.lr, "eval_size": s.eval_size,
-            "torch": torch.__version__, "runs": [asdict(r) for r in runs]}
+            "batch": batch or s.batch, "seed": seed, "lr": s.lr, "eval_size": eval_size or s.eval_size,
+            "threads": threads, "torch": torch.__version__, "runs": [asdict(r) for r in runs]}
 
 
-def write_results(result: dict, out_dir: str | Path) -> list[Path]:
-    """``numerics_<model>.json`` (everything) and ``numerics_<model>_loss.csv`` (step x policy)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def write_results(result: dict, out_dir: str | Path, *, force: bool = False) -> list[Path]:
+    """``numerics_<model>.json`` (everything) and ``numerics_<model>_loss.csv`` (step x policy),
+    through the safe writer; returns the paths written."""
+    import io
+
+    from ..outfile import make_output_dir, write_text
+
+    out = make_output_dir(out_dir, force=force, what="--out")
     stem = f"numerics_{result['model']}"
-    js = out / f"{stem}.json"
-    js.write_text(json.dumps(result, indent=1))
-    cs = out / f"{stem}_loss.csv"
+    js = write_text(out / f"{stem}.json", json.dumps(result, indent=1), force=force, what="--out")
     runs = result["runs"]
-    with cs.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["step"] + [r["policy"] for r in runs])
-        for i in range(max(len(r["losses"]) for r in runs)):
-            w.writerow([i] + [r["losses"][i] if i < len(r["losses"]) else "" for r in runs])
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["step"] + [r["policy"] for r in runs])
+    for i in range(max(len(r["losses"]) for r in runs)):
+        w.writerow([i] + [r["losses"][i] if i < len(r["losses"]) else "" for r in runs])
+    cs = write_text(out / f"{stem}_loss.csv", buf.getvalue(), force=force, what="--out")
     return [js, cs]
 
 
@@ -226,15 +256,17 @@ def _smooth(values: list[float], window: int) -> list[float]:
     return out
 
 
-def plot_results(result: dict, path: str | Path) -> Path:
+def plot_results(result: dict, path: str | Path, *, force: bool = False) -> Path:
     """Loss curves (raw, faint; moving average, bold) beside a bar chart of the final metric."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    from ..outfile import atomic_path, make_output_dir
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_output_dir(path.parent, force=force, what="--plot")
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [2.2, 1]})
     window = max(1, result["steps"] // 15)
     for i, r in enumerate(result["runs"]):
@@ -255,6 +287,9 @@ def plot_results(result: dict, path: str | Path) -> Path:
     bx.set_ylabel(f"held-out {result['metric']}")
     bx.set_ylim(0, max(1.0, max(vals) * 1.1) if vals else 1.0)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    try:
+        with atomic_path(path, force=force, what="--plot", suffixes=(".png",)) as tmp:
+            fig.savefig(tmp, format="png", dpi=90)
+    finally:
+        plt.close(fig)
     return path

@@ -215,9 +215,9 @@ def render_report(est: Estimate, *, title: str = "", model=None, system=None, co
             + "\n".join(parts) + f"\n<script>{_SCRIPT}</script>\n</body></html>\n")
 
 
-def write_report(est: Estimate, path: str | Path, **kwargs) -> Path:
-    """Write `render_report` to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(est, **kwargs), encoding="utf-8")
-    return path
+def write_report(est: Estimate, path: str | Path, *, force: bool = False, **kwargs) -> Path:
+    """Write `render_report` to ``path`` through the safe writer; returns the path written."""
+    from ..outfile import check_output, write_text
+
+    check_output(path, force=force, what="--output")
+    return write_text(path, render_report(est, **kwargs), force=force, what="--output")
