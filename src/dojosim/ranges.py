@@ -156,13 +156,13 @@ def dimensions(systems: Sequence, assumptions: Assumptions = DEFAULT) -> tuple[l
     return dims, unranged
 
 
-def draw(systems: Sequence, dims: list[Dimension], row: np.ndarray, assumptions: Assumptions) -> tuple:
-    """The (assumptions, systems) of one row of quantiles."""
-    shared = {d.path: float(u) for d, u in zip(dims, row) if d.system is None}
+def draw(systems: Sequence, dims: list[Dimension], row: Sequence, assumptions: Assumptions) -> tuple:
+    """The (assumptions, systems) of one row of quantiles (None: that input keeps its value)."""
+    shared = {d.path: float(u) for d, u in zip(dims, row) if d.system is None and u is not None}
     a = assumptions.at_quantiles(shared) if shared else assumptions
     out = list(systems)
     for d, u in zip(dims, row):
-        if d.system is None:
+        if d.system is None or u is None:
             continue
         value = at_quantile(float(u), d.low, d.value, d.high)
         out[d.system] = _with(out[d.system], _tokens(d.path), max(1, round(value)) if d.integer else value)

@@ -239,6 +239,8 @@ def report_cmd(
     no_compare: bool = typer.Option(False, "--no-compare", help="Leave out the comparison (faster)."),
     claims: bool = typer.Option(False, "--claims", help="Add the ledger of Tesla's Dojo claims "
                                                         "(dojosim claims)."),
+    no_sensitivity: bool = typer.Option(False, "--no-sensitivity", help="Leave out which assumptions the "
+                                                                        "answer depends on (dojosim sensitivity)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
     force: bool = FORCE_OPTION,
@@ -265,9 +267,15 @@ def report_cmd(
 
             update("checking claims")
             ledger_entries = ledger(default_claims_dir())
+        sens = None
+        if not no_sensitivity:
+            from ..plan.sensitivity import sensitivity
+
+            update("swinging the assumptions")
+            sens = sensitivity([r])
         update("drawing")
         path = write_report(est, output, model=r.model, system=r.system, compare_rows=rows, run=r.raw,
-                            claims=ledger_entries, force=force)
+                            claims=ledger_entries, sensitivity=sens, force=force)
     if plot is not None:
         from ..report.plots import plot_estimate
 
