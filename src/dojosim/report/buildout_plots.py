@@ -118,18 +118,21 @@ def figure_storage(result: dict):
 
 
 def figure_frontier(best: dict):
-    """Best mix: H100-equivalents added against the budget, labelled with what binds."""
+    """Best mix: the objective (and the H100-equivalents added) against the budget, labelled with
+    the constraint that binds at each point."""
     plt = _plt()
     fr = best["frontier"]
     fig, ax = plt.subplots(figsize=(7, 4))
     xs = [f["budget_usd"] / 1e9 for f in fr]
-    ys = [f["h100_eq_added"] for f in fr]
-    ax.plot(xs, ys, marker="o")
+    ys = [f["score"] for f in fr]
+    unit = "H100-eq-quarters to the plan's end" if best["objective"] == "cumulative" else "H100-eq at the plan's end"
+    ax.plot(xs, ys, marker="o", label=_mark(unit, True))
     for xi, yi, f in zip(xs, ys, fr):
         ax.annotate(f"{f['binds']}", (xi, yi), textcoords="offset points", xytext=(4, -12), fontsize=8)
     ax.set_xlabel("budget over the buying quarters, USD billions")
-    ax.set_ylabel("H100-equivalents added (workload mix)")
-    ax.set_title("≈ best mix: capacity against dollars, and the constraint that binds (prices assumed)")
+    ax.set_ylabel(unit)
+    ax.set_title("≈ best mix: capacity against dollars, and what binds (prices assumed)")
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
 
