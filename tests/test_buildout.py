@@ -175,3 +175,15 @@ def test_rates_on_disk_are_reused_only_under_the_same_code(tmp_path, monkeypatch
     monkeypatch.setattr(rates, "_search", lambda k: (1.0, "x", None))
     assert rates.island_rates([key], workers=1, cache_dir=tmp_path)[key] == (1.0, "x", None)
     clear_cache()
+
+
+def test_the_example_plans_read_and_check():
+    from pathlib import Path
+
+    from dojosim.plan.buildout import load_plan
+
+    files = sorted((Path(__file__).parent.parent / "examples" / "buildout").glob("*.yaml"))
+    assert len(files) >= 5
+    for f in files:
+        plan = load_plan(f)
+        assert plan.quarters and plan.types

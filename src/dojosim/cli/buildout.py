@@ -74,7 +74,8 @@ def print_quarters(result: dict) -> None:
                else ["quarter"] + [f"{v[:8]} EF" for v in vendors] + ["H100-eq"], left=("quarter",))
     for r in rows:
         pk, eq = "peak_flops" in r["assumed"], "h100_eq" in r["assumed"]
-        cells = [r["quarter"]] + [_m(f"{r['peak_flops'][v] / 1e18:,.2f}", pk) for v in vendors]
+        cells = [r["quarter"]] + [_m(f"{r['peak_flops'][v] / 1e18:,.2f}", v in r["peak_assumed_vendors"])
+                                  for v in vendors]
         cells.append(_m(f"{r['h100_eq_mix']:,.0f}", eq))
         if "Tesla" in vendors:
             cells.append(_m(f"{r['share_by_peak']['Tesla']:.0%}/{r['share_by_h100_eq']['Tesla']:.0%}", pk or eq))
@@ -88,7 +89,8 @@ def print_quarters(result: dict) -> None:
         cap = sum(s["cap_w"] for s in r["sites"].values())
         flags = ",".join(f for f, on in (("over-cap", any(s["over_cap"] for s in r["sites"].values())),
                                          ("over-budget", r["over_budget"])) if on) or "-"
-        m.add_row(r["quarter"], _m(f"{r['power_w'] / 1e6:,.1f}", "power" in r["assumed"]), f"{cap / 1e6:,.0f}",
+        m.add_row(r["quarter"], _m(f"{r['power_w'] / 1e6:,.1f}", "power" in r["assumed"]),
+                  _m(f"{cap / 1e6:,.0f}", any(s["cap_assumed"] for s in r["sites"].values())),
                   _m(_short(r["capex_usd"], "money"), "capex" in r["assumed"]),
                   _m(_short(r["opex_usd"], "money"), "opex" in r["assumed"]),
                   _m(_short(r["cumulative_usd"], "money"), "capex" in r["assumed"] or "opex" in r["assumed"]),

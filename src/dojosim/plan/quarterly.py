@@ -75,7 +75,7 @@ def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
         eq = dict.fromkeys(plan.workloads, 0.0)
         eq_vendor = dict.fromkeys(vendors, 0.0)
         thr = dict.fromkeys(plan.workloads, 0.0)
-        marks = set()
+        marks, peak_marks = set(), set()
         for n, d in dev.items():
             if not d:
                 continue
@@ -87,11 +87,12 @@ def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
                 eq_vendor[t.vendor] += mix[w] * d * per_type[n].h100_eq[w]
             if "peak" in t.assumed:
                 marks.update(("peak_flops", "h100_eq"))
+                peak_marks.add(t.vendor)
         sites = {}
         for s in plan.sites.values():
             it = sum(u * plan.types[n].power_per_unit.value for (n, site), u in units.items() if site == s.name)
             cap = site_cap(s, q)
-            sites[s.name] = {"it_w": it, "facility_w": it * s.pue.value, "cap_w": cap,
+            sites[s.name] = {"it_w": it, "facility_w": it * s.pue.value, "cap_w": cap, "cap_assumed": s.cap_assumed,
                              "over_cap": it * s.pue.value > cap * (1 + 1e-9)}
             if it and (s.pue.assumed or any(plan.types[n].power_per_unit.assumed
                                             for (n, site) in units if site == s.name)):
@@ -110,7 +111,7 @@ def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
         weighted = sum(eq_vendor.values())
         row = {"quarter": quarter_name(q), "year": quarter_year(q), "devices": dev,
                "units": {f"{n}@{site}": u for (n, site), u in units.items()},
-               "peak_flops": peak, "peak_flops_total": total_peak,
+               "peak_flops": peak, "peak_flops_total": total_peak, "peak_assumed_vendors": sorted(peak_marks),
                "h100_eq": eq, "h100_eq_mix": weighted,
                "samples_per_s": {w: mix[w] * thr[w] for w in plan.workloads}, "mix": mix,
                "share_by_peak": {v: peak[v] / total_peak if total_peak else 0.0 for v in vendors},
