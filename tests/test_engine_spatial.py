@@ -75,13 +75,33 @@ def test_fsd_clip_split_across_a_tile_beats_one_clip_per_d1():
     assert spatial.samples_per_s > per_chip.samples_per_s
 
 
-def test_cp_cannot_cut_rows_finer_than_the_smallest_feature_map():
-    model = build("resnet50")       # 7x7 final feature maps: 7 row blocks
-    assert model.spatial_rows == 7
-    system = load_system("h100-dgx")
+def test_cp_is_capped_by_what_every_block_can_spread_over():
+    # Each block takes rows, columns or output channels: resnet50's 7x7 last maps no longer cap
+    # the split at 7 (their 512+ channels go further); layer1's 56x56 maps of 64 channels do.
+    model = build("resnet50")
+    assert model.spatial_rows == 64
+    system = load_system("h100-dgx", devices=128)
     with pytest.raises(StrategyError) as info:
-        estimate(model, system, Strategy(dp=1, cp=8, micro_batch=8, global_batch=8))
+        estimate(model, system, Strategy(dp=1, cp=128, micro_batch=8, global_batch=8))
     assert info.value.path == "strategy.cp"
+    est = estimate(model, load_system("h100-dgx", devices=16), Strategy(dp=1, cp=16, micro_batch=8, global_batch=8))
+    parts = dict(est.extra["partitions"])
+    assert parts["layer4.1-2"] == "channels"     # 7 rows cannot take 16 ranks
+    assert set(parts.values()) <= {"rows", "columns", "channels", "tokens"}
+
+
+def test_occupancy_spreads_a_clip_over_more_than_9_d1s_when_faster():
+    # The 3-D video block (8 x 50 x 50 voxels) is cut along rows, columns or channels, not only
+    # its 8 depth slices; the clip then spreads over all 25 D1s of a tile.
+    model = build("occupancy")
+    tile = load_system("dojo-tile")
+    assert model.spatial_rows > 9
+    run = lambda dp, cp: estimate(model, tile, Strategy(dp=dp, cp=cp, micro_batch=1, global_batch=25,  # noqa: E731
+                                                        recompute="full"))
+    five, all25 = run(5, 5), run(1, 25)
+    busy = lambda e: e.step_time_s - e.breakdown["input"]  # noqa: E731
+    assert busy(all25) < busy(five)
+    assert dict(all25.extra["partitions"])["video"] in ("rows", "columns", "channels")
 
 
 def test_d1_operand_streaming_is_reported_as_memory_stream():

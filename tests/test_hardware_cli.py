@@ -55,7 +55,7 @@ def test_bad_spec_gives_one_line_error(capsys, path):
     (["show", "dojo-exapd"], "system", "dojo-exapod"),
     (["show", "h100-dgx", "--devices", "12"], "devices", "8"),
     (["show", "h100-dgx", "--devices", "0"], "devices", "positive"),
-    (["show", "does/not/exist.yaml"], "system", "not found"),
+    (["show", "does/not/exist.yaml"], "system", "no such file"),
     (["capacity", "--target", "100 EFLOP", "--chips", "d1"], "target", "flops"),
     (["capacity", "--target", "100 EFLOPS", "--chips", "d1,h100dgx"], "system", "h100-dgx"),
     (["capacity", "--target", "100 EFLOPS", "--chips", "ai4"], "chips", "int8"),

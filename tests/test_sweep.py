@@ -13,7 +13,7 @@ from dojosim.errors import SpecError
 from dojosim.plan import sweep as sw
 from dojosim.plan.store import Store
 
-ECHO = "dojosim.plan.sweep:echo_evaluator"
+ECHO = "echo"
 
 
 def echo_spec(n_a=10, n_b=10, samples=None, sleep=0.0):
@@ -68,21 +68,25 @@ def test_sweep_writes_every_point_once_and_resume_adds_nothing(tmp_path):
         sw.run_sweep(spec, tmp_path / "r", workers=1)
     with pytest.raises(SpecError, match="different sweep"):
         sw.run_sweep(echo_spec(2, 2), tmp_path / "r", workers=1, resume=True)
-    assert not (tmp_path / "r" / "writer.pid").exists()  # released when the sweep ends
+    assert sw.run_sweep(spec, tmp_path / "r", workers=1, resume=True)["written"] == 0  # lock released
 
 
 def test_a_live_writer_locks_the_directory_and_a_dead_one_does_not(tmp_path):
     spec = sw.check_sweep(echo_spec(2, 2))
     (tmp_path / "r").mkdir()
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    hold = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode()); "
+            "print('locked', flush=True); time.sleep(30)")
+    live = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path / "r" / "writer.lock")],
+                            stdout=subprocess.PIPE, text=True)
     try:
-        (tmp_path / "r" / "writer.pid").write_text(str(live.pid))
-        with pytest.raises(SpecError, match="another sweep"):
+        assert live.stdout.readline().strip() == "locked"
+        with pytest.raises(SpecError, match=f"another sweep \\(process {live.pid}\\)"):
             sw.run_sweep(spec, tmp_path / "r", workers=1)
     finally:
         live.kill()
         live.wait()
-    assert sw.run_sweep(spec, tmp_path / "r", workers=1)["written"] == 4  # the dead writer's lock is taken over
+    assert sw.run_sweep(spec, tmp_path / "r", workers=1)["written"] == 4  # the dead writer's lock is gone
 
 
 def test_half_written_chunks_are_ignored_and_recomputed(tmp_path):
@@ -95,6 +99,7 @@ def test_half_written_chunks_are_ignored_and_recomputed(tmp_path):
     rows = sw._eval_chunk(sw.points(spec)[:8], spec)
     store.append(rows[:5])
     (tmp_path / "cut" / ".tmp-part-000001-dead.parquet").write_bytes(b"PAR1 half a file")
+    store.close()  # as a killed writer's lock is (the kernel drops it)
     sw.run_sweep(spec, tmp_path / "cut", workers=1, resume=True)
     assert not list((tmp_path / "cut").glob(".tmp-*"))
     assert rows_of(tmp_path / "cut") == rows_of(tmp_path / "full")

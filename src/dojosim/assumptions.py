@@ -38,7 +38,7 @@ class FieldInfo:
     low: float | None = None       # plausible range of an assumed figure
     high: float | None = None
     reason: str = ""               # why that range
-    unit: str = ""                 # "s" for times (YAML may say "5 us"), "" for plain numbers
+    unit: str = ""                 # "s" for times (YAML may say "5 us"), or a units dimension ("bytes", "bandwidth", "flops"); "" for plain numbers
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "value": self.default, "source": self.source, "assumed": self.assumed}
@@ -161,6 +161,28 @@ class Assumptions:
         "rate supports full pipelining (1.0 = slowest level, 0.0 = sum of levels)",
         low=0.6, high=1.0, reason="hierarchical algorithms on other systems may run phases one after another")
 
+    # --- a many-core chip (Tesla's D1), engine/cores.py ----------------------------------------
+    # 0 = not a many-core chip: the GPU efficiency curve above applies. A chip preset whose
+    # nodes are published (the D1) sets them under ``efficiency:`` with their sources.
+    cores: float = _f(0, "nonneg", "compute nodes on the chip; 0 = costed as a GPU (no core model)")
+    mac_m: float = _f(0, "nonneg", "rows (m) of the matrix unit's output tile; D1: 8 (8x8x4, HC34)")
+    mac_n: float = _f(0, "nonneg", "columns (n) of the matrix unit's output tile; D1: 8 (8x8x4, HC34)")
+    mac_k: float = _f(0, "nonneg", "reduction depth (k) of one matrix-unit step; D1: 4 (8x8x4, HC34)")
+    core_sram_bytes: float = _f(0, "nonneg", "SRAM of one node; D1: 1.25 MB (HC34)", unit="bytes")
+    core_load_bandwidth: float = _f(0, "nonneg", "SRAM load bandwidth of one node; D1: 400 GB/s (HC34)",
+                                    unit="bandwidth")
+    core_store_bandwidth: float = _f(0, "nonneg", "SRAM store bandwidth of one node; D1: 270 GB/s (HC34)",
+                                     unit="bandwidth")
+    simd_flops: float = _f(0, "nonneg", "FLOP/s of one node's SIMD unit; D1: 64 GFLOPS FP32 (AI Day 2021)",
+                           unit="flops")
+    mesh_bandwidth: float = _f(0, "nonneg", "on-die mesh bandwidth per node per direction; D1: 512 GB/s "
+                               "(AI Day 2021)", unit="bandwidth")
+    mesh_operand_links: float = _f(
+        2.0, "pos", "mesh directions a node receives GEMM operands over at once (SUMMA-style: A panels "
+        "along rows, B panels along columns)",
+        low=1.0, high=4.0, reason="not published; a node has 4 directions, and compute and communication "
+        "threads share its SRAM ports")
+
     # Names set explicitly (replace/from_mapping): they win over a chip's own figures.
     explicit: frozenset = field(default=frozenset(), repr=False)
     # Sampled quantiles in [0, 1] per assumed name (`at_quantiles`), applied per chip in for_chip.
@@ -262,10 +284,10 @@ def _checked(info: FieldInfo, raw: Any, where: str):
         if not isinstance(raw, bool):
             raise SpecError(where, f"must be true or false, got {raw!r}")
         return raw
-    if isinstance(raw, str) and info.unit == "s":
+    if isinstance(raw, str) and info.unit:
         from . import units
 
-        raw = units.parse(raw, "time", path=where)
+        raw = units.parse(raw, {"s": "time"}.get(info.unit, info.unit), path=where)
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise SpecError(where, f"must be a number, got {raw!r}")
     if not math.isfinite(raw):

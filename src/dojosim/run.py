@@ -11,10 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+from . import limits
 from .assumptions import DEFAULT, Assumptions
 from .errors import SpecError
 from .strategy import Strategy
-from .yamlfile import read_yaml
+from .yamlfile import check_mapping, read_yaml
+
+# The keys a run (or a case: a run plus what was measured) may have, at the top and in system:.
+RUN_KEYS = ("workload", "system", "strategy", "assumptions", "id", "source", "measured", "name", "description",
+            "notes")
+SYSTEM_KEYS = ("preset", "path", "name", "devices", "notes")
 
 # Metrics a case may report, and how each turns into a step time.
 METRICS = ("step_time_s", "tokens_per_s", "samples_per_s", "model_tflops_per_device",
@@ -80,12 +86,15 @@ def load_system_section(system: dict):
     """Build the System of a run's ``system:`` block (``preset`` or ``path`` plus ``devices``)."""
     from .hardware import load_system
 
+    check_mapping(system, "system", SYSTEM_KEYS, "a mapping {preset, devices}")
     name = system.get("preset") or system.get("path") or system.get("name")
     if not name:
         raise SpecError("system.preset", "missing (name a preset or a YAML file)")
+    if not isinstance(name, str):
+        raise SpecError("system.preset", f"must be a preset name or a file path, got {name!r}")
     devices = system.get("devices")
-    if devices is not None and (not isinstance(devices, int) or isinstance(devices, bool) or devices < 1):
-        raise SpecError("system.devices", f"must be a positive integer, got {devices!r}")
+    if devices is not None:
+        limits.check_int(devices, "system.devices", high=limits.MAX_DEVICES, what="a positive integer")
     try:
         return load_system(name, devices=devices)
     except SpecError as err:
@@ -96,7 +105,8 @@ def load_run(path_or_dict) -> Run:
     """Read a run (a YAML path or an already parsed mapping) and build its three pieces."""
     data = _read_yaml(path_or_dict, "run")
     if not isinstance(data, dict):
-        raise SpecError("", "a run must be a mapping with workload, system and strategy")
+        raise SpecError("run", "a run must be a mapping with workload, system and strategy")
+    check_mapping(data, "run", RUN_KEYS, "a mapping with workload, system and strategy")
     from .workload import from_run
 
     workload = _section(data, "workload")

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 from ..errors import SpecError
+
+try:  # typer >= 0.20 carries its own copy of click; older typers use click itself
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException, UsageError
 from ._app import app, err_console
 
 # Importing the modules registers their commands on `app`.
@@ -17,16 +24,49 @@ from . import engine as _engine  # noqa: F401,E402
 from . import plan as _plan  # noqa: F401,E402
 from . import report as _report  # noqa: F401,E402
 from . import numerics as _numerics  # noqa: F401,E402
+from . import claims as _claims  # noqa: F401,E402
 from . import buildout as _buildout  # noqa: F401,E402
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _usage_line(err: UsageError) -> str:
+    """A click usage error (bad option, missing argument) as one line naming the command."""
+    cmd = err.ctx.command_path if err.ctx is not None else "dojosim"
+    return f"error: {cmd}: {_one_line(err.format_message())} (see {cmd} --help)"
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one line on stderr and exit with ``code``: the only way a command fails."""
+    err_console.print(_one_line(message), markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script; ``argv`` lets tests call it in-process."""
+    """Entry point of the console script; ``argv`` lets tests call it in-process.
+
+    Every user mistake ends here as one line on stderr and exit code 2: a `SpecError` from the
+    library, or a usage error (unknown option, bad integer) from click. Anything else is a bug
+    and keeps its traceback.
+    """
     try:
-        app(args=argv, prog_name="dojosim", standalone_mode=True)
+        code = app(args=argv, prog_name="dojosim", standalone_mode=False)
     except SpecError as err:
-        err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+        fail(f"error: {err}")
+    except UsageError as err:
+        fail(_usage_line(err))
+    except ClickException as err:
+        fail(f"error: {err.format_message()}")
+    except typer.Exit as err:
+        sys.exit(err.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        fail("error: interrupted", 130)
+    except BrokenPipeError:  # `dojosim ... | head`: the reader left; nothing to say
+        sys.stderr.close()
+        sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main"]

@@ -71,6 +71,17 @@ def wrote(paths) -> None:
 
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+FORCE_OPTION = typer.Option(False, "--force", help="Overwrite existing output files, and write through "
+                                                   "symbolic links.")
+
+
+def check_plot_dir(plot, force: bool):
+    """Check a ``--plot`` directory before any long computation (see `dojosim.outfile`)."""
+    if plot is None:
+        return None
+    from ..outfile import check_output_dir
+
+    return check_output_dir(plot, force=force, what="--plot")
 
 
 @app.callback()

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ._app import JSON_OPTION, app, console, emit_json, is_interactive
+from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
 
 PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
 
@@ -36,7 +36,22 @@ def estimate_json(est) -> dict:
         "interleave": est.interleave,
         "strategy": est.strategy,
         "notes": list(est.notes),
+        "op_bounds": est.extra.get("op_bounds", {}),
+        "partitions": est.extra.get("partitions", []),
+        "input": est.extra.get("input", {}),
     }
+    return out
+
+
+def partition_runs(partitions) -> list[str]:
+    """Consecutive blocks on the same partition as one "first..last: partition" entry."""
+    out, start = [], 0
+    for i in range(1, len(partitions) + 1):
+        if i == len(partitions) or partitions[i][1] != partitions[start][1]:
+            first, last = partitions[start][0], partitions[i - 1][0]
+            name = first if first == last else f"{first}..{last}"
+            out.append(f"{name}: {partitions[start][1]}")
+            start = i
     return out
 
 
@@ -64,6 +79,14 @@ def _print_estimate(est) -> None:
         if v > 0:
             b.add_row(k, format_time(v), f"{v / est.step_time_s:.1%}")
     console.print(b)
+    bounds = est.extra.get("op_bounds") or {}
+    if bounds:
+        console.print("ops' time by what bound it: " + ", ".join(
+            f"{k} {v:.0%}" for k, v in sorted(bounds.items(), key=lambda kv: -kv[1])), markup=False)
+    runs = partition_runs(est.extra.get("partitions") or [])
+    if runs:
+        cp = (est.strategy or {}).get("cp", 1)
+        console.print(f"each sample over {cp} chips, block by block: " + "; ".join(runs), markup=False)
     if not est.memory.fits:
         console.print(f"[bold red]DOES NOT FIT:[/] needs {format_gib(est.memory.per_device_bytes)} per "
                       f"device, {format_gib(est.memory.capacity_bytes)} available "
@@ -77,17 +100,19 @@ def estimate_cmd(
     run: Path = typer.Argument(..., help="Run file (workload, system, strategy)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Predict one training step of a run: time, breakdown, throughput, memory, energy."""
     from ..engine import estimate
     from ..run import load_run
 
+    check_plot_dir(plot, force)
     r = load_run(run)
     est = estimate(r.model, r.system, r.strategy, r.assumptions)
     if plot is not None:
         from ..report.plots import plot_estimate
 
-        plot_estimate(est, plot, model=r.model, system=r.system)
+        plot_estimate(est, plot, model=r.model, system=r.system, force=force)
     if json_:
         emit_json(estimate_json(est))
     else:
@@ -101,11 +126,13 @@ def validate_cmd(
                               "shipped with dojosim."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Predict every published case (or those of a file) and compare with the measured step times."""
     from ..run import load_cases
     from ..validate import PUBLISHED_CASES, validate
 
+    check_plot_dir(plot, force)
     items = load_cases(cases if cases is not None else PUBLISHED_CASES)
     if is_interactive() and not json_:
         from rich.progress import Progress
@@ -118,7 +145,7 @@ def validate_cmd(
     if plot is not None:
         from ..report.plots import plot_validation
 
-        plot_validation(result, plot)
+        plot_validation(result, plot, force=force)
     if json_:
         emit_json(result)
         return

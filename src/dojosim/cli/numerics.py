@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 
 from ..errors import SpecError
-from ._app import JSON_OPTION, app, console, emit_json, is_interactive
+from .. import limits
+from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
 
 DEFAULT_POLICIES = "fp32,bf16,cfp8-nearest,cfp8-stochastic"
 
@@ -35,8 +36,16 @@ def numerics(
     json_out: bool = JSON_OPTION,
     plot: Path = typer.Option(None, "--plot", help="Directory for the loss-curve plot (PNG)."),
     out: Path = typer.Option(None, "--out", help="Directory for the results (JSON and a loss CSV)."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Train the same network on the same synthetic data in FP32, BF16 and CFP8 and compare."""
+    from ..outfile import check_output_dir
+
+    limits.check_int(steps, "steps", low=0, high=limits.MAX_NUMERICS_STEPS)
+    limits.check_int(batch, "batch", low=0, high=limits.MAX_NUMERICS_BATCH)
+    check_plot_dir(plot, force)
+    if out is not None:
+        check_output_dir(out, force=force, what="--out")
     exp = _load_experiment()
     exp.setup(model)
     chosen = [p.strip() for p in policies.split(",") if p.strip()]
@@ -45,21 +54,17 @@ def numerics(
             from ..errors import UnknownNameError
 
             raise UnknownNameError("policies", p, exp.POLICIES, what="precision policy")
-    if steps < 0:
-        raise SpecError("steps", f"must be positive (or 0 for the default), got {steps}")
     steps = steps or exp.setup(model).default_steps
-    if batch < 0:
-        raise SpecError("batch", f"must be positive, got {batch}")
     result = _run(exp, model, steps, chosen, seed, batch or None, show=is_interactive() and not json_out)
-    files = exp.write_results(result, out) if out else []
+    files = exp.write_results(result, out, force=force) if out else []
     if plot:
-        files.append(exp.plot_results(result, Path(plot) / f"numerics_{model}.png"))
+        files.append(exp.plot_results(result, Path(plot) / f"numerics_{model}.png", force=force))
     if json_out:
         emit_json({**result, "files": [str(f) for f in files]})
         return
     _table(result)
     for f in files:
-        console.print(f"wrote {f}")
+        console.print(f"wrote {f}", markup=False)
 
 
 def _run(exp, model, steps, policies, seed, batch, show: bool) -> dict:

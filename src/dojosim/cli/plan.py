@@ -5,11 +5,13 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-import yaml
 from rich.table import Table
 
 from ..errors import SpecError
-from ._app import ASSUMED_LEGEND, JSON_OPTION, app, approx, console, emit_json, is_interactive, print_table, wrote
+from ..yamlfile import parse_yaml
+from ._app import (ASSUMED_LEGEND, FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json,
+                   is_interactive, print_table, wrote)
+
 
 def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
     """``["layers=96", "hidden=12288"]`` -> {"layers": 96, "hidden": 12288} (YAML scalars)."""
@@ -18,10 +20,7 @@ def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise SpecError(path, f"expected KEY=VALUE, got {item!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise SpecError(f"{path}.{key.strip()}", f"cannot read value {value!r}") from None
+        out[key.strip()] = parse_yaml(value, f"{path}.{key.strip()}")
     return out
 
 
@@ -41,12 +40,14 @@ def search_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Find the best split of a model on a system: every valid strategy, pruned, costed and ranked."""
     from ..hardware import load_system
     from ..plan.search import search_with_stats
     from ..workload import build
 
+    check_plot_dir(plot, force)
     overrides = parse_sets(sets)
     if seq_len is not None:
         overrides["seq_len"] = seq_len
@@ -60,7 +61,7 @@ def search_cmd(
     if plot is not None:
         from ..report.plots import plot_search
 
-        plot_search(res.candidates, plot)
+        plot_search(res.candidates, plot, force=force)
     if json_:
         from .engine import estimate_json
 
@@ -116,10 +117,12 @@ def sweep_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Results directory (default: out/sweeps/NAME under the current directory)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Run a design sweep; results are appended to a Parquet store as they arrive."""
     from ..plan.sweep import load_results, run_sweep
 
+    check_plot_dir(plot, force)
     # out/ is git-ignored at the repository root, so running an example there leaves no stray files.
     out = out or Path("out") / "sweeps" / spec.stem
     stats = run_sweep(spec, out, resume=resume, executor=executor, address=address, workers=workers,
@@ -127,13 +130,15 @@ def sweep_cmd(
     if plot is not None:
         from ..report.plots import plot_sweep
 
-        plot_sweep(load_results(out), plot)
+        plot_sweep(load_results(out), plot, force=force)
     if json_:
         emit_json(stats)
-        return
-    console.print(f"{stats['points']:,} points: {stats['skipped']:,} already done, {stats['written']:,} written "
-                  f"({stats['errors']:,} with errors) to {stats['out']}")
-    console.print("load them with: dojosim.plan.sweep.load_results(PATH) -> pandas DataFrame", markup=False)
+    else:
+        console.print(f"{stats['points']:,} points: {stats['skipped']:,} already done, {stats['written']:,} written "
+                      f"({stats['errors']:,} with errors) to {stats['out']}", markup=False)
+        console.print("load them with: dojosim.plan.sweep.load_results(PATH) -> pandas DataFrame", markup=False)
+    if stats["written"] and stats["errors"] == stats["written"]:
+        raise SpecError("sweep", f"every one of the {stats['written']:,} points failed; the first: {stats['first_error']}")
 
 
 # ---------------------------------------------------------------- fleet

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import SpecError
-from ._app import ASSUMED_LEGEND, JSON_OPTION, app, approx, console, emit_json, is_interactive, print_table, wrote
+from ._app import (ASSUMED_LEGEND, FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json,
+                   is_interactive, print_table, wrote)
 
 PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
 
@@ -94,6 +95,7 @@ def compare_cmd(
                                                                    "throughput, cost or energy."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """One workload on several systems side by side, at equal chips, power or price.
 
@@ -101,6 +103,7 @@ def compare_cmd(
     """
     from ..report.compare import DEFAULT_MODEL, DEFAULT_SYSTEMS, compare, rows_to_json
 
+    check_plot_dir(plot, force)
     names = _split_list(systems)
     strategy = None
     if run is not None:
@@ -124,7 +127,7 @@ def compare_cmd(
     if plot is not None:
         from ..report.plots import plot_compare
 
-        plot_compare([r for r in rows if not r.get("error")], plot)
+        plot_compare([r for r in rows if not r.get("error")], plot, force=force)
     if json_:
         emit_json({"model": mdl.name, "normalize": normalize, "objective": objective, "rows": rows_to_json(rows)})
     else:
@@ -147,23 +150,30 @@ def trace_cmd(
                                                                  "(.png or .svg)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Write the predicted timeline of one step as a Chrome/Perfetto trace (open it in ui.perfetto.dev)."""
+    from ..outfile import check_output
+    from ..report.gantt import GANTT_SUFFIXES
     from ..report.timeline import timeline
     from ..report.trace import timeline_hints, write_trace
 
+    check_output(output, force=force, what="--output")
+    if gantt is not None:
+        check_output(gantt, force=force, what="--gantt", suffixes=GANTT_SUFFIXES)
+    check_plot_dir(plot, force)
     r, est = _estimate_run(run)
-    path = write_trace(est, output, model=r.model)
+    path = write_trace(est, output, model=r.model, force=force)
     tl = timeline(est, **timeline_hints(r.model))
     extra = []
     if gantt is not None:
         from ..report.gantt import plot_gantt
 
-        extra.append(plot_gantt(est, gantt))
+        extra.append(plot_gantt(est, gantt, force=force))
     if plot is not None:
         from ..report.plots import plot_estimate
 
-        extra += plot_estimate(est, plot, model=r.model, system=r.system)
+        extra += plot_estimate(est, plot, model=r.model, system=r.system, force=force)
     summary = {"trace": str(path), "events": len(tl.events), "tracks": len(tl.tracks),
                "step_time_s": tl.step_time_s, "estimate_step_time_s": est.step_time_s,
                "pipeline_stages": tl.pipeline_stages, "micro_batches": tl.micro_batches,
@@ -200,13 +210,19 @@ def report_cmd(
     normalize: str = typer.Option("power", "--normalize", help="Equalize compared systems on chips, power "
                                                                "or price."),
     no_compare: bool = typer.Option(False, "--no-compare", help="Leave out the comparison (faster)."),
+    claims: bool = typer.Option(False, "--claims", help="Add the ledger of Tesla's Dojo claims "
+                                                        "(dojosim claims)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Write one self-contained HTML report of a run: estimate, breakdowns, memory, timeline, comparison."""
+    from ..outfile import check_output
     from ..report.compare import compare, rows_to_json
     from ..report.html import write_report
 
+    check_output(output, force=force, what="--output")
+    check_plot_dir(plot, force)
     with _status("estimating") as update:
         r, est = _estimate_run(run)
         rows: list[dict] = []
@@ -215,12 +231,20 @@ def report_cmd(
             update("comparing")
             rows = compare(r.model, [r.system] + others, normalize=normalize, strategy=r.strategy,
                            global_batch=r.strategy.global_batch, progress=update)
+        ledger_entries = []
+        if claims:
+            from ..cli.claims import default_claims_dir
+            from ..plan.claims import ledger
+
+            update("checking claims")
+            ledger_entries = ledger(default_claims_dir())
         update("drawing")
-        path = write_report(est, output, model=r.model, system=r.system, compare_rows=rows, run=r.raw)
+        path = write_report(est, output, model=r.model, system=r.system, compare_rows=rows, run=r.raw,
+                            claims=ledger_entries, force=force)
     if plot is not None:
         from ..report.plots import plot_estimate
 
-        plot_estimate(est, plot, model=r.model, system=r.system)
+        plot_estimate(est, plot, model=r.model, system=r.system, force=force)
     if json_:
         emit_json({"report": str(path), "bytes": path.stat().st_size, "step_time_s": est.step_time_s,
                    "compare": rows_to_json(rows)})

@@ -16,6 +16,13 @@ from dataclasses import dataclass
 
 from ..workload.graph import COMPUTE_KINDS, Block, Op
 from ..assumptions import DEFAULT, Assumptions
+from .cores import CoreArray, make_core_array, matrix_time, vector_time
+
+# What bound each op's time, summed per block (BlockTime.bound_s), in this order: the matrix or
+# vector units, a D1 node's SRAM ports or mesh (engine/cores.py), the chip's memory (HBM or the
+# D1's aggregate SRAM), operands streaming from an outer pool, and the fixed per-op cost.
+BOUND_KEYS = ("matrix", "vector", "sram", "mesh", "memory", "stream", "overhead")
+_CORE_BOUND = {"mac": "matrix", "simd": "vector", "sram": "sram", "mesh": "mesh"}
 
 # Bytes per element of activations and weights in the working precision. Under fp8 training the
 # activations and master weights stay in 16-bit (Transformer Engine keeps bf16 copies); only the
@@ -119,6 +126,7 @@ class OpTime:
     bwd_flops: float
     stream_fwd_s: float = 0.0   # of fwd_s/bwd_s: exposed streaming of operands from the pool
     stream_bwd_s: float = 0.0
+    bound: str = ""             # BOUND_KEYS entry that set the op's time (forward pass)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,22 +144,25 @@ class Device:
     fast_bytes: float = 0.0
     spill_bandwidth: float = 0.0
     a: Assumptions = DEFAULT      # the efficiency figures on this chip (`Assumptions.for_chip`)
+    cores: CoreArray | None = None  # a many-core chip (D1) costed from its nodes (engine/cores.py)
 
 
 def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: float = 0.0,
                 a: Assumptions = DEFAULT) -> Device:
     peaks = dict(chip.peak_flops)
     sram_only = not chip.dram_bytes and spill_bandwidth > 0
+    tensor, vector = peak_for(peaks, precision), vector_peak(peaks)
     return Device(
-        tensor_peak=peak_for(peaks, precision),
+        tensor_peak=tensor,
         half_peak=peak_for(peaks, "bf16"),
-        vector_peak=vector_peak(peaks),
+        vector_peak=vector,
         act_bandwidth=act_bandwidth,
         element_bytes=ELEMENT_BYTES.get(precision, 2.0),
         fp8=precision in ("fp8", "cfp8"),
         fast_bytes=chip.sram_bytes * a.sram_operand_fraction if sram_only else 0.0,
         spill_bandwidth=spill_bandwidth if sram_only else 0.0,
         a=a,
+        cores=make_core_array(a, tensor, vector),
     )
 
 
@@ -180,6 +191,37 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
     t_mem_f, streamed_f = memory_time(mem_bytes, dev)
     t_mem_b, streamed_b = memory_time(mem_bytes * a.backward_bytes_factor, dev)
 
+    if dev.cores is not None:
+        t_math_f, t_math_b, math_bound = _core_math(op, b, split, dev, fwd_flops, bwd_flops)
+    else:
+        t_math_f, t_math_b, math_bound = _gpu_math(op, b, split, dev, fwd_flops, bwd_flops)
+    t_f = max(t_math_f, t_mem_f) + a.kernel_overhead_s
+    t_b = max(t_math_b, t_mem_b) + a.kernel_overhead_s
+    # The part of the op's time that exists only because operands stream from the outer pool.
+    stream_f = max(t_math_f, t_mem_f) - max(t_math_f, t_mem_f - streamed_f)
+    stream_b = max(t_math_b, t_mem_b) - max(t_math_b, t_mem_b - streamed_b)
+    if t_mem_f <= t_math_f:
+        bound = math_bound
+    else:
+        bound = "stream" if t_mem_f - streamed_f < t_math_f else "memory"
+    return OpTime(t_f, t_b, fwd_flops, bwd_flops, stream_f, stream_b, bound)
+
+
+def _local_gemm(op: Op, b: float, split: Split) -> tuple[float, float, float]:
+    """(m, n, k) of one of the op's groups on this device for one micro-batch."""
+    m, n, k = op.gemm_per_group
+    m = m * b / split.cp
+    if op.tp in ("column", "heads"):
+        n = n / split.tp
+    elif op.tp == "row":
+        k = k / split.tp
+    return m, n, k
+
+
+def _gpu_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
+              bwd_flops: float) -> tuple[float, float, str]:
+    """Math seconds (forward, backward) on a GPU-like chip: peak x a shape-aware efficiency."""
+    a = dev.a
     if op.kind == "attention" and op.attn is not None:
         seq, heads, head_dim = op.attn
         peak = dev.half_peak if dev.fp8 and a.fp8_gemm_only else dev.tensor_peak
@@ -193,12 +235,7 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
         if op.gemm is not None:
             # The efficiency of a grouped op is that of ONE of its independent GEMMs (a grouped
             # convolution with 16 channels per group is 16-wide, however many groups it has).
-            m, n, k = op.gemm_per_group
-            m = m * b / split.cp
-            if op.tp in ("column", "heads"):
-                n = n / split.tp
-            elif op.tp == "row":
-                k = k / split.tp
+            m, n, k = _local_gemm(op, b, split)
             eff_f = eff_b = gemm_efficiency(m, n, k, a)
             if op.groups > 1 and dev.vector_peak * a.vector_efficiency > peak * eff_f:
                 # Narrow groups (depthwise, small group widths) run faster on the vector units
@@ -218,12 +255,54 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
 
     t_math_f = fwd_flops / (peak * eff_f) if eff_f > 0 else 0.0
     t_math_b = bwd_flops / (peak * eff_b) if eff_b > 0 else 0.0
-    t_f = max(t_math_f, t_mem_f) + a.kernel_overhead_s
-    t_b = max(t_math_b, t_mem_b) + a.kernel_overhead_s
-    # The part of the op's time that exists only because operands stream from the outer pool.
-    stream_f = max(t_math_f, t_mem_f) - max(t_math_f, t_mem_f - streamed_f)
-    stream_b = max(t_math_b, t_mem_b) - max(t_math_b, t_mem_b - streamed_b)
-    return OpTime(t_f, t_b, fwd_flops, bwd_flops, stream_f, stream_b)
+    return t_math_f, t_math_b, ("vector" if peak == dev.vector_peak and peak != dev.tensor_peak else "matrix")
+
+
+def _io_bytes(op: Op, b: float, split: Split, eb: float) -> tuple[float, float]:
+    """Bytes this device's share of ``op`` reads (activations and weights) and writes."""
+    s = shard(op, split)
+    read = max(op.reads - op.params, 0.0) * b / s * eb + op.params / param_shard(op, split) * eb
+    return read, op.writes * b / s * eb
+
+
+def _core_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
+               bwd_flops: float) -> tuple[float, float, str]:
+    """Math seconds (forward, backward) on a many-core chip (D1), from engine/cores.py: GEMMs
+    quantized to the matrix unit and cut over the nodes, vector work on the SIMD units."""
+    ca, eb, bwd_bytes = dev.cores, dev.element_bytes, dev.a.backward_bytes_factor
+    if op.kind == "attention" and op.attn is not None:
+        # QK^T and PV per head, softmax on the SIMD units; backward does ~2.5x the forward work
+        seq, heads, head_dim = op.attn
+        g = max(heads / (split.tp if op.tp == "heads" else 1), 1.0)
+        rows = max(seq * b / split.cp, 1.0)
+        kv = max(fwd_flops / (4.0 * rows * g * head_dim), 1.0)
+        t1, bound = matrix_time(ca, g, rows, kv, head_dim, eb)
+        t2, _ = matrix_time(ca, g, rows, head_dim, kv, eb)
+        t3, _ = vector_time(ca, 5.0 * rows * kv * g, 0.0, 0.0)
+        t_f = t1 + t2 + t3
+        return t_f, t_f * bwd_flops / fwd_flops if fwd_flops > 0 else 0.0, _CORE_BOUND[bound]
+    if op.kind in COMPUTE_KINDS and op.gemm is not None:
+        m, n, k = _local_gemm(op, b, split)
+        g = float(op.groups)
+        t_f, bound = matrix_time(ca, g, m, n, k, eb)
+        # input gradient (m x n) @ (n x k) and weight gradient (k x m) @ (m x n)
+        t_b = matrix_time(ca, g, m, k, n, eb)[0] + matrix_time(ca, g, k, n, m, eb)[0]
+        if op.groups > 1:
+            # a narrow-group convolution may run faster on the SIMD units than on an array
+            # filled to n/8 of its columns
+            read, write = _io_bytes(op, b, split, eb)
+            v_f, v_bound = vector_time(ca, fwd_flops, read, write)
+            if v_f < t_f:
+                v_b = vector_time(ca, bwd_flops, read * bwd_bytes, write * bwd_bytes)[0]
+                return v_f, v_b, _CORE_BOUND[v_bound]
+        return t_f, t_b, _CORE_BOUND[bound]
+    if op.kind in COMPUTE_KINDS:
+        peak = ca.cores * ca.core_peak * ca.issue_eff
+        return fwd_flops / peak, bwd_flops / peak, "matrix"
+    read, write = _io_bytes(op, b, split, eb)
+    t_f, bound = vector_time(ca, fwd_flops, read, write)
+    t_b, _ = vector_time(ca, bwd_flops, read * bwd_bytes, write * bwd_bytes)
+    return t_f, t_b, _CORE_BOUND[bound]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +318,7 @@ class BlockTime:
     ops: tuple[tuple[str, float, float], ...]
     stream_fwd_s: float = 0.0  # of fwd_s/bwd_s: exposed operand streaming (SRAM-only chips)
     stream_bwd_s: float = 0.0
+    bound_s: tuple[float, ...] = (0.0,) * len(BOUND_KEYS)   # fwd + bwd seconds by what bound them
 
     def __add__(self, other: "BlockTime") -> "BlockTime":
         """Two blocks run one after the other (their op lists concatenated)."""
@@ -246,20 +326,31 @@ class BlockTime:
                          self.fwd_flops + other.fwd_flops, self.bwd_flops + other.bwd_flops,
                          self.attn_fwd_s + other.attn_fwd_s, self.attn_fwd_flops + other.attn_fwd_flops,
                          self.ops + other.ops, self.stream_fwd_s + other.stream_fwd_s,
-                         self.stream_bwd_s + other.stream_bwd_s)
+                         self.stream_bwd_s + other.stream_bwd_s,
+                         tuple(x + y for x, y in zip(self.bound_s, other.bound_s)))
+
+    def stretched(self, f: float) -> "BlockTime":
+        """The same work taking ``f`` times as long (the busiest chip of an uneven split)."""
+        return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops, self.bwd_flops,
+                         self.attn_fwd_s * f, self.attn_fwd_flops, self.ops,
+                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s))
 
     def scaled(self, f: float) -> "BlockTime":
         """``f`` repetitions' worth of time and FLOPs (the op list stays one repetition's)."""
         return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops * f, self.bwd_flops * f,
                          self.attn_fwd_s * f, self.attn_fwd_flops * f, self.ops,
-                         self.stream_fwd_s * f, self.stream_bwd_s * f)
+                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s))
 
 
 def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> BlockTime:
     fs = bs = ff = bf = af = aff = sf = sb = 0.0
     ops = []
+    bounds = [0.0] * len(BOUND_KEYS)
+    over, fixed = BOUND_KEYS.index("overhead"), 2 * dev.a.kernel_overhead_s
     for op in block.ops:
         t = op_time(op, micro_batch, split, dev)
+        bounds[BOUND_KEYS.index(t.bound)] += t.fwd_s + t.bwd_s - fixed
+        bounds[over] += fixed
         fs += t.fwd_s
         bs += t.bwd_s
         ff += t.fwd_flops
@@ -270,4 +361,4 @@ def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> Blo
             af += t.fwd_s
             aff += t.fwd_flops
         ops.append((op.name, t.fwd_s, t.bwd_s))
-    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops), sf, sb)
+    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops), sf, sb, tuple(bounds))

@@ -22,7 +22,8 @@ from ..assumptions import DEFAULT, Assumptions
 from ..strategy import Strategy, check, stage_layers
 from .comm_api import CommContext
 from .datapath import InputPath, input_path
-from .compute import BlockTime, Device, Split, block_time, make_device, param_shard, saved_shard
+from .compute import BOUND_KEYS, BlockTime, Device, Split, block_time, make_device, param_shard, saved_shard
+from .partition import plan
 from .memory import (Tier, in_flight_micro_batches, report, state_bytes, stream_bytes_per_step,
                      weight_bytes)
 from .result import BREAKDOWN_KEYS, Estimate, StageTiming
@@ -158,14 +159,54 @@ class Costs:
     edge_halo_bytes: float     # the same for the blocks before/after the layers (one stage)
     edge_halo_ops: float
     tensor_peak: float         # the chip's tensor FLOP/s in the run's precision (for MFU)
+    gather_bytes: float = 0.0  # inputs all-gathered per layer by channel-split convolutions
+    gather_ops: float = 0.0
+    edge_gather_bytes: float = 0.0
+    edge_gather_ops: float = 0.0
+    partitions: tuple = ()     # (block, partition) of a spatial split (engine/partition.py)
 
 
-def _sum_blocks(blocks, mb, split, dev) -> BlockTime:
-    """All repetitions of ``blocks`` for one micro-batch on one device."""
+@dataclass(frozen=True)
+class Mapped:
+    """Blocks as mapped over a spatial split: their time (load imbalance included), what their
+    chosen partitions exchange per micro-batch, and the partition of each block."""
+
+    time: BlockTime
+    halo_bytes: float = 0.0      # one rank receives from each neighbour, all repetitions
+    halo_ops: float = 0.0
+    gather_bytes: float = 0.0    # inputs all-gathered by channel-split convolutions
+    gather_ops: float = 0.0
+    partitions: tuple = ()       # (block name, partition)
+
+
+def _map_blocks(blocks, mb, split, dev, link_bw: float) -> Mapped:
+    """All repetitions of ``blocks`` for one micro-batch on one device; with a spatial split of a
+    CNN (cp > 1), each block on its own partition (engine/partition.py)."""
     total = BlockTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, ())
+    hb = hn = gb = gn = 0.0
+    names = []
+    eb = dev.element_bytes
     for b in blocks:
-        total = total + block_time(b, mb, split, dev).scaled(b.count)
-    return total
+        t = block_time(b, mb, split, dev)
+        if split.cp > 1:
+            p = plan(b, split.cp, t.fwd_s + t.bwd_s, link_bw, eb)
+            if p.imbalance > 1.0:
+                t = t.stretched(p.imbalance)
+            hb += b.count * p.halo * mb * eb
+            hn += b.count * p.halo_ops
+            gb += b.count * p.gather * mb * eb
+            gn += b.count * p.gather_ops
+            names.append((b.name, p.partition))
+        total = total + t.scaled(b.count)
+    return Mapped(total, hb, hn, gb, gn, tuple(names))
+
+
+def _link_bandwidth(system) -> float:
+    """The rate a chip talks to its mesh neighbours at (what a partition's exchange is costed at
+    when choosing it)."""
+    if system.levels:
+        return system.levels[0].link_bandwidth
+    return system.scale_out.link_bandwidth if system.scale_out else 1.0
 
 
 def _block_bytes(blocks, mb, split, eb):
@@ -198,28 +239,16 @@ def _block_bytes(blocks, mb, split, eb):
     return params, saved, row, a2a, kv, expert, rows_n
 
 
-def _halo(blocks, mb, split, eb) -> tuple[float, float]:
-    """Bytes one rank receives from each neighbour, and the number of such exchanges, when every
-    convolution is split across ``split.cp`` ranks (a CNN's context parallelism: whole images to
-    ranks first, then 1/cp of the rows, each rank needing kernel//2 rows from each side)."""
-    if split.cp <= 1:
-        return 0.0, 0.0
-    nbytes = count = 0.0
-    for b in blocks:
-        for op in b.ops:
-            halo = op.halo_per_rank(split.cp)
-            if halo > 0:
-                nbytes += b.count * halo * mb * eb
-                count += b.count
-    return nbytes, count
-
-
 def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, a: Assumptions) -> Costs:
     dev: Device = make_device(system.chip, precision, mem.act_bandwidth, mem.stream_bandwidth, a)
     parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     n = parts.n_layers
     eb = dev.element_bytes
-    layer = _sum_blocks(parts.layers, mb, split, dev).scaled(1.0 / n)
+    link = _link_bandwidth(system)
+    m_layers = _map_blocks(parts.layers, mb, split, dev, link)
+    m_pre = _map_blocks(parts.pre, mb, split, dev, link)
+    m_post = _map_blocks(parts.post, mb, split, dev, link)
+    layer = m_layers.time.scaled(1.0 / n)
     lp, ls, lr, la, lk, lx, ln = _block_bytes(parts.layers, mb, split, eb)
     pp_, ps, pr, _, _, _, pn = _block_bytes(parts.pre, mb, split, eb)
     qp, qs, qr, _, _, _, qn = _block_bytes(parts.post, mb, split, eb)
@@ -233,17 +262,19 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, 
     if split.sequence_parallel:
         layer_input /= split.tp
     boundary = layer_input if split.sequence_parallel else layer_input / split.tp  # scatter-gather
-    hb, hn = _halo(parts.layers, mb, split, eb)
-    eb_pre, en_pre = _halo(parts.pre, mb, split, eb)
-    eb_post, en_post = _halo(parts.post, mb, split, eb)
     return Costs(
-        layer=layer, pre=_sum_blocks(parts.pre, mb, split, dev), post=_sum_blocks(parts.post, mb, split, dev),
+        layer=layer, pre=m_pre.time, post=m_post.time,
         layer_params=lp / n, layer_expert_params=lx / n, pre_params=pp_, post_params=qp,
         layer_saved=ls / n, layer_input=layer_input, pre_saved=ps, post_saved=qs,
         tp_row_bytes=lr / n, pre_tp_row_bytes=pr, post_tp_row_bytes=qr,
         tp_rows=ln / n, pre_tp_rows=pn, post_tp_rows=qn,
         a2a_bytes=la / n, kv_bytes=lk / n, boundary_bytes=boundary, tensor_peak=dev.tensor_peak,
-        halo_bytes=hb / n, halo_ops=hn / n, edge_halo_bytes=eb_pre + eb_post, edge_halo_ops=en_pre + en_post,
+        halo_bytes=m_layers.halo_bytes / n, halo_ops=m_layers.halo_ops / n,
+        edge_halo_bytes=m_pre.halo_bytes + m_post.halo_bytes, edge_halo_ops=m_pre.halo_ops + m_post.halo_ops,
+        gather_bytes=m_layers.gather_bytes / n, gather_ops=m_layers.gather_ops / n,
+        edge_gather_bytes=m_pre.gather_bytes + m_post.gather_bytes,
+        edge_gather_ops=m_pre.gather_ops + m_post.gather_ops,
+        partitions=m_pre.partitions + m_layers.partitions + m_post.partitions,
     )
 
 
@@ -316,6 +347,12 @@ def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float
     return out
 
 
+def _shares(seconds: dict[str, float]) -> dict[str, float]:
+    """Each key's share of the total (what bound the ops' time, forward + backward)."""
+    total = sum(seconds.values())
+    return {k: v / total for k, v in seconds.items() if v > 0} if total > 0 else {}
+
+
 def _stages(model, s: Strategy, n_layers: int) -> tuple[float, ...]:
     """Layers per pipeline stage. A model without a layer count (a CNN cut into blocks) is split
     evenly, fractions allowed, as before uneven stages existed."""
@@ -365,6 +402,8 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     edges = [b for i, b in ((0, pre), (pp - 1, post)) if i == k]
     edge_f, edge_b = sum(b.fwd_s for b in edges), sum(b.bwd_s for b in edges)
     edge_stream = sum(b.stream_fwd_s + b.stream_bwd_s for b in edges)
+    edge_bounds = [sum(x) for x in zip(*(b.bound_s for b in edges))] or [0.0] * len(BOUND_KEYS)
+    op_bounds = {key: layers_dev * a + e for key, a, e in zip(BOUND_KEYS, L.bound_s, edge_bounds)}
     fwd_s = layers_dev * L.fwd_s + edge_f
     bwd_s = layers_dev * L.bwd_s + edge_b
     # recompute time (its FLOPs enter the hardware FLOPs below, per whole model)
@@ -415,6 +454,19 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
             cp_mb += layers_dev * overlapped(layer_halo, L.fwd_s + L.bwd_s, slow)
             cp_mb += overlapped(passes_h * halo_time(costs.edge_halo_bytes, costs.edge_halo_ops),
                                 pre.fwd_s + pre.bwd_s + post.fwd_s + post.bwd_s, slow)
+        if costs.gather_ops > 0 or costs.edge_gather_ops > 0:
+            # Channel-split convolutions need their whole input on every rank: an all-gather
+            # before the forward (and the recompute) conv, a reduce-scatter of the input gradient
+            # after the backward one; the conv waits for it (exposed).
+            def gather_time(nbytes: float, ops_n: float, recomputed: bool) -> float:
+                if ops_n <= 0:
+                    return 0.0
+                each = nbytes / ops_n
+                ag, rs = comm.time("cp", "all_gather", each), comm.time("cp", "reduce_scatter", each)
+                return ops_n * (ag * (2.0 if recomputed else 1.0) + rs)
+
+            cp_mb += layers_dev * gather_time(costs.gather_bytes, costs.gather_ops, recompute == "full")
+            cp_mb += gather_time(costs.edge_gather_bytes, costs.edge_gather_ops, recompute == "full")
     ep_mb = 0.0
     if costs.a2a_bytes > 0 and s.ep > 1:
         passes = 4.0 + (2.0 if recompute == "full" else 0.0)
@@ -591,5 +643,6 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
                "layer_saved_bytes": costs.layer_saved, "layer_input_bytes": costs.layer_input,
                "edge_activation_bytes": edge_acts, "streamed_bytes_per_step": moved,
                "input_s": t_in, "layers_per_device": layers_dev,
-               "stage_layers": list(stages), "input": input_info},
+               "stage_layers": list(stages), "input": input_info, "op_bounds": _shares(op_bounds),
+               "partitions": [list(p) for p in costs.partitions]},
     )

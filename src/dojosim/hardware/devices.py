@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 from ..errors import SpecError
+from ..limits import MAX_DEVICES, check_int
 from .schema import Level, Source, System, Topology
 
 
@@ -90,6 +91,7 @@ def with_devices(system: System, devices: int) -> System:
     """``system`` resized to ``devices`` accelerators (see the module docstring)."""
     if isinstance(devices, bool) or not isinstance(devices, int) or devices <= 0:
         raise SpecError("devices", f"must be a positive whole number, got {devices!r}")
+    check_int(devices, "devices", high=MAX_DEVICES)
     total = system.chips
     if devices == total:
         return system

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import SpecError, UnknownNameError
 from .devices import with_devices
 from .schema import Chip, Source, System
-from ..yamlfile import parse_yaml
+from ..yamlfile import parse_yaml, read_text
 from .spec import read_system
 
 _FAMILY_KEYS = ("definitions", "systems", "description")
@@ -85,9 +85,7 @@ def _looks_like_path(ref: str) -> bool:
 def load_file(path: str | os.PathLike) -> System:
     """A user's system described in a YAML file, in the preset schema."""
     p = Path(path)
-    if not p.is_file():
-        raise SpecError("system", f"file not found: {str(p)!r}")
-    doc = parse_yaml(p.read_text(encoding="utf-8"), p.name)
+    doc = parse_yaml(read_text(p, "system"), p.name)
     specs = _specs_in(doc, p.name)
     if len(specs) != 1:
         raise SpecError("systems", f"{p.name} holds {len(specs)} systems; a file for `show` must hold one")

@@ -199,20 +199,23 @@ def run_experiment(name: str = "fsd-mini", steps: int | None = None, policies=PO
             "torch": torch.__version__, "runs": [asdict(r) for r in runs]}
 
 
-def write_results(result: dict, out_dir: str | Path) -> list[Path]:
-    """``numerics_<model>.json`` (everything) and ``numerics_<model>_loss.csv`` (step x policy)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def write_results(result: dict, out_dir: str | Path, *, force: bool = False) -> list[Path]:
+    """``numerics_<model>.json`` (everything) and ``numerics_<model>_loss.csv`` (step x policy),
+    through the safe writer; returns the paths written."""
+    import io
+
+    from ..outfile import make_output_dir, write_text
+
+    out = make_output_dir(out_dir, force=force, what="--out")
     stem = f"numerics_{result['model']}"
-    js = out / f"{stem}.json"
-    js.write_text(json.dumps(result, indent=1))
-    cs = out / f"{stem}_loss.csv"
+    js = write_text(out / f"{stem}.json", json.dumps(result, indent=1), force=force, what="--out")
     runs = result["runs"]
-    with cs.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["step"] + [r["policy"] for r in runs])
-        for i in range(max(len(r["losses"]) for r in runs)):
-            w.writerow([i] + [r["losses"][i] if i < len(r["losses"]) else "" for r in runs])
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["step"] + [r["policy"] for r in runs])
+    for i in range(max(len(r["losses"]) for r in runs)):
+        w.writerow([i] + [r["losses"][i] if i < len(r["losses"]) else "" for r in runs])
+    cs = write_text(out / f"{stem}_loss.csv", buf.getvalue(), force=force, what="--out")
     return [js, cs]
 
 
@@ -226,15 +229,17 @@ def _smooth(values: list[float], window: int) -> list[float]:
     return out
 
 
-def plot_results(result: dict, path: str | Path) -> Path:
+def plot_results(result: dict, path: str | Path, *, force: bool = False) -> Path:
     """Loss curves (raw, faint; moving average, bold) beside a bar chart of the final metric."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    from ..outfile import atomic_path, make_output_dir
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_output_dir(path.parent, force=force, what="--plot")
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [2.2, 1]})
     window = max(1, result["steps"] // 15)
     for i, r in enumerate(result["runs"]):
@@ -255,6 +260,9 @@ def plot_results(result: dict, path: str | Path) -> Path:
     bx.set_ylabel(f"held-out {result['metric']}")
     bx.set_ylim(0, max(1.0, max(vals) * 1.1) if vals else 1.0)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    try:
+        with atomic_path(path, force=force, what="--plot", suffixes=(".png",)) as tmp:
+            fig.savefig(tmp, format="png", dpi=90)
+    finally:
+        plt.close(fig)
     return path

@@ -13,11 +13,14 @@ from __future__ import annotations
 import heapq
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .. import limits
 from ..errors import FitError, SpecError
+from ..limits import cap_workers, check_int
+from ..checks import check_model_system
+from .pool import process_pool
 from ..strategy import DEFAULT_ORDER, Strategy
 from .space import ModelFacts, Shape, Space, _level_sizes, groups, shapes, variants
 
@@ -269,10 +272,10 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
     """Like `search`, and also report what the search did (`SearchStats`)."""
     if objective not in OBJECTIVES:
         raise SpecError("objective", f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
-    if top < 1:
-        raise SpecError("top", f"must be at least 1, got {top}")
-    if global_batch < 1:
-        raise SpecError("global_batch", f"must be at least 1, got {global_batch}")
+    check_int(top, "top", high=limits.MAX_TOP)
+    check_int(global_batch, "global_batch", high=limits.MAX_GLOBAL_BATCH)
+    if estimator is None:  # a custom estimator may cost stand-in objects (the tests' fakes)
+        check_model_system(model, system)
     t0 = time.perf_counter()
     space = Space.from_constraints(constraints)
     facts = ModelFacts.of(model)
@@ -297,7 +300,7 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
     if objective == "throughput" and len(all_shapes) > top:
         ctx["seed_bar"], seeded = _seed_bar(ctx, all_shapes)
         stats.evaluated += seeded
-    workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
+    workers = cap_workers(workers)
     import multiprocessing as mp
 
     # A pool worker (a sweep's, say) is a daemon and may not start processes of its own.
@@ -316,8 +319,8 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
         method = "fork" if "fork" in mp.get_all_start_methods() else None
         _init(ctx)
         tasks = _split(all_shapes, workers * 8)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
-                                 initializer=_init, initargs=(ctx,)) as pool:
+        with process_pool(workers, mp_context=mp.get_context(method), initializer=_init,
+                          initargs=(ctx,)) as pool:
             results = list(_track(pool.map(_run_shapes, tasks), len(tasks), progress))
     for local, n in results:
         best.extend(local)

@@ -17,17 +17,15 @@ from pathlib import Path
 from ..errors import SpecError
 
 MANIFEST = "sweep.json"
-LOCK = "writer.pid"
+LOCK = "writer.lock"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _one_type(column):
+    """A column Arrow can store: values of mixed types (a grid of [1, "2 GiB", true]) as text."""
+    kinds = {type(v) for v in column if v is not None}
+    if len(kinds) <= 1 or kinds <= {int, float}:
+        return column
+    return column.map(lambda v: None if v is None else str(v))
 
 
 class Store:
@@ -38,49 +36,80 @@ class Store:
 
     # --- the manifest: which sweep this directory holds --------------------------------------
     def open(self, spec_hash: str, spec: dict, resume: bool) -> None:
-        """Create the directory, or reopen it for ``resume``; refuse to mix two sweeps."""
-        manifest = self.path / MANIFEST
+        """Take the directory for this sweep, or reopen it for ``resume``; refuse to mix two
+        sweeps or to share the directory with another writer.
+
+        The lock comes first: everything after it (reading and writing the manifest, removing
+        temporary files) happens in one process at a time.
+        """
         if self.path.exists() and not self.path.is_dir():
             raise SpecError("out", f"{self.path} exists and is not a directory")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpecError("out", f"cannot create {self.path}: {exc.strerror or exc}") from None
+        self._lock()
+        try:
+            self._check_manifest(spec_hash, spec, resume)
+            # Temporary files are leftovers of a write that never finished; their rows are not done.
+            for tmp in self.path.glob(".tmp-*"):
+                tmp.unlink(missing_ok=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_manifest(self, spec_hash: str, spec: dict, resume: bool) -> None:
+        manifest = self.path / MANIFEST
         if manifest.exists():
-            old = json.loads(manifest.read_text())
-            if old.get("spec_hash") != spec_hash:
+            try:
+                old = json.loads(manifest.read_text(encoding="utf-8"))
+            except (ValueError, OSError):
+                raise SpecError("out", f"{self.path}/{MANIFEST} is not a sweep manifest; choose another --out") from None
+            if not isinstance(old, dict) or old.get("spec_hash") != spec_hash:
+                got = old.get("spec_hash") if isinstance(old, dict) else None
                 raise SpecError("out", f"{self.path} holds results of a different sweep "
-                                       f"(spec hash {old.get('spec_hash')} vs {spec_hash}); choose another --out")
+                                       f"(spec hash {got} vs {spec_hash}); choose another --out")
             if not resume and self.parts():
                 raise SpecError("out", f"{self.path} already holds results of this sweep; "
                                        "pass --resume to continue it, or choose another --out")
         else:
-            if self.path.exists() and any(self.path.glob("part-*.parquet")):
+            if any(self.path.glob("part-*.parquet")):
                 raise SpecError("out", f"{self.path} holds parquet files but no {MANIFEST}; choose another --out")
-            self.path.mkdir(parents=True, exist_ok=True)
             self._write_atomic(manifest, json.dumps({"spec_hash": spec_hash, "spec": spec}, indent=2,
                                                     default=str).encode())
-        self._lock()
-        # Temporary files are leftovers of a write that never finished; their rows are not done.
-        for tmp in self.path.glob(".tmp-*"):
-            tmp.unlink(missing_ok=True)
 
     # --- one writer at a time ------------------------------------------------------------------
     def _lock(self) -> None:
-        """Take the directory's lock; a lock left by a dead process (kill -9) is taken over."""
+        """Hold an exclusive `flock` on the directory's lock file for the writer's life.
+
+        The kernel grants it to one process only, atomically (no check-then-write race), and
+        drops it when the process dies, kill -9 included, so no stale lock is ever left.
+        """
+        import fcntl
+
         lock = self.path / LOCK
         try:
-            pid = int(lock.read_text().strip() or 0)
-        except (FileNotFoundError, ValueError):
-            pid = 0
-        if pid and pid != os.getpid() and _alive(pid):
-            raise SpecError("out", f"{self.path} is being written by another sweep (process {pid})")
-        self._write_atomic(lock, str(os.getpid()).encode())
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            raise SpecError("out", f"cannot lock {self.path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            who = f" (process {holder})" if holder.isdigit() else ""
+            raise SpecError("out", f"{self.path} is being written by another sweep{who}; "
+                                   "wait for it, or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
 
     def close(self) -> None:
-        """Release the lock (a crash leaves it; the next open sees its process is gone)."""
-        lock = self.path / LOCK
-        try:
-            if int(lock.read_text().strip() or 0) == os.getpid():
-                lock.unlink()
-        except (FileNotFoundError, ValueError):
-            pass
+        """Release the lock (a crash releases it too: the kernel drops a dead process's locks)."""
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            self._lock_fd = None
+            os.close(fd)
 
     def parts(self) -> list[Path]:
         return sorted(self.path.glob("part-*.parquet"))
@@ -102,6 +131,9 @@ class Store:
         import pandas as pd
 
         df = pd.DataFrame(rows)
+        for col in df.columns:
+            if df[col].dtype == object:
+                df[col] = _one_type(df[col])
         name = f"part-{len(self.parts()):06d}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = self.path / f".tmp-{name}"
         df.to_parquet(tmp, index=False)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-import importlib
 import itertools
 import json
 import os
@@ -38,13 +37,19 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 
+from .. import limits
 from ..errors import SpecError
+from ..limits import cap_workers, check_int
 from ..yamlfile import check_mapping, read_yaml
 from .store import Store
 
 SECTIONS = ("workload", "strategy", "system")
 TOP_KEYS = ("name", "base", "run", "evaluate", "objective", "grid", "random", "evaluator", "outputs",
             "description", "constraints")
+# A base run is a run file's mapping (the run keys beyond these three are ignored by a sweep).
+BASE_KEYS = ("workload", "strategy", "system", "echo_sleep_s")
+SYSTEM_KEYS = ("preset", "devices")
+OBJECTIVES = ("throughput", "cost", "energy")
 # Estimate fields stored per point (breakdown components are added as breakdown.<name>).
 DEFAULT_OUTPUTS = ("step_time_s", "samples_per_s", "tokens_per_s", "mfu", "hfu", "energy_j_per_step",
                    "power_w", "cost_usd_per_step", "memory.per_device_bytes", "memory.fits")
@@ -62,36 +67,68 @@ def load_sweep(path: str | os.PathLike) -> dict:
 
 
 def check_sweep(spec: dict, base_dir: Path | None = None) -> dict:
+    """The sweep ``spec`` checked field by field (a copy, with ``base`` resolved and defaults set).
+
+    Everything that could make the sweep fail midway or run without end is refused here, before
+    any point is costed: unknown keys, bad distributions, and more points than
+    `limits.MAX_SWEEP_POINTS`.
+    """
     check_mapping(spec, "sweep", TOP_KEYS, "a mapping with base, grid and/or random")
     spec = copy.deepcopy(spec)
+    for key in ("name", "description"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise SpecError(f"sweep.{key}", f"must be text, got {type(spec[key]).__name__}")
     if "run" in spec:
-        run_path = Path(spec.pop("run"))
+        run_path = spec.pop("run")
+        if not isinstance(run_path, str) or not run_path:
+            raise SpecError("sweep.run", f"must be the path of a run file, got {run_path!r}")
+        run_path = Path(run_path)
         if base_dir is not None and not run_path.is_absolute():
             run_path = base_dir / run_path
         spec["base"] = read_yaml(run_path, "sweep.run") or {}
     base = spec.setdefault("base", {})
-    if not isinstance(base, dict):
-        raise SpecError("sweep.base", "expected a run mapping (workload, system, strategy)")
+    if base is None:
+        base = spec["base"] = {}
+    check_mapping(base, "sweep.base", BASE_KEYS, "a run mapping (workload, system, strategy)")
+    for section in SECTIONS:
+        if base.get(section) is not None and not isinstance(base[section], dict):
+            raise SpecError(f"sweep.base.{section}", f"must be a mapping, got {type(base[section]).__name__}")
+    if base.get("system") is not None:
+        check_mapping(base["system"], "sweep.base.system", SYSTEM_KEYS, "a mapping {preset, devices}")
     mode = spec.setdefault("evaluate", "estimate")
     if mode not in ("estimate", "search"):
         raise SpecError("sweep.evaluate", f"must be 'estimate' or 'search', got {mode!r}")
-    grid = spec.setdefault("grid", {}) or {}
+    if spec.get("objective") is not None and spec["objective"] not in OBJECTIVES:
+        raise SpecError("sweep.objective", f"must be one of {', '.join(OBJECTIVES)}, got {spec['objective']!r}")
+    outputs = spec.get("outputs")
+    if outputs is not None and (not isinstance(outputs, list) or not outputs
+                                or not all(isinstance(o, str) and o for o in outputs)):
+        raise SpecError("sweep.outputs", "expected a non-empty list of estimate field names")
+    if spec.get("constraints") is not None and not isinstance(spec["constraints"], dict):
+        raise SpecError("sweep.constraints", "expected a mapping of strategy field -> value or list")
+    grid = spec.get("grid") or {}
+    spec["grid"] = grid
     if not isinstance(grid, dict):
         raise SpecError("sweep.grid", "expected a mapping of parameter path -> list of values")
+    count = 1
     for k, v in grid.items():
         _check_param(k, f"sweep.grid.{k}")
         if not isinstance(v, list) or not v:
             raise SpecError(f"sweep.grid.{k}", "expected a non-empty list of values")
+        count *= len(v)
+        _check_count(count, f"sweep.grid.{k}")
     rnd = spec.get("random")
     if rnd is not None:
-        if not isinstance(rnd, dict) or not isinstance(rnd.get("params"), dict):
+        if not isinstance(rnd, dict) or not isinstance(rnd.get("params"), dict) or not rnd["params"]:
             raise SpecError("sweep.random", "expected {samples: N, seed: S, params: {path: {uniform|loguniform|int|choice: ...}}}")
-        n = rnd.get("samples")
-        if not isinstance(n, int) or n < 1:
-            raise SpecError("sweep.random.samples", f"expected a positive integer, got {n!r}")
+        check_mapping(rnd, "sweep.random", ("samples", "seed", "params"), "a mapping {samples, seed, params}")
+        n = check_int(rnd.get("samples"), "sweep.random.samples", high=limits.MAX_SAMPLES,
+                      what="a positive integer")
+        _check_count(count * n, "sweep.random.samples")
+        check_int(rnd.get("seed", 0), "sweep.random.seed", low=0, high=2**63 - 1, what="a non-negative integer")
         for k, dist in rnd["params"].items():
             _check_param(k, f"sweep.random.params.{k}")
-            _check_dist(dist, f"sweep.random.params.{k}")
+            _check_dist(dist, k, f"sweep.random.params.{k}")
     if not grid and rnd is None:
         raise SpecError("sweep", "give a grid, random samples, or both")
     if spec.get("evaluator") is not None:
@@ -99,33 +136,61 @@ def check_sweep(spec: dict, base_dir: Path | None = None) -> dict:
     return spec
 
 
-def _check_param(key: str, path: str) -> None:
-    if key.split(".", 1)[0] not in SECTIONS or "." not in key:
+def _check_count(count: int, path: str) -> None:
+    if count > limits.MAX_SWEEP_POINTS:
+        raise SpecError(path, f"the sweep has {count:,} points, above the limit of "
+                              f"{limits.MAX_SWEEP_POINTS:,} (dojosim.limits.MAX_SWEEP_POINTS); split it")
+
+
+def _check_param(key, path: str) -> None:
+    if not isinstance(key, str) or key.split(".", 1)[0] not in SECTIONS or "." not in key:
         raise SpecError(path, f"a parameter path starts with {', '.join(s + '.' for s in SECTIONS)}")
 
 
 _DISTS = ("uniform", "loguniform", "int", "choice")
 
 
-def _check_dist(dist, path: str) -> None:
+def _check_dist(dist, key: str, path: str) -> None:
     if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in _DISTS:
         raise SpecError(path, f"expected one of {{{' | '.join(_DISTS)}: ...}}")
     kind, arg = next(iter(dist.items()))
     if not isinstance(arg, list) or (kind != "choice" and len(arg) != 2) or not arg:
         raise SpecError(f"{path}.{kind}", "expected [low, high]" if kind != "choice" else "expected a list of values")
+    if kind != "choice":
+        _bounds(kind, arg, key, f"{path}.{kind}")
+
+
+def _bounds(kind: str, arg: list, key: str, path: str) -> tuple[float, float]:
+    """The [low, high] of a distribution in SI numbers, checked: finite, ordered, > 0 for log."""
+    import math
+
+    from .. import units
+    from .overrides import dimension, tokens
+
+    lo, hi = arg
+    out = []
+    for v in (lo, hi):
+        if isinstance(v, str):
+            dim = dimension(tokens(key.split(".", 1)[1])) or "count"
+            v = units.parse(v, dim, path=path)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise SpecError(path, f"bounds must be finite numbers or quantities, got {v!r}")
+        out.append(v)
+    lo, hi = out
+    if lo > hi:
+        raise SpecError(path, f"low {lo:g} is above high {hi:g}")
+    if kind == "loguniform" and lo <= 0:
+        raise SpecError(path, f"loguniform needs a low bound above 0, got {lo:g}")
+    if kind == "int" and (lo != int(lo) or hi != int(hi) or max(abs(lo), abs(hi)) > 2**62):
+        raise SpecError(path, f"int bounds must be integers below 2^62, got [{lo:g}, {hi:g}]")
+    return lo, hi
 
 
 # ---- points ---------------------------------------------------------------------------------
 def _draw(kind: str, arg: list, rng, key: str):
-    from .. import units
-    from .overrides import dimension, tokens
-
     if kind == "choice":
         return arg[int(rng.integers(len(arg)))]
-    lo, hi = arg
-    if isinstance(lo, str) or isinstance(hi, str):
-        dim = dimension(tokens(key.split(".", 1)[1])) or "count"
-        lo, hi = units.parse(lo, dim, path=key), units.parse(hi, dim, path=key)
+    lo, hi = _bounds(kind, arg, key, key)
     if kind == "int":
         return int(rng.integers(int(lo), int(hi) + 1))
     if kind == "loguniform":
@@ -173,17 +238,20 @@ def spec_hash(spec: dict) -> str:
 
 
 # ---- evaluating one point -------------------------------------------------------------------
-def resolve_evaluator(path: str | None) -> Callable:
-    """``module:function`` -> the function (points -> row dict); None -> the dojosim estimate."""
-    if path is None:
+def resolve_evaluator(name) -> Callable:
+    """The built-in evaluator ``name`` (see `EVALUATORS`); None -> the dojosim engine.
+
+    A sweep file only *names* an evaluator from this registry: no file can import a module or
+    call a function of its choosing. Other Python functions are passed as objects through
+    ``run_sweep(..., evaluator=fn)``.
+    """
+    if name is None:
         return evaluate_point
-    if not isinstance(path, str) or ":" not in path:
-        raise SpecError("sweep.evaluator", f"expected 'module:function', got {path!r}")
-    mod, _, fn = path.partition(":")
-    try:
-        return getattr(importlib.import_module(mod), fn)
-    except (ImportError, AttributeError) as exc:
-        raise SpecError("sweep.evaluator", f"cannot import {path}: {exc}") from None
+    if not isinstance(name, str) or name not in EVALUATORS:
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError("sweep.evaluator", str(name), EVALUATORS, what="evaluator")
+    return EVALUATORS[name]
 
 
 def split_params(params: dict) -> tuple[dict, dict, dict, dict]:
@@ -275,6 +343,11 @@ def echo_evaluator(params: dict, spec: dict) -> dict:
     return {"value": (h % 10**9) / 1e9, "n_params": len(params)}
 
 
+# The evaluators a sweep file may name. "engine" is the default (estimate or search per point);
+# "echo" is a cheap deterministic stand-in for testing the sweep machinery.
+EVALUATORS: dict[str, Callable] = {"engine": evaluate_point, "echo": echo_evaluator}
+
+
 def _column_value(key: str, value):
     """A parameter as stored: unit strings of system fields in SI (plots need numbers)."""
     if isinstance(value, (bool, int, float)) or value is None:
@@ -292,15 +365,15 @@ def _column_value(key: str, value):
     return str(value)
 
 
-def _eval_chunk(chunk: list[tuple[int, str, dict]], spec: dict) -> list[dict]:
+def _eval_chunk(chunk: list[tuple[int, str, dict]], spec: dict, fn: Callable | None = None) -> list[dict]:
     """Rows of one chunk; a user's mistake in one point is stored as that point's error."""
-    fn = resolve_evaluator(spec.get("evaluator"))
+    fn = fn or resolve_evaluator(spec.get("evaluator"))
     rows = []
     for index, key, params in chunk:
         row = {"index": index, "key": key}
         row.update({f"param.{k}": _column_value(k, v) for k, v in params.items()})
         try:
-            row.update(fn(params, spec))
+            row.update(_finite_row(fn(params, spec)))
             row["error"] = None
         except SpecError as err:
             row["error"] = str(err)
@@ -308,34 +381,48 @@ def _eval_chunk(chunk: list[tuple[int, str, dict]], spec: dict) -> list[dict]:
     return rows
 
 
+def _finite_row(row: dict) -> dict:
+    """An evaluator's row, refused (as that point's error) when it holds a NaN or infinity."""
+    import math
+
+    if not isinstance(row, dict):
+        raise SpecError("sweep.evaluator", f"must return a mapping of column -> value, got {type(row).__name__}")
+    for k, v in row.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise SpecError(f"result.{k}", f"is {v} (not a finite number); the point's inputs are out of range")
+    return row
+
+
 # ---- running --------------------------------------------------------------------------------
 def _chunks(todo: list, size: int) -> list[list]:
     return [todo[i:i + size] for i in range(0, len(todo), size)]
 
 
-def _local(chunks: list, spec: dict, workers: int):
+def _local(chunks: list, spec: dict, workers: int, fn: Callable):
     """Yield row lists as chunks finish; at most 2 chunks per worker in flight."""
     if workers <= 1:
         for c in chunks:
-            yield _eval_chunk(c, spec)
+            yield _eval_chunk(c, spec, fn)
         return
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from .pool import process_pool
 
     it = iter(chunks)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with process_pool(workers) as pool:
         running = set()
         for c in itertools.islice(it, 2 * workers):
-            running.add(pool.submit(_eval_chunk, c, spec))
+            running.add(pool.submit(_eval_chunk, c, spec, fn))
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for f in done:
                 yield f.result()
                 nxt = next(it, None)
                 if nxt is not None:
-                    running.add(pool.submit(_eval_chunk, nxt, spec))
+                    running.add(pool.submit(_eval_chunk, nxt, spec, fn))
 
 
-def _ray(chunks: list, spec: dict, workers: int, address: str | None):
+def _ray(chunks: list, spec: dict, workers: int, address: str | None, fn: Callable):
     """Yield row lists from a Ray cluster (``address``) or an in-process Ray instance."""
     try:
         import ray
@@ -347,44 +434,61 @@ def _ray(chunks: list, spec: dict, workers: int, address: str | None):
     remote = ray.remote(num_cpus=1)(_eval_chunk)
     spec_ref = ray.put(spec)
     it = iter(chunks)
-    running = [remote.remote(c, spec_ref) for c in itertools.islice(it, 2 * max(1, workers))]
+    running = [remote.remote(c, spec_ref, fn) for c in itertools.islice(it, 2 * max(1, workers))]
     while running:
         done, running = ray.wait(running, num_returns=1)
         for ref in done:
             yield ray.get(ref)
             nxt = next(it, None)
             if nxt is not None:
-                running.append(remote.remote(nxt, spec_ref))
+                running.append(remote.remote(nxt, spec_ref, fn))
 
 
 def run_sweep(spec: dict | str | os.PathLike, out: str | os.PathLike, *, resume: bool = False,
               executor: str = "local", address: str | None = None, workers: int | None = None,
               progress: bool = False, flush_rows: int = FLUSH_ROWS, flush_s: float = FLUSH_S,
-              chunk: int = CHUNK) -> dict:
-    """Run a sweep into the store at ``out``; returns counts (points, skipped, written, errors)."""
-    if not isinstance(spec, dict):
+              chunk: int = CHUNK, evaluator: Callable | None = None) -> dict:
+    """Run a sweep into the store at ``out``; returns counts (points, skipped, written, errors)
+    and ``first_error`` (the error of the first failed point, or None).
+
+    ``evaluator`` is any function ``(params, spec) -> row dict`` (module-level, so that worker
+    processes can import it); a sweep file can only name a built-in one (`EVALUATORS`).
+    """
+    if isinstance(spec, (str, os.PathLike)):
         spec = load_sweep(spec)
-    else:
+    elif isinstance(spec, dict):
         spec = check_sweep(spec)
+    else:
+        raise SpecError("sweep", f"expected a sweep mapping or a file path, got {type(spec).__name__}")
     if executor not in ("local", "ray"):
         raise SpecError("executor", f"must be 'local' or 'ray', got {executor!r}")
-    workers = max(1, int(workers or os.cpu_count() or 1))
+    if evaluator is not None and not callable(evaluator):
+        raise SpecError("evaluator", f"expected a function (params, spec) -> row, got {type(evaluator).__name__}")
+    fn = evaluator or resolve_evaluator(spec.get("evaluator"))
+    workers = cap_workers(workers)
+    check_int(chunk, "chunk", high=limits.MAX_SWEEP_POINTS)
+    if not isinstance(out, (str, os.PathLike)):
+        raise SpecError("out", f"expected a directory path, got {type(out).__name__}")
     store = Store(out)
-    store.open(spec_hash(spec), spec, resume)
     pts = points(spec)
+    store.open(spec_hash(spec), spec, resume)
     done = store.done_keys()
     todo = [p for p in pts if p[1] not in done]
     stats = {"points": len(pts), "skipped": len(pts) - len(todo), "written": 0, "errors": 0,
-             "out": str(store.path)}
-    chunks = _chunks(todo, max(1, chunk))
-    source = _local(chunks, spec, workers) if executor == "local" else _ray(chunks, spec, workers, address)
+             "first_error": None, "out": str(store.path)}
+    chunks = _chunks(todo, chunk)
+    source = (_local(chunks, spec, workers, fn) if executor == "local"
+              else _ray(chunks, spec, workers, address, fn))
     buffer: list[dict] = []
     last = time.monotonic()
     bar = _progress(progress, len(pts), stats["skipped"])
     try:
         for rows in source:
             buffer.extend(rows)
-            stats["errors"] += sum(1 for r in rows if r.get("error"))
+            failed = [r["error"] for r in rows if r.get("error")]
+            stats["errors"] += len(failed)
+            if failed and stats["first_error"] is None:
+                stats["first_error"] = failed[0]
             if bar:
                 bar[0].advance(bar[1], len(rows))
             if len(buffer) >= flush_rows or time.monotonic() - last >= flush_s:

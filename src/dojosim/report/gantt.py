@@ -71,18 +71,21 @@ def _time_unit(seconds: float) -> tuple[float, str]:
     return 1e6, "us"
 
 
-def plot_gantt(est: Estimate, path: str | Path, *, title: str = "") -> Path:
-    """Draw the predicted timeline of one step of ``est``; the suffix of ``path`` picks PNG or SVG."""
+GANTT_SUFFIXES = (".png", ".svg")
+
+
+def plot_gantt(est: Estimate, path: str | Path, *, title: str = "", force: bool = False) -> Path:
+    """Draw the predicted timeline of one step of ``est``; the suffix of ``path`` (.png or .svg)
+    picks the format, any other suffix is a `SpecError` (never a file under another name)."""
     import matplotlib.pyplot as plt
 
+    from ..outfile import check_output
     from .plots import save_figure
 
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg"):
-        path = path.with_suffix(".png")
+    path = check_output(path, force=force, what="--gantt", suffixes=GANTT_SUFFIXES)
     fig = figure_gantt(timeline(est), title=title or f"{est.model} on {est.system}: predicted step timeline")
     try:
-        save_figure(fig, path)
+        save_figure(fig, path, force=force, what="--gantt")
     finally:
         plt.close(fig)
     return path

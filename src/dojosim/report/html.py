@@ -184,7 +184,7 @@ def _compare_section(rows: Sequence[dict]) -> str:
 
 
 def render_report(est: Estimate, *, title: str = "", model=None, system=None, compare_rows: Sequence[dict] = (),
-                  notes: Sequence[str] = (), run: dict | None = None) -> str:
+                  notes: Sequence[str] = (), run: dict | None = None, claims: Sequence = ()) -> str:
     """The whole report as one HTML string."""
     title = title or f"{est.model} on {est.system}"
     split = ", ".join(f"{k}={v}" for k, v in (est.strategy or {}).items() if v not in (None, False))
@@ -193,6 +193,10 @@ def render_report(est: Estimate, *, title: str = "", model=None, system=None, co
              _estimate_section(est, model, system)]
     if compare_rows:
         parts.append(_compare_section(compare_rows))
+    if claims:
+        from .claims_html import claims_section
+
+        parts.append(claims_section(claims))
     all_notes = list(est.notes) + list(notes)
     assumed = list(getattr(system, "assumed", []) or [])
     if assumed:
@@ -211,9 +215,9 @@ def render_report(est: Estimate, *, title: str = "", model=None, system=None, co
             + "\n".join(parts) + f"\n<script>{_SCRIPT}</script>\n</body></html>\n")
 
 
-def write_report(est: Estimate, path: str | Path, **kwargs) -> Path:
-    """Write `render_report` to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(est, **kwargs), encoding="utf-8")
-    return path
+def write_report(est: Estimate, path: str | Path, *, force: bool = False, **kwargs) -> Path:
+    """Write `render_report` to ``path`` through the safe writer; returns the path written."""
+    from ..outfile import check_output, write_text
+
+    check_output(path, force=force, what="--output")
+    return write_text(path, render_report(est, **kwargs), force=force, what="--output")

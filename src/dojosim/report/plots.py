@@ -32,18 +32,25 @@ def _plt():
     return plt
 
 
-def save_figure(fig, path: Path) -> Path:
+def save_figure(fig, path: Path, *, force: bool = False, what: str = "--plot") -> Path:
+    """Save ``fig`` to ``path`` (PNG or SVG by its suffix) through the safe writer."""
+    from ..outfile import atomic_path
+
     _plt()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Date": None} if path.suffix == ".svg" else None)
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    with atomic_path(path, force=force, what=what, suffixes=(".png", ".svg")) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
     return path
 
 
-def _save_all(fig, directory: str | Path, stem: str) -> list[Path]:
+def _save_all(fig, directory: str | Path, stem: str, force: bool = False) -> list[Path]:
+    from ..outfile import make_output_dir
+
     plt = _plt()
-    d = Path(directory)
     try:
-        return [save_figure(fig, d / f"{stem}.{fmt}") for fmt in FORMATS]
+        d = make_output_dir(directory, force=force, what="--plot")
+        return [save_figure(fig, d / f"{stem}.{fmt}", force=force) for fmt in FORMATS]
     finally:
         plt.close(fig)
 
@@ -113,22 +120,24 @@ def figure_op_times(est: Estimate, top: int = 20):
     return fig
 
 
-def plot_estimate(est: Estimate, directory: str | Path, *, model=None, system=None) -> list[Path]:
+def plot_estimate(est: Estimate, directory: str | Path, *, model=None, system=None,
+                  force: bool = False) -> list[Path]:
     """Breakdown bars, memory breakdown, per-module times, the Gantt timeline and (given the model
     and system) the per-op roofline of ``est``, each as PNG and SVG in ``directory``."""
     d = Path(directory)
-    paths = _save_all(figure_breakdown([est]), d, "breakdown")
-    paths += _save_all(figure_memory(est), d, "memory")
+    paths = _save_all(figure_breakdown([est]), d, "breakdown", force)
+    paths += _save_all(figure_memory(est), d, "memory", force)
     if est.stage and est.stage.ops:
-        paths += _save_all(figure_op_times(est), d, "op_times")
+        paths += _save_all(figure_op_times(est), d, "op_times", force)
     if model is not None and system is not None:
         precision = str((est.strategy or {}).get("precision") or "bf16")
         peak, bw = chip_roof(system, precision)
         paths += _save_all(figure_roofline(roofline_points(model, system, precision, est), peak, bw,
                                            f"Roofline per op: {est.model} on one {getattr(system, 'name', '')} chip",
                                            pool_roofs(system)),
-                           d, "roofline")
-    paths += _save_all(figure_gantt(timeline(est), title=f"{est.model} on {est.system}: predicted step"), d, "gantt")
+                           d, "roofline", force)
+    paths += _save_all(figure_gantt(timeline(est), title=f"{est.model} on {est.system}: predicted step"),
+                       d, "gantt", force)
     return paths
 
 
@@ -160,8 +169,8 @@ def figure_validation(result: dict):
     return fig
 
 
-def plot_validation(result: dict, directory: str | Path) -> list[Path]:
-    return _save_all(figure_validation(result), directory, "validation")
+def plot_validation(result: dict, directory: str | Path, *, force: bool = False) -> list[Path]:
+    return _save_all(figure_validation(result), directory, "validation", force)
 
 
 # ---------------------------------------------------------------- search
@@ -186,8 +195,8 @@ def figure_search(candidates: Sequence) -> object:
     return fig
 
 
-def plot_search(candidates: Sequence, directory: str | Path) -> list[Path]:
-    return _save_all(figure_search(candidates), directory, "search")
+def plot_search(candidates: Sequence, directory: str | Path, *, force: bool = False) -> list[Path]:
+    return _save_all(figure_search(candidates), directory, "search", force)
 
 
 # ---------------------------------------------------------------- sweep
@@ -281,13 +290,14 @@ def sweep_scaling_points(df) -> list[dict]:
     return pts if len(pts) > 1 else []
 
 
-def plot_sweep(df, directory: str | Path, x: str | None = None, y: str | None = None) -> list[Path]:
+def plot_sweep(df, directory: str | Path, x: str | None = None, y: str | None = None, *,
+               force: bool = False) -> list[Path]:
     """The Pareto front of two columns; and, when the sweep varies the device count, the scaling
     curve of its best point per count."""
-    paths = _save_all(figure_sweep(df, x, y), directory, "sweep_pareto")
+    paths = _save_all(figure_sweep(df, x, y), directory, "sweep_pareto", force)
     pts = sweep_scaling_points(df)
     if pts:
-        paths += plot_scaling(pts, directory)
+        paths += plot_scaling(pts, directory, force=force)
     return paths
 
 
@@ -323,8 +333,8 @@ def figure_scaling(points: Iterable):
     return fig
 
 
-def plot_scaling(points: Iterable, directory: str | Path) -> list[Path]:
-    return _save_all(figure_scaling(points), directory, "scaling")
+def plot_scaling(points: Iterable, directory: str | Path, *, force: bool = False) -> list[Path]:
+    return _save_all(figure_scaling(points), directory, "scaling", force)
 
 
 # ---------------------------------------------------------------- compare
@@ -361,11 +371,11 @@ def figure_compare(rows: Sequence[dict]):
     return fig
 
 
-def plot_compare(rows: Sequence[dict], directory: str | Path) -> list[Path]:
-    paths = _save_all(figure_compare(rows), directory, "compare")
+def plot_compare(rows: Sequence[dict], directory: str | Path, *, force: bool = False) -> list[Path]:
+    paths = _save_all(figure_compare(rows), directory, "compare", force)
     ests = [r["estimate"] for r in rows if isinstance(r.get("estimate"), Estimate)]
     if ests:
         paths += _save_all(figure_breakdown(ests, [r.get("label") or r["system"] for r in rows if
                                                    isinstance(r.get("estimate"), Estimate)]),
-                           directory, "compare_breakdown")
+                           directory, "compare_breakdown", force)
     return paths

@@ -119,13 +119,15 @@ def trace_events(tl: Timeline, *, title: str = "") -> dict:
     return {"traceEvents": out, "displayTimeUnit": "ms", "otherData": meta}
 
 
-def write_trace(est: Estimate, path: str | Path, *, schedule: str | None = None, model=None) -> Path:
-    """Write the predicted timeline of one step of ``est`` to ``path`` as trace-event JSON.
+def write_trace(est: Estimate, path: str | Path, *, schedule: str | None = None, model=None,
+                force: bool = False) -> Path:
+    """Write the predicted timeline of one step of ``est`` to ``path`` as trace-event JSON,
+    through the safe writer (`dojosim.outfile`); returns the path written.
 
     ``model`` (the `Model` estimated) lets the ops inside each slot repeat as its blocks do."""
+    from ..outfile import check_output, write_text
+
+    check_output(path, force=force, what="--output")
     tl = timeline(est, schedule=schedule, **timeline_hints(model))
     doc = trace_events(tl, title=f"{est.model} on {est.system}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, separators=(",", ":")))
-    return path
+    return write_text(path, json.dumps(doc, separators=(",", ":"), allow_nan=False), force=force, what="--output")

@@ -84,6 +84,10 @@ class Op:
     # the per-image backbone): a spatial split first hands whole images to ranks, which needs no
     # halo, and cuts rows only beyond that. 1 = one image (or unknown).
     images: int = 1
+    # Convolutions: the input's spatial size per image and the kernel, per axis (rows first; depth
+    # first for 3-D grids), for the per-block partition of a spatial split (engine/partition.py).
+    spatial: tuple[int, ...] = ()
+    kernel: tuple[int, ...] = ()
     # traced ops only: shapes of the tensor inputs, then (last) of the output, whole traced batch
     shapes: tuple[tuple[int, ...], ...] = ()
 
@@ -186,12 +190,13 @@ class Model:
 
     @cached_property  # the engine asks on every estimate; a model is frozen
     def spatial_rows(self) -> int | None:
-        """How many ranks the rows of this network's feature maps can be split over: the
-        smallest, over its row-splittable convolutions, of input rows per halo (a rank must own
-        at least the rows it lends its neighbours). None when no op can be split by rows."""
-        rows = [op.images * max(op.reads - op.params, 0.0) / op.halo
-                for _, op in self.iter_ops() if op.halo > 0]
-        return int(min(rows)) if rows else None
+        """How many ranks one sample of this network can be spread over spatially: the smallest,
+        over its blocks, of the most chips any of the block's partitions (images, rows, columns,
+        depth, channels; engine/partition.py) can use. None when no block is spatial."""
+        from ..engine.partition import limit
+
+        caps = [c for c in (limit(b) for b in self.blocks) if c is not None]
+        return int(min(caps)) if caps else None
 
     @property
     def tokens_per_sample(self) -> int | None:

@@ -79,6 +79,7 @@ def conv(name: str, c_in: int, c_out: int, kernel: int | tuple, stride: int, spa
         name=name, kind="conv", flops=2.0 * m * c_out * k_gemm,
         reads=n_in * c_in + params, writes=m * c_out, params=params, saved=n_in * c_in,
         gemm=(float(m), c_out, k_gemm), groups=groups, halo=float(halo),
+        spatial=tuple(spatial), kernel=tuple(ks),
     )
     return op, out
 

@@ -5,9 +5,11 @@ real `nn.Module` (torch imported lazily), `example_inputs(name, batch, ...)` inp
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ... import limits
 from ...errors import SpecError, UnknownNameError
 from ..graph import Model
 from . import transformer as _tf
@@ -122,21 +124,25 @@ def coerce(key: str, value: Any, default: Any, path: str) -> Any:
     if isinstance(default, float):
         try:
             v = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise SpecError(where, f"expected a number, got {value!r}") from None
+        if not math.isfinite(v):
+            raise SpecError(where, f"must be a finite number, got {value!r}")
         if v < 0:
             raise SpecError(where, f"must not be negative, got {value!r}")
         return v
     if isinstance(default, str):
         return str(value)
     # int (or None default: the ints like kv_heads / ffn that default to a derived value)
+    what = "a non-negative index" if key in INDEX_SETTINGS else "a positive integer"
     try:
         f = float(value)
-    except (TypeError, ValueError):
-        raise SpecError(where, f"expected a positive integer, got {value!r}") from None
-    if isinstance(value, bool) or f != int(f) or f < (0 if key in INDEX_SETTINGS else 1):
-        what = "a non-negative index" if key in INDEX_SETTINGS else "a positive integer"
+    except (TypeError, ValueError, OverflowError):
+        raise SpecError(where, f"expected {what}, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(f) or f != int(f) or f < (0 if key in INDEX_SETTINGS else 1):
         raise SpecError(where, f"expected {what}, got {value!r}")
+    if f > limits.MAX_MODEL_SIZE:
+        raise SpecError(where, f"{value} is above the limit of {limits.MAX_MODEL_SIZE:,} (dojosim.limits)")
     return int(f)
 
 

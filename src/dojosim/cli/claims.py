@@ -1,0 +1,66 @@
+"""`dojosim claims`: Tesla's quantified Dojo claims against the model's predictions."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ._app import JSON_OPTION, app, console, emit_json
+
+# The claim files ship with the repository (examples/claims); from elsewhere, name a directory.
+_REPO_CLAIMS = Path(__file__).resolve().parents[3] / "examples" / "claims"
+
+
+def default_claims_dir() -> Path:
+    return _REPO_CLAIMS if _REPO_CLAIMS.is_dir() else Path("examples/claims")
+
+
+def _short(x: float) -> str:
+    return f"{x:,.3g}" if abs(x) < 1e4 else f"{x:.3g}"
+
+
+@app.command("claims")
+def claims_cmd(
+    directory: Optional[Path] = typer.Option(None, "--dir", help="Directory of claim files "
+                                             "(default: the repository's examples/claims)."),
+    json_: bool = JSON_OPTION,
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write the ledger as an HTML page."),
+) -> None:
+    """Check every quantified public Tesla claim about Dojo against dojosim's prediction."""
+    from ..plan.claims import ledger
+
+    entries = ledger(directory or default_claims_dir())
+    written = None
+    if html is not None:
+        from ..report.claims_html import render_claims_page
+
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(render_claims_page(entries), encoding="utf-8")
+        written = str(html)
+    if json_:
+        out = {"claims": [e.to_dict() for e in entries]}
+        if written:
+            out["wrote"] = written
+        emit_json(out)
+        return
+    t = Table(title="Tesla's Dojo claims vs dojosim")
+    t.add_column("claim")
+    t.add_column("claimed", justify="right")
+    t.add_column("predicted", justify="right")
+    t.add_column("ratio", justify="right")
+    t.add_column("", justify="left")
+    for e in entries:
+        t.add_row(e.id, f"{e.compare} {_short(e.claimed)}", _short(e.predicted), f"{e.ratio:.2f}",
+                  "meets" if e.hit else "misses")
+    console.print(t)
+    for e in entries:
+        if e.needs:
+            console.print(f"{e.id}: what would have to be true (each alone):", markup=False)
+            for n in e.needs:
+                from ..report.claims_html import _need_text
+
+                console.print(f"  {_need_text(n)}", markup=False)
+    if written:
+        console.print(f"wrote {written}", markup=False)
