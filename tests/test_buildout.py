@@ -164,6 +164,7 @@ def test_rates_on_disk_are_reused_only_under_the_same_code(tmp_path, monkeypatch
     from dojosim.plan import rates
 
     key = (("fsd-mini", (), 64, "bf16"), "h100-dgx", 16)
+    tmp_path = tmp_path / "cache"   # a directory dojosim creates is its own: reruns may rewrite it
     clear_cache()
     found = rates.island_rates([key], workers=1, cache_dir=tmp_path)
     assert (tmp_path / rates.CACHE_FILE).exists()

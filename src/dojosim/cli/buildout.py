@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 from ..report.table import Col
-from ._app import JSON_OPTION, app, approx, console, emit_json, print_table, wrote
+from ._app import FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json, print_table, wrote
 
 ASSUMED_NOTE = "≈ = rests on an assumed figure (a preset estimate or a plan range); --json lists them all."
 
@@ -146,23 +146,28 @@ def buildout_cmd(
     cache: Path = typer.Option(Path("out") / "cache", "--cache",
                                help="Keep the engine's per-device rates here between runs (rates.json)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Search every rate afresh and store nothing."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """A build-out plan quarter by quarter: capacity, power, money, vendor shares, data demand, best mix."""
+    from ..outfile import check_output, check_output_dir
     from ..plan.buildout import load_plan
     from ..plan.quarterly import run_buildout
-
     from ..plan.rates import CACHE_FILE
 
-    cache_dir = None if no_cache else cache
+    check_plot_dir(plot, force)   # before the long work: a bad path fails now, not after it
+    cache_dir = None if no_cache else check_output_dir(cache, force=force, what="--cache")
+    if cache_dir is not None:
+        check_output(cache_dir / CACHE_FILE, force=force, what="--cache")
+    plan_ = load_plan(plan)
     before = (cache_dir / CACHE_FILE).stat().st_mtime_ns if cache_dir and (cache_dir / CACHE_FILE).exists() else None
-    result = run_buildout(load_plan(plan), workers=workers, cache_dir=cache_dir)
+    result = run_buildout(plan_, workers=workers, cache_dir=cache_dir, force=force)
     written = []
     if cache_dir and (cache_dir / CACHE_FILE).exists() and (cache_dir / CACHE_FILE).stat().st_mtime_ns != before:
         written.append(cache_dir / CACHE_FILE)
     if plot is not None:
         from ..report.buildout_plots import plot_buildout
 
-        written = plot_buildout(result, plot)
+        written = plot_buildout(result, plot, force=force) + written
     if json_:
         emit_json(result)
         return

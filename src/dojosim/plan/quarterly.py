@@ -34,10 +34,10 @@ def installed(plan: Plan) -> dict[int, dict[tuple[str, str], int]]:
     return out
 
 
-def run_buildout(plan: Plan, *, workers=None, cache_dir=None) -> dict:
+def run_buildout(plan: Plan, *, workers=None, cache_dir=None, force: bool = False) -> dict:
     """`evaluate_plan`, plus the best mix (``best_mix``) when the plan has an optimize block.
     ``cache_dir``: keep the engine's per-device rates there between runs (`rates.island_rates`)."""
-    rates = _rates(plan, workers, cache_dir)
+    rates = _rates(plan, workers, cache_dir, force)
     result = evaluate_plan(plan, rates=rates)
     if plan.optimize is not None:
         from .mix import optimize
@@ -46,11 +46,11 @@ def run_buildout(plan: Plan, *, workers=None, cache_dir=None) -> dict:
     return result
 
 
-def _rates(plan: Plan, workers, cache_dir=None):
+def _rates(plan: Plan, workers, cache_dir=None, force: bool = False):
     from .rates import device_rates
 
     return device_rates({n: (t.preset, t.island) for n, t in plan.types.items()}, list(plan.workloads.values()),
-                        plan.reference, plan.island, workers, cache_dir)
+                        plan.reference, plan.island, workers, cache_dir, force)
 
 
 def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:

@@ -21,7 +21,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,24 +161,19 @@ def _load_disk(cache_dir: Path) -> dict:
     return out
 
 
-def _save_disk(cache_dir: Path, entries: dict) -> Path:
-    """Write every cached rate to ``cache_dir/rates.json`` atomically (temp file + rename)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
+def _save_disk(cache_dir: Path, entries: dict, force: bool = False) -> Path:
+    """Write every cached rate to ``cache_dir/rates.json`` through the safe writer (atomic)."""
+    from ..outfile import make_output_dir, write_text
+
+    d = make_output_dir(cache_dir, force=force, what="--cache")
     doc = {"fingerprint": fingerprint(),
            "rates": [{"key": [list(k[0][:1]) + [[list(kv) for kv in k[0][1]], k[0][2], k[0][3]], k[1], k[2]],
                       "value": list(v)} for k, v in entries.items()]}
-    fd, tmp = tempfile.mkstemp(prefix=".rates-", suffix=".json", dir=cache_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh)
-        os.replace(tmp, cache_dir / CACHE_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return cache_dir / CACHE_FILE
+    return write_text(d / CACHE_FILE, json.dumps(doc), force=force, what="--cache", suffixes=(".json",))
 
 
-def island_rates(keys: list[tuple], workers: int | None = None, cache_dir: Path | None = None) -> dict[tuple, tuple]:
+def island_rates(keys: list[tuple], workers: int | None = None, cache_dir: Path | None = None,
+                 force: bool = False) -> dict[tuple, tuple]:
     """Search every (engine_key, preset, island) not yet cached, in parallel processes; with
     ``cache_dir``, reuse and extend the rates stored there."""
     if cache_dir is not None:
@@ -199,13 +193,13 @@ def island_rates(keys: list[tuple], workers: int | None = None, cache_dir: Path 
         for k in todo:
             _CACHE[k] = _search(k)
     if cache_dir is not None and todo:
-        _save_disk(Path(cache_dir), _CACHE)
+        _save_disk(Path(cache_dir), _CACHE, force)
     return {k: _CACHE[k] for k in keys}
 
 
 def device_rates(types: dict[str, tuple[str, int]], workloads: list[Workload], reference: str,
                  island: int = DEFAULT_ISLAND, workers: int | None = None,
-                 cache_dir: Path | None = None) -> tuple[dict[str, DeviceRates], dict]:
+                 cache_dir: Path | None = None, force: bool = False) -> tuple[dict[str, DeviceRates], dict]:
     """Rates per system type (name -> (preset, island)) and the reference per-device rate per workload."""
     from .fleet import _island
 
@@ -214,7 +208,7 @@ def device_rates(types: dict[str, tuple[str, int]], workloads: list[Workload], r
     for wl in workloads:
         keys.append((wl.engine_key, reference, ref_island))
         keys += [(wl.engine_key, preset, isl) for preset, isl in types.values()]
-    found = island_rates(keys, workers, cache_dir)
+    found = island_rates(keys, workers, cache_dir, force)
     ref = {}
     for wl in workloads:
         thr, split, _ = found[(wl.engine_key, reference, ref_island)]

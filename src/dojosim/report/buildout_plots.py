@@ -144,13 +144,13 @@ def figure_frontier(best: dict):
     return fig
 
 
-def plot_buildout(result: dict, directory: str | Path) -> list[Path]:
+def plot_buildout(result: dict, directory: str | Path, *, force: bool = False) -> list[Path]:
     """Write every plot of ``result`` (and its best mix) as PNG + SVG; return the paths."""
-    out = _save_all(figure_capacity(result), directory, "buildout-capacity")
-    out += _save_all(figure_power(result), directory, "buildout-power")
-    out += _save_all(figure_spend(result), directory, "buildout-spend")
+    out = _save_all(figure_capacity(result), directory, "buildout-capacity", force)
+    out += _save_all(figure_power(result), directory, "buildout-power", force)
+    out += _save_all(figure_spend(result), directory, "buildout-spend", force)
     if result.get("data"):
-        out += _save_all(figure_storage(result), directory, "buildout-storage")
+        out += _save_all(figure_storage(result), directory, "buildout-storage", force)
     if result.get("best_mix"):
-        out += _save_all(figure_frontier(result["best_mix"]), directory, "buildout-frontier")
+        out += _save_all(figure_frontier(result["best_mix"]), directory, "buildout-frontier", force)
     return out
