@@ -96,6 +96,39 @@ class Assumptions:
     fp8_gemm_only: bool = _f(
         True, "bool",
         "Transformer Engine runs linear layers in fp8 but attention, norms, softmax and the output layer in bf16")
+    # fp8 as NVIDIA Transformer Engine runs it (precision "fp8" on a chip with an fp8 peak: H100,
+    # H200, B200). In fp8: the GEMMs of te.Linear / LayerNormLinear / LayerNormMLP, i.e. a
+    # transformer layer's QKV, attention-output, FC1, FC2 and MoE-expert GEMMs (forward and both
+    # gradients). In bf16: the attention core (TE's fp8 attention, `fp8_dpa`, is opt-in), norms,
+    # activations, the embedding, the output layer + loss (Megatron-LM builds only the layers
+    # from TE modules) and convolutions (no TE fp8 path). (TE docs, "Using FP8 with Transformer
+    # Engine".) Dojo's cfp8, and fp8 on chips without an fp8 peak, follow `fp8_gemm_only`.
+    fp8_gemm_efficiency: float = _f(
+        0.88, "fraction",
+        "large cuBLASLt GEMMs on H100 SXM reach ~1,250-1,400 of 1,979 dense fp8 TFLOP/s (~63-70%) "
+        "against ~700-760 of 989 bf16 (~71-77%) (SemiAnalysis, 'MI300X vs H100 vs H200 Benchmark "
+        "Part 1: Training', Dec 2024): an fp8 GEMM keeps ~0.88 of the share of its (2x) peak that a "
+        "bf16 GEMM of the same shape keeps (power/clock limit reached sooner, epilogue not faster)",
+        low=0.80, high=0.95,
+        reason="H200 shares the H100's SMs and 700 W limit; for B200 no independent GEMM measurement "
+               "was found and the same ~1.8x fp8/bf16 vendor-benchmark ratio is assumed")
+    fp8_cast_bytes_per_element: float = _f(
+        4.0, "pos",
+        "TE's fused cast_transpose of each fp8 GEMM's input (forward) and output gradient "
+        "(backward): read 2 B of bf16, write the fp8 copy and its transpose (1 + 1 B); the amax "
+        "comes out of the same kernel (TE source, cast_transpose)",
+        low=2.0, high=4.0,
+        reason="TE fuses the input cast into the LayerNorm before QKV/FC1 and the GeLU before FC2, "
+               "saving the 2 B read there; 4 is the unfused figure")
+    fp8_weight_cast_bytes_per_param: float = _f(
+        4.0, "pos",
+        "the weights' fp8 copies and transposes are made once per step (Megatron-LM passes TE's "
+        "is_first_microbatch, later micro-batches reuse them): read 2 B, write 1 + 1 B per parameter")
+    fp8_amax_tensors_per_gemm: float = _f(
+        3.0, "pos",
+        "delayed scaling (TE DelayedScaling, reduce_amax): each fp8 GEMM tracks the amax of its "
+        "input, weight and output gradient; per micro-batch and pass one fused scale-update kernel "
+        "and one all-reduce of 4 B per tensor over the data-parallel group")
 
     # --- memory --------------------------------------------------------------------------------
     sram_operand_fraction: float = _f(

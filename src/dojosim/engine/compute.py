@@ -139,6 +139,8 @@ class Device:
     act_bandwidth: float      # bytes/s of the memory activations live in (HBM, or SRAM on D1)
     element_bytes: float
     fp8: bool
+    # NVIDIA fp8 as Transformer Engine runs it: the layers' linear GEMMs in fp8, the rest bf16
+    te_fp8: bool = False
     # SRAM-only chips (D1): operands beyond `fast_bytes` live in, and stream from, the pool
     # attached above the chip at `spill_bandwidth` (per chip). 0 = no such limit (GPUs: HBM).
     fast_bytes: float = 0.0
@@ -159,6 +161,7 @@ def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: flo
         act_bandwidth=act_bandwidth,
         element_bytes=ELEMENT_BYTES.get(precision, 2.0),
         fp8=precision in ("fp8", "cfp8"),
+        te_fp8=precision == "fp8" and bool(peaks.get("fp8")),
         fast_bytes=chip.sram_bytes * a.sram_operand_fraction if sram_only else 0.0,
         spill_bandwidth=spill_bandwidth if sram_only else 0.0,
         a=a,
@@ -177,8 +180,15 @@ def memory_time(nbytes: float, dev: Device) -> tuple[float, float]:
     return dev.fast_bytes / fast_bw + streamed, streamed
 
 
-def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
-    """Forward and backward seconds of ``op`` for one micro-batch on one device."""
+def is_te_fp8(op: Op, dev: Device, in_layer: bool) -> bool:
+    """True when Transformer Engine runs this op's GEMMs in fp8: a linear layer's GEMM inside
+    a transformer layer (not the attention core, the embedding, the output layer or a conv)."""
+    return dev.te_fp8 and in_layer and op.kind == "matmul" and op.gemm is not None
+
+
+def op_time(op: Op, micro_batch: int, split: Split, dev: Device, in_layer: bool = True) -> OpTime:
+    """Forward and backward seconds of ``op`` for one micro-batch on one device (``in_layer``:
+    the op belongs to a repeated layer, where Transformer Engine's fp8 applies)."""
     a = dev.a
     s = shard(op, split)
     b = float(micro_batch)
@@ -186,17 +196,28 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device) -> OpTime:
     bwd_flops = op.bwd_flops * b / s
     # Weights are read once per pass, activations once per sample.
     w_elems = op.params / param_shard(op, split)
-    act_elems = (max(op.reads - op.params, 0.0) + op.writes) * b / s
-    mem_bytes = (act_elems + w_elems) * dev.element_bytes
+    in_elems = max(op.reads - op.params, 0.0) * b / s
+    out_elems = op.writes * b / s
+    fp8_gemm = is_te_fp8(op, dev, in_layer)
+    if fp8_gemm:
+        # the GEMM reads its fp8 copies (1 B) and writes bf16
+        mem_bytes = w_elems + in_elems + out_elems * dev.element_bytes
+    else:
+        mem_bytes = (in_elems + out_elems + w_elems) * dev.element_bytes
     t_mem_f, streamed_f = memory_time(mem_bytes, dev)
     t_mem_b, streamed_b = memory_time(mem_bytes * a.backward_bytes_factor, dev)
 
     if dev.cores is not None:
         t_math_f, t_math_b, math_bound = _core_math(op, b, split, dev, fwd_flops, bwd_flops)
     else:
-        t_math_f, t_math_b, math_bound = _gpu_math(op, b, split, dev, fwd_flops, bwd_flops)
+        t_math_f, t_math_b, math_bound = _gpu_math(op, b, split, dev, fwd_flops, bwd_flops, fp8_gemm)
     t_f = max(t_math_f, t_mem_f) + a.kernel_overhead_s
     t_b = max(t_math_b, t_mem_b) + a.kernel_overhead_s
+    if fp8_gemm:
+        # cast_transpose of the input (forward) and of the output gradient (backward), one
+        # memory-bound kernel each; the amax comes out of the same kernel
+        t_f += memory_time(in_elems * a.fp8_cast_bytes_per_element, dev)[0] + a.kernel_overhead_s
+        t_b += memory_time(out_elems * a.fp8_cast_bytes_per_element, dev)[0] + a.kernel_overhead_s
     # The part of the op's time that exists only because operands stream from the outer pool.
     stream_f = max(t_math_f, t_mem_f) - max(t_math_f, t_mem_f - streamed_f)
     stream_b = max(t_math_b, t_mem_b) - max(t_math_b, t_mem_b - streamed_b)
@@ -219,9 +240,10 @@ def _local_gemm(op: Op, b: float, split: Split) -> tuple[float, float, float]:
 
 
 def _gpu_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
-              bwd_flops: float) -> tuple[float, float, str]:
+              bwd_flops: float, fp8_gemm: bool = False) -> tuple[float, float, str]:
     """Math seconds (forward, backward) on a GPU-like chip: peak x a shape-aware efficiency."""
     a = dev.a
+    on_vector = False
     if op.kind == "attention" and op.attn is not None:
         seq, heads, head_dim = op.attn
         peak = dev.half_peak if dev.fp8 and a.fp8_gemm_only else dev.tensor_peak
@@ -243,6 +265,7 @@ def _gpu_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
                 # and depthwise kernels are not tensor-core GEMMs).
                 peak, eff_f = dev.vector_peak, a.vector_efficiency
                 eff_b = eff_f
+                on_vector = True
         else:
             eff_f = eff_b = a.gemm_peak_efficiency
             if dev.fp8 and a.fp8_gemm_only:
@@ -253,6 +276,11 @@ def _gpu_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
         peak = dev.vector_peak
         eff_f = eff_b = 1.0
 
+    if dev.te_fp8 and op.kind in COMPUTE_KINDS and not on_vector:
+        # Transformer Engine: the layers' linear GEMMs at the fp8 peak, everything else in bf16
+        peak = dev.tensor_peak if fp8_gemm else dev.half_peak
+        if fp8_gemm:
+            eff_f, eff_b = eff_f * a.fp8_gemm_efficiency, eff_b * a.fp8_gemm_efficiency
     t_math_f = fwd_flops / (peak * eff_f) if eff_f > 0 else 0.0
     t_math_b = bwd_flops / (peak * eff_b) if eff_b > 0 else 0.0
     return t_math_f, t_math_b, ("vector" if peak == dev.vector_peak and peak != dev.tensor_peak else "matrix")
@@ -348,7 +376,7 @@ def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> Blo
     bounds = [0.0] * len(BOUND_KEYS)
     over, fixed = BOUND_KEYS.index("overhead"), 2 * dev.a.kernel_overhead_s
     for op in block.ops:
-        t = op_time(op, micro_batch, split, dev)
+        t = op_time(op, micro_batch, split, dev, block.layer)
         bounds[BOUND_KEYS.index(t.bound)] += t.fwd_s + t.bwd_s - fixed
         bounds[over] += fixed
         fs += t.fwd_s
@@ -362,3 +390,18 @@ def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> Blo
             aff += t.fwd_flops
         ops.append((op.name, t.fwd_s, t.bwd_s))
     return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops), sf, sb, tuple(bounds))
+
+
+def fp8_layer_facts(blocks, split: Split, dev: Device) -> tuple[float, float]:
+    """(parameters, GEMMs) per layer on one device that Transformer Engine runs in fp8: what its
+    once-per-step weight casts and per-pass amax bookkeeping scale with. (0, 0) without TE fp8."""
+    params = gemms = layers = 0.0
+    for b in blocks:
+        if not b.layer:
+            continue
+        layers += b.count
+        for op in b.ops:
+            if is_te_fp8(op, dev, True):
+                params += b.count * op.params / param_shard(op, split)
+                gemms += b.count
+    return (params / layers, gemms / layers) if layers else (0.0, 0.0)

@@ -1,7 +1,7 @@
 """The input data path, storage to SRAM: how fast the hosts can feed a system, and how many hosts
 remove an input bound.
 
-Dojo (dojo-specs §3): clip bytes go from storage to CPU hosts, which prepare them (read, decode,
+Dojo (docs/sources.md §3): clip bytes go from storage to CPU hosts, which prepare them (read, decode,
 augment) on their cores; over PCIe Gen4 into the Dojo Interface Processors (DIPs) plugged into
 those hosts; over TTP (900 GB/s per DIP) to the tiles. Hosts beyond the ones the DIPs are plugged
 into reach the DIPs over Ethernet (TTPoE, the "Z-plane", 50 GB/s per DIP): Tesla's fix for the
@@ -34,7 +34,10 @@ class InputPath:
         n = self.hosts if hosts is None else hosts
         if self.per_host_bw <= 0 or n <= 0:
             return self.link_bw
-        pcie = n * self.per_host_bw
+        # a DIP sits in one host: hosts beyond the cards' count can only reach them over Ethernet
+        on_pcie = min(n, self.max_pcie_hosts) if self.max_pcie_hosts else n
+        zplane_hosts += n - on_pcie
+        pcie = on_pcie * self.per_host_bw
         if self.link_bw > 0:
             pcie = min(pcie, self.link_bw)
         return pcie + min(zplane_hosts * self.per_host_bw, self.zplane_bw)

@@ -19,10 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..assumptions import DEFAULT, Assumptions
+from ..checks import check_inputs
 from ..strategy import Strategy, check, stage_layers
 from .comm_api import CommContext
 from .datapath import InputPath, input_path
-from .compute import BOUND_KEYS, BlockTime, Device, Split, block_time, make_device, param_shard, saved_shard
+from .finite import check_finite
+from .compute import (BOUND_KEYS, BlockTime, Device, Split, block_time, fp8_layer_facts, make_device,
+                      param_shard, saved_shard)
 from .partition import plan
 from .memory import (Tier, in_flight_micro_batches, report, state_bytes, stream_bytes_per_step,
                      weight_bytes)
@@ -312,7 +315,7 @@ def estimate(model, system, strategy: Strategy, assumptions: Assumptions = DEFAU
     Per-(model, system) work is memoized by object identity: treat a Model or System as frozen
     once estimated, and change a copy (``system.model_copy(update=...)``) to try variants.
     """
-    s = strategy
+    s = check_inputs(model, system, strategy, assumptions)
     facts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
     a = _cached(("assumptions", id(system), assumptions), (system,), lambda: assumptions.for_chip(system.chip))
     check(s, devices=facts.chips, layers=model.layers, heads=model.heads, kv_heads=model.kv_heads,
@@ -320,9 +323,9 @@ def estimate(model, system, strategy: Strategy, assumptions: Assumptions = DEFAU
     if s.micro_batch is None:
         mb = _choose_micro_batch(model, system, s, a)
         est = _estimate(model, system, s.model_copy(update={"micro_batch": mb}), a)
-        return _with_note(est, f"micro_batch chosen by the engine: {mb} (the fastest that fits, "
-                               f"{s.global_batch // s.dp // mb} micro-batches per replica)")
-    return _estimate(model, system, s, a)
+        return check_finite(_with_note(est, f"micro_batch chosen by the engine: {mb} (the fastest that fits, "
+                                            f"{s.global_batch // s.dp // mb} micro-batches per replica)"), system)
+    return check_finite(_estimate(model, system, s, a), system)
 
 
 def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float) -> dict:
@@ -414,6 +417,19 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     else:
         re_s = 0.0
     compute_mb = fwd_s + bwd_s + re_s
+    # fp8 (Transformer Engine): per pass, the amaxes are reduced over the data-parallel group
+    # (reported with the data-parallel traffic, comm_dp) and every scale updated in one fused
+    # kernel; once per step the weights are cast to fp8
+    fp8_params, fp8_gemms = _cached(("fp8", id(model), id(system), s.precision, split), (model, system),
+                                    lambda: fp8_layer_facts(parts.layers, split, make_device(
+                                        system.chip, s.precision, mem.act_bandwidth, a=a)))
+    fp8_weight_cast_s = fp8_amax_s = 0.0
+    if fp8_params > 0:
+        amax_bytes = 4.0 * a.fp8_amax_tensors_per_gemm * fp8_gemms * layers_dev
+        fp8_amax_s = 2.0 * m * comm.time("dp", "all_reduce", amax_bytes) if s.dp > 1 else 0.0
+        compute_mb += 2.0 * a.kernel_overhead_s
+        fp8_weight_cast_s = (layers_dev * fp8_params * a.fp8_weight_cast_bytes_per_param
+                             / (mem.act_bandwidth * a.memory_efficiency))
     # Of that, the time ops wait on operands streaming from an outer pool (Dojo's DIP HBM when a
     # D1's SRAM cannot hold them): reported as memory_stream, not compute.
     op_stream_mb = (layers_dev * (L.stream_fwd_s * (2.0 if recompute == "full" else 1.0) + L.stream_bwd_s)
@@ -422,20 +438,27 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     # ---- exposed per-micro-batch communication -------------------------------------------------
     tp_mb = 0.0
     if s.tp > 1:
-        def tp_time(total: float, count: float) -> float:
+        def tp_time(total: float, count: float, gather_scale: float = 1.0) -> float:
             # one collective per row-parallel op (Megatron's g/f operators), each of its output
             if count <= 0 or total <= 0:
                 return 0.0
             each = total / count
             if s.sequence_parallel:
-                return count * (comm.time("tp", "reduce_scatter", each) + comm.time("tp", "all_gather", each))
+                return count * (comm.time("tp", "reduce_scatter", each)
+                                + comm.time("tp", "all_gather", each * gather_scale))
             return count * comm.time("tp", "all_reduce", each)
 
+        # Transformer Engine's fp8 with sequence parallelism gathers the layers' fp8-cast
+        # inputs of the column-parallel GEMMs in the forward pass (1 byte, not 2)
+        fwd_gather = 0.5 if fp8_params > 0 and s.sequence_parallel else 1.0
         per = layers_dev * tp_time(costs.tp_row_bytes, costs.tp_rows)
+        per_fwd = layers_dev * tp_time(costs.tp_row_bytes, costs.tp_rows, fwd_gather)
         if pp == 1:
-            per += tp_time(costs.pre_tp_row_bytes, costs.pre_tp_rows) + tp_time(costs.post_tp_row_bytes, costs.post_tp_rows)
-        passes_tp = 2.0 + (1.0 if recompute == "full" else 0.0)   # forward, backward (+ recompute)
-        tp_mb = passes_tp * per
+            edge_tp = (tp_time(costs.pre_tp_row_bytes, costs.pre_tp_rows)
+                       + tp_time(costs.post_tp_row_bytes, costs.post_tp_rows))
+            per, per_fwd = per + edge_tp, per_fwd + edge_tp
+        # forward (+ recompute), backward
+        tp_mb = per_fwd * (2.0 if recompute == "full" else 1.0) + per
     cp_mb = 0.0
     if s.cp > 1:
         # ring attention: each layer's K/V exchange hides behind that layer's attention compute
@@ -580,14 +603,14 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
 
     # ---- breakdown -----------------------------------------------------------------------------
     bd = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
-    bd["compute"] = m * (compute_mb - op_stream_mb)
+    bd["compute"] = m * (compute_mb - op_stream_mb) + fp8_weight_cast_s
     bd["comm_tp"] = m * tp_mb
     bd["comm_cp"] = m * cp_mb
     bd["comm_ep"] = m * ep_mb
     bd["comm_pp"] = m * pp_mb
     bd["bubble"] = bubble
     bd["comm_zero"] = zero_s
-    bd["comm_dp"] = dp_exposed
+    bd["comm_dp"] = dp_exposed + fp8_amax_s
     bd["memory_stream"] = stream_s + m * op_stream_mb
     bd["optimizer"] = opt_s
     subtotal = sum(bd.values())
