@@ -28,7 +28,10 @@ def claims_cmd(
     json_: bool = JSON_OPTION,
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the ledger as an HTML page."),
 ) -> None:
-    """Check every quantified public Tesla claim about Dojo against dojosim's prediction."""
+    """Check every quantified public Tesla claim about Dojo against dojosim's prediction.
+
+    Example: dojosim claims
+    """
     from ..plan.claims import ledger
 
     entries = ledger(directory or default_claims_dir())
