@@ -92,10 +92,8 @@ def test_estimate_spatial_flag_is_the_cnn_split(capsys):
     assert "spatial25" in out
 
 
-torch = pytest.importorskip("torch")
-
-
 def test_estimate_and_search_a_traced_module(capsys):
+    pytest.importorskip("torch")
     net = f"{ROOT / 'examples' / 'my_net.py'}:build"
     est = json.loads(run(["estimate", "--model-file", net, "--input", "8,3,64,64", "--system", "h100-dgx",
                           "--global-batch", "64", "--json"], capsys).out)
@@ -106,3 +104,12 @@ def test_estimate_and_search_a_traced_module(capsys):
     assert len(res["candidates"]) == 2 and all(c["strategy"]["zero"] == 0 for c in res["candidates"])
     err = run(["estimate", "--model-file", net, "--system", "h100-dgx"], capsys, code=2).err
     assert err.startswith("error: --input")
+
+
+def test_the_readme_python_example_runs(capsys):
+    import re
+
+    block = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.startswith("Estimate: gpt3-175b on a100-80gb-dgx (1,024 devices)")

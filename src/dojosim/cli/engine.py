@@ -152,6 +152,9 @@ def estimate_cmd(
     else:
         from ..api import as_strategy, as_system
 
+        if not flags:
+            raise SpecError("RUN", "missing: give a run file (RUN.yaml) or --model NAME --system PRESET "
+                                   "(see dojosim estimate --help)")
         mdl = _in.model_from(model, sets, model_file, inputs)
         if system is None:
             raise SpecError("--system", "missing: give --system PRESET (dojosim systems) or a run file")
