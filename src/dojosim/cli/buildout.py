@@ -148,7 +148,10 @@ def buildout_cmd(
     no_cache: bool = typer.Option(False, "--no-cache", help="Search every rate afresh and store nothing."),
     force: bool = FORCE_OPTION,
 ) -> None:
-    """A build-out plan quarter by quarter: capacity, power, money, vendor shares, data demand, best mix."""
+    """A build-out plan quarter by quarter: capacity, power, money, vendor shares, data demand, best mix.
+
+    Example: dojosim buildout examples/buildout/cortex-130-500mw.yaml --plot out/buildout
+    """
     from ..outfile import check_output, check_output_dir
     from ..plan.buildout import load_plan
     from ..plan.quarterly import run_buildout
