@@ -14,10 +14,8 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CASES = ROOT.parent / "shared" / "validation" / "cases.yaml"
+from dojosim.validate import PUBLISHED_CASES as DEFAULT_CASES  # the cases shipped in the package
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from dojosim.hardware import load_system
 from dojosim.plan.claims import check_claim, get_figure, ledger, read_claim, set_figure
 
 CLAIMS = Path(__file__).resolve().parents[1] / "examples" / "claims"
-EXPECTED = {"tile-vs-gpu-boxes", "tray-vs-racks", "perf-per-watt", "perf-at-equal-cost", "exapod-peak",
+EXPECTED = {"tile-vs-gpu-boxes", "tile-cost-vs-gpu-box", "tray-vs-racks", "perf-per-watt", "perf-at-equal-cost", "exapod-peak",
             "exapod-sram", "exapod-hbm", "host-bottleneck", "h100-equivalents"}
 
 

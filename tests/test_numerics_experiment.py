@@ -76,10 +76,32 @@ def test_cli_json_and_plot(tmp_path, capsys):
     assert (tmp_path / "numerics_fsd-mini.json").exists()
 
 
+def test_same_seed_same_numbers():
+    """Threads are set explicitly, so a seed reproduces every loss and the metric exactly."""
+    kw = dict(steps=2, policies=("fp32", "cfp8-stochastic"), seed=3, batch=2, eval_size=4, threads=1)
+    a, b = run_experiment("fsd-mini", **kw), run_experiment("fsd-mini", **kw)
+    for ra, rb in zip(a["runs"], b["runs"]):
+        assert ra["losses"] == rb["losses"] and ra["metric"] == rb["metric"] and ra["eval_loss"] == rb["eval_loss"]
+    assert a["threads"] == 1 and torch.get_num_threads() == 1
+    c = run_experiment("fsd-mini", **{**kw, "seed": 4})
+    assert c["runs"][0]["losses"] != a["runs"][0]["losses"]
+
+
+def test_cli_in_a_pipe_prints_plain_progress_and_what_it_wrote(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["numerics", "--model", "fsd-mini", "--steps", "4", "--batch", "2", "--policies", "fp32",
+              "--out", str(tmp_path)])
+    assert exit_.value.code == 0
+    cap = capsys.readouterr()
+    assert "fsd-mini: training fp32 (4 steps, batch 2)" in cap.err and "\x1b" not in cap.err
+    assert f"wrote {tmp_path / 'numerics_fsd-mini.json'}" in cap.out
+
+
 @pytest.mark.parametrize("args, field", [
     (["--model", "gpt"], "model"),
     (["--policies", "fp32,int8"], "policies"),
     (["--steps", "-3"], "steps"),
+    (["--threads", "0"], "threads"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, field, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -39,3 +39,13 @@ def check_strategy(strategy, path: str = "strategy"):
 def check_model_system(model, system) -> None:
     check_model(model)
     check_system(system)
+
+
+def check_inputs(model, system, strategy, assumptions):
+    """The four inputs of `estimate`, checked; returns the strategy as a `Strategy`."""
+    from .assumptions import Assumptions
+
+    check_model_system(model, system)
+    if not isinstance(assumptions, Assumptions):
+        raise SpecError("assumptions", f"expected dojosim Assumptions, got {_kind(assumptions)}")
+    return check_strategy(strategy)

@@ -50,6 +50,10 @@ class StrategyError(SpecError):
     """An impossible parallel split."""
 
 
+class NotFiniteError(SpecError):
+    """Inputs that make a prediction NaN or infinite (each figure valid, their arithmetic not)."""
+
+
 class FitError(SpecError):
     """A model that does not fit in the memory of the machine under the chosen split."""
 

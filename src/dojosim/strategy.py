@@ -11,21 +11,23 @@ split (feature-map rows over ranks). Users may write ``spatial:`` for the latter
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from .errors import StrategyError, from_pydantic
+from .specmodel import SpecModel
 
 Recompute = Literal["none", "selective", "full"]
 Precision = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "cfp8"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 Schedule = Literal["1f1b", "gpipe"]
 ParallelDim = Literal["tp", "cp", "ep", "pp", "dp"]
 
 DEFAULT_ORDER: tuple[str, ...] = ("tp", "cp", "ep", "pp", "dp")
 
 
-class Strategy(BaseModel):
+class Strategy(SpecModel):
     """Parallel degrees, batch, schedule, recompute, ZeRO stage, precision and level mapping."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

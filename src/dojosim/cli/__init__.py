@@ -24,6 +24,7 @@ from . import engine as _engine  # noqa: F401,E402
 from . import plan as _plan  # noqa: F401,E402
 from . import report as _report  # noqa: F401,E402
 from . import numerics as _numerics  # noqa: F401,E402
+from . import cloud as _cloud  # noqa: F401,E402
 from . import claims as _claims  # noqa: F401,E402
 from . import buildout as _buildout  # noqa: F401,E402
 

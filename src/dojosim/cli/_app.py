@@ -18,8 +18,11 @@ app = typer.Typer(
 
 # Tables and progress go to stdout only when it is a terminal or the user asked for a table;
 # machine output (--json) is plain JSON with nothing else on stdout.
-console = Console(highlight=False, soft_wrap=False)
-err_console = Console(stderr=True, highlight=False)
+# markup=False: user strings (system, part and model names, notes) are printed as they are;
+# Rich markup in them ("[/bold]") would otherwise be parsed, raise MarkupError or restyle the
+# output. Styling is done with rich.text.Text / style= instead of markup.
+console = Console(highlight=False, soft_wrap=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
 
 
 def _default(obj: Any):

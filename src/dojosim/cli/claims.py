@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ._app import JSON_OPTION, app, console, emit_json
+from ._app import FORCE_OPTION, JSON_OPTION, app, console, emit_json
 
 # The claim files ship with the repository (examples/claims); from elsewhere, name a directory.
 _REPO_CLAIMS = Path(__file__).resolve().parents[3] / "examples" / "claims"
@@ -27,18 +27,20 @@ def claims_cmd(
                                              "(default: the repository's examples/claims)."),
     json_: bool = JSON_OPTION,
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the ledger as an HTML page."),
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Check every quantified public Tesla claim about Dojo against dojosim's prediction."""
+    from ..outfile import check_output, write_text
     from ..plan.claims import ledger
 
+    if html is not None:
+        check_output(html, force=force, what="--html")
     entries = ledger(directory or default_claims_dir())
     written = None
     if html is not None:
         from ..report.claims_html import render_claims_page
 
-        html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text(render_claims_page(entries), encoding="utf-8")
-        written = str(html)
+        written = str(write_text(html, render_claims_page(entries), force=force, what="--html"))
     if json_:
         out = {"claims": [e.to_dict() for e in entries]}
         if written:

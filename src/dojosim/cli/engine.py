@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
 
@@ -88,9 +89,9 @@ def _print_estimate(est) -> None:
         cp = (est.strategy or {}).get("cp", 1)
         console.print(f"each sample over {cp} chips, block by block: " + "; ".join(runs), markup=False)
     if not est.memory.fits:
-        console.print(f"[bold red]DOES NOT FIT:[/] needs {format_gib(est.memory.per_device_bytes)} per "
-                      f"device, {format_gib(est.memory.capacity_bytes)} available "
-                      "(the times above assume it did)")
+        console.print(Text.assemble(("DOES NOT FIT:", "bold red"), f" needs {format_gib(est.memory.per_device_bytes)} "
+                                    f"per device, {format_gib(est.memory.capacity_bytes)} available "
+                                    "(the times above assume it did)"))
     for note in est.notes:
         console.print(f"note: {note}", markup=False)
 

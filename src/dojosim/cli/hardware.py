@@ -5,6 +5,7 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from .. import units
@@ -61,8 +62,7 @@ def systems(json_out: bool = JSON_OPTION) -> None:
 
 def _show_tree(system, t: dict) -> Tree:
     est = set(t["assumed_totals"])
-    head = f"[bold]{system.name}[/bold] — {t['chips']:,} × {system.chip.name}"
-    tree = Tree(head)
+    tree = Tree(Text.assemble((system.name, "bold"), f" — {t['chips']:,} × {system.chip.name}"))
     for i in range(len(system.levels) - 1, -1, -1):
         lv, lt = system.levels[i], t["levels"][i]
         p = f"levels[{i}]"
@@ -70,8 +70,8 @@ def _show_tree(system, t: dict) -> Tree:
         topo = f"{lv.topology.kind}{' ' + shape if shape else ''}"
         if lv.topology.oversubscription > 1:
             topo += f", {lv.topology.oversubscription:g}:1 oversubscribed"
-        node = tree.add(f"[bold]{lv.name}[/bold] × {lt['instances']:,}: {lv.children} children ({topo}), "
-                        f"{lt['chips_per_instance']:,} chips each")
+        node = tree.add(Text.assemble((lv.name, "bold"), f" × {lt['instances']:,}: {lv.children} children "
+                                      f"({topo}), {lt['chips_per_instance']:,} chips each"))
         node.add(f"link per direction {_q(system, p + '.link_bandwidth', lv.link_bandwidth, 'bandwidth')}, "
                  f"latency {_q(system, p + '.latency_s', lv.latency_s, 'time')}")
         node.add(f"injection {units.format(lt['injection_bandwidth'], 'bandwidth')}, "
@@ -98,7 +98,7 @@ def _show_tree(system, t: dict) -> Tree:
             node.add(f"overhead {_q(system, p + '.power_overhead_w', lv.power_overhead_w, 'power')}, "
                      f"{_q(system, p + '.cost_overhead_usd', lv.cost_overhead_usd, 'money')} per instance")
     c = system.chip
-    chip = tree.add(f"[bold]chip {c.name}[/bold]")
+    chip = tree.add(Text(f"chip {c.name}", style="bold"))
     chip.add("peak " + ", ".join(f"{d} {_q(system, f'chip.peak_flops.{d}', v, 'flops')}"
                                  for d, v in c.peak_flops.items()))
     chip.add(f"SRAM {_q(system, 'chip.sram_bytes', c.sram_bytes, 'bytes')} at "
@@ -107,7 +107,7 @@ def _show_tree(system, t: dict) -> Tree:
         chip.add(f"HBM/DRAM {_q(system, 'chip.dram_bytes', c.dram_bytes, 'bytes')} at "
                  f"{_q(system, 'chip.dram_bandwidth', c.dram_bandwidth, 'bandwidth')}")
     chip.add(f"TDP {_q(system, 'chip.tdp_w', c.tdp_w, 'power')}, price {_q(system, 'chip.price_usd', c.price_usd, 'money')}")
-    tot = tree.add("[bold]totals[/bold]")
+    tot = tree.add(Text("totals", style="bold"))
     tot.add("peak " + ", ".join(_mark(f"{d} {units.format(v, 'flops')}", f"peak_flops.{d}" in est)
                                 for d, v in t["peak_flops"].items()))
     tot.add(f"SRAM {_mark(units.format(t['sram_bytes'], 'bytes'), 'sram_bytes' in est)}, "

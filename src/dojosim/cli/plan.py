@@ -104,6 +104,14 @@ def _print_search(mdl, sys_, global_batch, objective, res) -> None:
                   f"{s.rejected:,} refused) in {s.wall_s:.2f} s on {s.workers} process(es) — "
                   f"{s.evals_per_s:,.0f} estimates/s.", markup=False)
     console.print("split: `dojosim explain-split SPLIT` spells it out.", markup=False)
+    from .engine import partition_runs
+
+    best = res.candidates[0].estimate
+    runs = partition_runs(best.extra.get("partitions") or [])
+    if runs:
+        console.print("#1 spreads each sample block by block: " + "; ".join(runs), markup=False)
+    for note in best.notes:
+        console.print(f"#1: {note}", markup=False)
 
 
 # ---------------------------------------------------------------- sweep

@@ -1,7 +1,7 @@
 """Compute on a chip built of many small cores with their own SRAM (Tesla's D1), from its
 microarchitecture rather than from a GPU efficiency curve.
 
-A D1 (dojo-specs §1a) is 354 nodes; each has 1.25 MB SRAM (400 GB/s load, 270 GB/s store), one
+A D1 (docs/sources.md §1a) is 354 nodes; each has 1.25 MB SRAM (400 GB/s load, 270 GB/s store), one
 8x8x4 MAC array (256 MAC per cycle = 1,024 GFLOPS BF16), a 64 B SIMD unit (64 GFLOPS FP32) and a
 router on a 2-D mesh (512 GB/s per direction). An op's time on one chip is the slowest of:
 
@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 BOUNDS = ("mac", "simd", "sram", "mesh")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)   # hashed by identity: make_core_array reuses one
 class CoreArray:
     """One chip's nodes, as plain floats (built from the chip's ``efficiency`` data)."""
 
@@ -50,19 +51,15 @@ class CoreArray:
 
 
 def _ceil(a: float, b: float) -> int:
-    return max(int(math.ceil(a / b - 1e-9)), 1)
+    c = int(a / b - 1e-9)
+    return c + 1 if c * b < a - 1e-9 else max(c, 1)
 
 
-def _pow2_upto(n: int):
-    p = 1
-    while p <= n:
-        yield p
-        p *= 2
-
-
+@lru_cache(maxsize=65536)
 def matrix_time(ca: CoreArray, groups: float, m: float, n: float, k: float, eb: float) -> tuple[float, str]:
     """Seconds and the binding resource of ``groups`` independent (m x k) @ (k x n) GEMMs on
-    one chip; operands in ``eb``-byte elements, partial sums in fp32."""
+    one chip; operands in ``eb``-byte elements, partial sums in fp32. (Memoized: a search asks
+    for the same shapes over and over.)"""
     if m <= 0 or n <= 0 or k <= 0 or groups <= 0:
         return 0.0, "mac"
     mm, mn, mk = ca.mac
@@ -74,12 +71,17 @@ def matrix_time(ca: CoreArray, groups: float, m: float, n: float, k: float, eb: 
         # whole GEMMs per node: activations local, the group's weights arrive over the mesh
         per = _ceil(g, P)
         steps = per * tm * tn * tk
-        inbound = per * n * k * eb
-        out = per * m * n * eb
-        return _slowest(ca, steps, steps * frag, inbound, out)
+        return _slowest(ca, steps, steps * frag, per * n * k * eb, per * m * n * eb)
     c = P // g                                                  # nodes per GEMM
+    # Output columns per node row: powers of two around the split that balances the A and B
+    # panels each node receives (pc ~ sqrt(c n / m)), capped by the array tiles available.
+    ideal = math.sqrt(c * n / m)
+    top = min(c, tn)
+    base = int(math.log2(max(ideal, 1.0)))
+    cands = {1} | {2 ** (base + d) for d in (-1, 0, 1) if base + d >= 0 and 2 ** (base + d) <= top}
+    t_side = math.sqrt(max(ca.tile_bytes / (4.0 + 2.0 * eb), 1.0))
     best = None
-    for pc in _pow2_upto(min(c, tn)):
+    for pc in cands:
         pr = min(c // pc, tm)
         ks = min(max(c // (pr * pc), 1), tk)                    # reduction cut over idle nodes
         bm, bn, bk = _ceil(tm, pr) * mm, _ceil(tn, pc) * mn, _ceil(tk, ks) * mk
@@ -88,8 +90,7 @@ def matrix_time(ca: CoreArray, groups: float, m: float, n: float, k: float, eb: 
         # the B panel (weights) arrives whole. Blocks beyond the node's SRAM share are cut into
         # square output tiles, each re-reading its A and B panels.
         a_in, b_in = bm * bk * eb * (pc - 1) / pc, bk * bn * eb
-        t = math.sqrt(max(ca.tile_bytes / (4.0 + 2.0 * eb), 1.0))
-        restream = max(1.0, min(bm, bn) / t) if bm * bn * 4.0 > ca.tile_bytes else 1.0
+        restream = max(1.0, min(bm, bn) / t_side) if bm * bn * 4.0 > ca.tile_bytes else 1.0
         inbound = (a_in + b_in) * restream + (bm * bn * 4.0 * (ks - 1) / ks if ks > 1 else 0.0)
         cand = _slowest(ca, steps, steps * frag, inbound, bm * bn * eb)
         if best is None or cand[0] < best[0]:
@@ -98,27 +99,24 @@ def matrix_time(ca: CoreArray, groups: float, m: float, n: float, k: float, eb: 
 
 
 def _slowest(ca: CoreArray, steps: float, loaded: float, inbound: float, out: float) -> tuple[float, str]:
-    times = {
-        "mac": steps * ca.cycle_flops / (ca.core_peak * ca.issue_eff),
-        "sram": max(loaded / ca.load_bw, (inbound + out) / ca.store_bw),
-        "mesh": inbound / ca.mesh_in_bw,
-    }
-    bound = max(times, key=times.get)
-    return times[bound], bound
+    mac = steps * ca.cycle_flops / (ca.core_peak * ca.issue_eff)
+    sram = max(loaded / ca.load_bw, (inbound + out) / ca.store_bw)
+    mesh = inbound / ca.mesh_in_bw
+    if mac >= sram and mac >= mesh:
+        return mac, "mac"
+    return (sram, "sram") if sram >= mesh else (mesh, "mesh")
 
 
 def vector_time(ca: CoreArray, flops: float, read_bytes: float, write_bytes: float) -> tuple[float, str]:
     """Seconds and the binding resource of element-wise work spread over every node (each node
     works on the rows it already holds: nothing crosses the mesh)."""
     P = ca.cores
-    times = {
-        "simd": flops / (P * ca.simd_flops * ca.simd_eff),
-        "sram": max(read_bytes / (P * ca.load_bw), write_bytes / (P * ca.store_bw)),
-    }
-    bound = max(times, key=times.get)
-    return times[bound], bound
+    simd = flops / (P * ca.simd_flops * ca.simd_eff)
+    sram = max(read_bytes / (P * ca.load_bw), write_bytes / (P * ca.store_bw))
+    return (simd, "simd") if simd >= sram else (sram, "sram")
 
 
+@lru_cache(maxsize=256)
 def make_core_array(a, tensor_peak: float, vector_peak: float) -> CoreArray | None:
     """The chip's nodes from its figures (`Assumptions.for_chip`); None for a chip without them
     (``cores`` = 0: costed as a GPU)."""

@@ -1,7 +1,7 @@
 """The input data path, storage to SRAM: how fast the hosts can feed a system, and how many hosts
 remove an input bound.
 
-Dojo (dojo-specs §3): clip bytes go from storage to CPU hosts, which prepare them (read, decode,
+Dojo (docs/sources.md §3): clip bytes go from storage to CPU hosts, which prepare them (read, decode,
 augment) on their cores; over PCIe Gen4 into the Dojo Interface Processors (DIPs) plugged into
 those hosts; over TTP (900 GB/s per DIP) to the tiles. Hosts beyond the ones the DIPs are plugged
 into reach the DIPs over Ethernet (TTPoE, the "Z-plane", 50 GB/s per DIP): Tesla's fix for the

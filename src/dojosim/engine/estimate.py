@@ -19,9 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..assumptions import DEFAULT, Assumptions
+from ..checks import check_inputs
 from ..strategy import Strategy, check, stage_layers
 from .comm_api import CommContext
 from .datapath import InputPath, input_path
+from .finite import check_finite
 from .compute import (BOUND_KEYS, BlockTime, Device, Split, block_time, fp8_layer_facts, make_device,
                       param_shard, saved_shard)
 from .partition import plan
@@ -313,7 +315,7 @@ def estimate(model, system, strategy: Strategy, assumptions: Assumptions = DEFAU
     Per-(model, system) work is memoized by object identity: treat a Model or System as frozen
     once estimated, and change a copy (``system.model_copy(update=...)``) to try variants.
     """
-    s = strategy
+    s = check_inputs(model, system, strategy, assumptions)
     facts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
     a = _cached(("assumptions", id(system), assumptions), (system,), lambda: assumptions.for_chip(system.chip))
     check(s, devices=facts.chips, layers=model.layers, heads=model.heads, kv_heads=model.kv_heads,
@@ -321,9 +323,9 @@ def estimate(model, system, strategy: Strategy, assumptions: Assumptions = DEFAU
     if s.micro_batch is None:
         mb = _choose_micro_batch(model, system, s, a)
         est = _estimate(model, system, s.model_copy(update={"micro_batch": mb}), a)
-        return _with_note(est, f"micro_batch chosen by the engine: {mb} (the fastest that fits, "
-                               f"{s.global_batch // s.dp // mb} micro-batches per replica)")
-    return _estimate(model, system, s, a)
+        return check_finite(_with_note(est, f"micro_batch chosen by the engine: {mb} (the fastest that fits, "
+                                            f"{s.global_batch // s.dp // mb} micro-batches per replica)"), system)
+    return check_finite(_estimate(model, system, s, a), system)
 
 
 def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float) -> dict:

@@ -11,14 +11,20 @@ import math
 
 from .. import units
 from ..errors import SpecError
+from ..limits import MAX_DEVICES
 from .devices import with_devices
 from .presets import load_system
 from .schema import System
 
 
 def chips_for(target_flops: float, peak_per_chip: float) -> int:
-    """Smallest chip count whose peak reaches the target (rounding noise ignored)."""
-    return math.ceil(round(target_flops / peak_per_chip, 6))
+    """Smallest chip count whose peak reaches the target (rounding noise ignored); at least one
+    chip for any positive target, and a `SpecError` when the count is not a finite number."""
+    ratio = target_flops / peak_per_chip
+    if not math.isfinite(ratio) or ratio > MAX_DEVICES * 1e6:
+        raise SpecError("target", f"{target_flops:g} FLOP/s needs {ratio:g} chips of {peak_per_chip:g} FLOP/s, "
+                                  f"more than dojosim counts ({MAX_DEVICES * 1e6:g})")
+    return max(1, math.ceil(round(ratio, 6))) if target_flops > 0 else 0
 
 
 def _rack_system(system: System) -> tuple[str, int, System]:

@@ -95,6 +95,8 @@ def load_file(path: str | os.PathLike) -> System:
 
 def load_system(ref: str | os.PathLike, devices: int | None = None) -> System:
     """A preset by name, or a YAML file by path; resized to ``devices`` accelerators if given."""
+    if not isinstance(ref, (str, os.PathLike)) or not os.fspath(ref):
+        raise SpecError("system", f"expected a preset name or a system file path, got {ref!r}")
     ref_s = os.fspath(ref)
     if _looks_like_path(ref_s) or (Path(ref_s).is_file() and ref_s not in _registry()):
         system = load_file(ref_s)

@@ -15,14 +15,16 @@ from __future__ import annotations
 import math
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from ..specmodel import SpecModel
 
 TOPOLOGY_KINDS = ("mesh2d", "switch", "fat_tree", "torus", "ring")
 # Data types a chip may list a peak for. int8 is for inference chips (AI4, TPU) that publish TOPS.
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "cfp8", "int8")
 
 
-class Source(BaseModel):
+class Source(SpecModel):
     """Where one number came from. ``assumed`` marks an estimate, not a published figure."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -32,7 +34,7 @@ class Source(BaseModel):
     note: str = ""
 
 
-class Topology(BaseModel):
+class Topology(SpecModel):
     """How the children of a level are wired. ``shape`` is required for mesh2d and torus."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -44,7 +46,7 @@ class Topology(BaseModel):
     reconfigurable: bool = False
 
 
-class MemoryPool(BaseModel):
+class MemoryPool(SpecModel):
     """Memory attached at a level rather than to a chip (Dojo's DIP HBM, host DRAM)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -55,7 +57,7 @@ class MemoryPool(BaseModel):
     link_bandwidth: float = Field(gt=0)      # each: pool -> compute (DIP: TTP link, 900 GB/s)
 
 
-class EfficiencyFigure(BaseModel):
+class EfficiencyFigure(SpecModel):
     """A chip's own value of one `dojosim.assumptions` field (its source is in System.sources
     under ``chip.efficiency.<name>``); ``low``/``high`` bound an assumed figure."""
 
@@ -65,7 +67,7 @@ class EfficiencyFigure(BaseModel):
     high: Optional[float] = None
 
 
-class Chip(BaseModel):
+class Chip(SpecModel):
     """One accelerator: the leaf of the hierarchy."""
 
     model_config = ConfigDict(extra="forbid")
@@ -94,7 +96,7 @@ class Chip(BaseModel):
         return v
 
 
-class Level(BaseModel):
+class Level(SpecModel):
     """A packaging/network level: ``children`` copies of the level below, wired by ``topology``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -182,7 +184,7 @@ class Level(BaseModel):
         return sum(p.count * p.bandwidth for p in self.memory_pools)
 
 
-class Rack(BaseModel):
+class Rack(SpecModel):
     """The unit the machine is bought and installed in (for capacity planning)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -192,7 +194,7 @@ class Rack(BaseModel):
     system: Optional[str] = None
 
 
-class ScaleOut(BaseModel):
+class ScaleOut(SpecModel):
     """How copies of the top level are joined when a user asks for more devices."""
 
     model_config = ConfigDict(extra="forbid")
@@ -204,7 +206,7 @@ class ScaleOut(BaseModel):
     cost_per_child_usd: float = Field(0.0, ge=0)
 
 
-class System(BaseModel):
+class System(SpecModel):
     """A chip and the levels above it, innermost first."""
 
     model_config = ConfigDict(extra="forbid")

@@ -39,13 +39,30 @@ class Setup:
     lr: float
     batch: int
     eval_size: int
-    default_steps: int  # enough to get past the first plateau; about a minute or two on 2 idle cores
+    default_steps: int  # the full run: past the first plateau (docs/numerics.md reports these)
+    # The quick run `dojosim numerics` makes by default: all precisions in under 2 minutes on 2
+    # busy cores (one thread), long enough to see the curves part, too short to rank them.
+    quick_steps: int
+    quick_batch: int
+    quick_eval_size: int
 
 
 SETUPS = {
-    "fsd-mini": Setup("fsd-mini", "bev-scenes: 4 cameras -> 16x16 BEV occupancy", "bev_iou", 3e-3, 16, 256, 200),
-    "resnet-mini": Setup("resnet-mini", "shapes: 4-way classification of 24x24 images", "accuracy", 3e-3, 32, 256, 500),
+    "fsd-mini": Setup("fsd-mini", "bev-scenes: 4 cameras -> 16x16 BEV occupancy", "bev_iou", 3e-3, 16, 256, 200,
+                      quick_steps=24, quick_batch=8, quick_eval_size=64),
+    "resnet-mini": Setup("resnet-mini", "shapes: 4-way classification of 24x24 images", "accuracy", 3e-3, 32, 256,
+                         500, quick_steps=60, quick_batch=16, quick_eval_size=128),
 }
+# torch's intra-op threads. Set explicitly: the default (one per core) oversubscribes a busy
+# machine -- on 2 shared cores one thread ran fsd-mini 3-15x faster than two -- and a fixed count
+# keeps the floating-point reduction order, hence the results for a seed, the same run to run.
+DEFAULT_THREADS = 1
+
+
+def set_threads(threads: int) -> None:
+    if threads < 1:
+        raise SpecError("threads", f"must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
 BEV_POS_WEIGHT = 4.0  # occupied cells are ~5% of the grid; weighting them keeps "all empty" from winning
 
 
@@ -154,7 +171,7 @@ def _bias_summary(model) -> dict[str, list[int]]:
 
 
 def train(name: str, policy: str, steps: int, seed: int = 0, batch: int | None = None,
-          on_step=None) -> Run:
+          on_step=None, eval_size: int | None = None) -> Run:
     """Train ``name`` for ``steps`` steps under ``policy``; ``on_step(i)`` is called after each."""
     s = setup(name)
     if policy not in POLICIES:
@@ -181,22 +198,32 @@ def train(name: str, policy: str, steps: int, seed: int = 0, batch: int | None =
             break
     seconds = time.perf_counter() - start
     recalibrate_batchnorm(name, model, batch, seed)
-    metric, eval_loss = evaluate(name, model, s.eval_size, seed)
+    metric, eval_loss = evaluate(name, model, eval_size or s.eval_size, seed)
     biases = _bias_summary(model) if policy.startswith("cfp8") else {}
     return Run(policy, losses, metric, eval_loss, seconds, biases, diverged, network)
 
 
 def run_experiment(name: str = "fsd-mini", steps: int | None = None, policies=POLICIES, seed: int = 0,
-                   batch: int | None = None, on_step=None) -> dict:
-    """All ``policies`` on model ``name`` (``steps`` each, default: the model's): a JSON-ready dict."""
+                   batch: int | None = None, on_step=None, *, eval_size: int | None = None,
+                   threads: int = DEFAULT_THREADS, on_policy=None) -> dict:
+    """All ``policies`` on model ``name`` (``steps`` each, default: the model's full run): a
+    JSON-ready dict. The same arguments (threads included) give the same numbers.
+    ``on_policy(policy)`` is called before each precision starts training."""
     s = setup(name)
     steps = s.default_steps if steps is None else steps
     if steps < 1:
         raise SpecError("steps", f"must be at least 1, got {steps}")
-    runs = [train(name, p, steps, seed, batch, on_step) for p in policies]
+    if eval_size is not None and eval_size < 1:
+        raise SpecError("eval_size", f"must be at least 1, got {eval_size}")
+    set_threads(threads)
+    runs = []
+    for p in policies:
+        if on_policy:
+            on_policy(p)
+        runs.append(train(name, p, steps, seed, batch, on_step, eval_size))
     return {"model": name, "network": runs[0].network if runs else "", "task": s.task, "metric": s.metric, "steps": steps,
-            "batch": batch or s.batch, "seed": seed, "lr": s.lr, "eval_size": s.eval_size,
-            "torch": torch.__version__, "runs": [asdict(r) for r in runs]}
+            "batch": batch or s.batch, "seed": seed, "lr": s.lr, "eval_size": eval_size or s.eval_size,
+            "threads": threads, "torch": torch.__version__, "runs": [asdict(r) for r in runs]}
 
 
 def write_results(result: dict, out_dir: str | Path, *, force: bool = False) -> list[Path]:

@@ -1,7 +1,7 @@
 """Tesla's configurable floats, bit-exact in torch: CFloat8_1_4_3, CFloat8_1_5_2, CFloat16 SHP and UHP.
 
 Source: Tesla, "A Guide to Tesla's Configurable Floating Point Formats & Arithmetic" (Oct 2021),
-summarised with page references in ``shared/reference/dojo-specs.md`` section 5.
+summarised with page references in ``docs/sources.md`` §5.
 
 What the whitepaper fixes, and this module implements:
 

@@ -219,6 +219,11 @@ def capacity_by_workload(run_path, train: str, systems: list[str] | None = None,
             if used != strat.global_batch:
                 row["note"] = (f"global batch {strat.global_batch} has no split on {found['devices']} devices; "
                                f"used {used}")
+            inp = est.extra.get("input", {}) if est else {}
+            details["input"] = inp
+            if inp.get("bound"):
+                # the hosts, not the chips, set the rate: say how many hosts remove that
+                row["note"] = "; ".join(filter(None, [row["note"], inp.get("note", "")]))
         if not found["reachable"]:
             reason = {"saturated": f"more devices stop helping at global batch {strat.global_batch}",
                       "no_scale": f"{name} has no scale-out level, so it cannot grow past one copy",

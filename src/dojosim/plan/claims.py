@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ..errors import SpecError
 
-METRICS = ("throughput_ratio", "perf_per_watt", "perf_per_dollar", "system_total", "input_bound",
-           "equivalents")
+METRICS = ("throughput_ratio", "perf_per_watt", "perf_per_dollar", "price_ratio", "system_total",
+           "input_bound", "equivalents")
 COMPARISONS = ("~", ">=", "<=")
 # A prediction within this factor of the claim counts as meeting it ("~" claims).
 HIT_FACTOR = 1.25
@@ -80,7 +80,8 @@ def read_claim(path: str | Path) -> Claim:
         rng = (_num(rng[0], "range[0]"), _num(rng[1], "range[1]"))
     if metric == "system_total" and raw.get("total") not in TOTALS:
         raise SpecError("total", f"expected one of: {', '.join(TOTALS)}")
-    if metric in ("throughput_ratio", "perf_per_watt", "perf_per_dollar", "equivalents") and not raw.get("baseline"):
+    if metric in ("throughput_ratio", "perf_per_watt", "perf_per_dollar", "price_ratio", "equivalents") \
+            and not raw.get("baseline"):
         raise SpecError("baseline", f"missing: metric {metric} compares against a baseline run")
     needs = raw.get("needs") or []
     if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
@@ -188,6 +189,8 @@ def predict(claim: Claim, dojo_run, base_run=None, base_est=None, dojo_system=No
         for k in key:
             value = value[k]
         return float(value)
+    if claim.metric == "price_ratio":
+        return system.price_usd / base_run.system.price_usd
     est = estimate(dojo_run.model, system, dojo_run.strategy, assumptions or DEFAULT)
     if claim.metric == "input_bound":
         info = est.extra["input"]
@@ -324,7 +327,7 @@ def check_claim(claim: Claim) -> Entry:
 
     runs = _load_runs(claim)
     base_est = (estimate(runs.baseline.model, runs.baseline.system, runs.baseline.strategy)
-                if runs.baseline is not None else None)
+                if runs.baseline is not None and claim.metric != "price_ratio" else None)
     predicted = predict(claim, runs.dojo, runs.baseline, base_est)
     ok = hit(claim, predicted)
     needs: list[dict] = []

@@ -23,17 +23,22 @@ throughput divided by its devices), shown beside the by-peak ratio.
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
 
+from .. import limits
 from ..errors import SpecError
+from ..limits import check_int
+from ..strategy import PRECISIONS
 from ..yamlfile import check_mapping, read_yaml
 
 DEFAULT_ISLAND = 1024
 DEFAULT_REFERENCE = "h100-dgx"
 PART_KEYS = ("name", "preset", "devices", "count", "island")
 TOP_KEYS = ("name", "description", "workload", "island", "reference", "parts", "jobs", "split")
+WORKLOAD_KEYS = ("run", "model", "set", "global_batch", "precision")
 IN_CAR = "AI4 presets are assumed figures for Tesla's in-car inference computers, not training hardware"
 
 
@@ -43,8 +48,27 @@ def load_fleet(path: str | os.PathLike) -> dict:
     return check_fleet(spec, p.parent)
 
 
+def _text(value, path: str, required: bool = False) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise SpecError(path, f"must be a name (text), got {value!r}")
+    return value
+
+
+def _count(value, path: str, required: bool = False) -> int | None:
+    if value is None and not required:
+        return None
+    return check_int(value, path, high=limits.MAX_DEVICES, what="a positive integer")
+
+
 def check_fleet(spec: dict, base_dir: Path | None = None) -> dict:
+    """The fleet ``spec`` checked field by field, at every level (a copy, with defaults set)."""
     check_mapping(spec, "fleet", TOP_KEYS, "a mapping with workload and parts")
+    spec = copy.deepcopy(spec)
+    for key in ("name", "description", "reference"):
+        _text(spec.get(key), f"fleet.{key}")
+    _count(spec.get("island"), "fleet.island")
     parts = spec.get("parts")
     if not isinstance(parts, list) or not parts:
         raise SpecError("fleet.parts", "expected a non-empty list of {name, preset, devices | count}")
@@ -52,14 +76,12 @@ def check_fleet(spec: dict, base_dir: Path | None = None) -> dict:
     for i, part in enumerate(parts):
         path = f"fleet.parts[{i}]"
         check_mapping(part, path, PART_KEYS, "a mapping {name, preset, devices | count}")
-        if not part.get("preset"):
-            raise SpecError(f"{path}.preset", "missing")
-        if ("devices" in part) == ("count" in part):
+        _text(part.get("preset"), f"{path}.preset", required=True)
+        _text(part.get("name"), f"{path}.name")
+        if (part.get("devices") is None) == (part.get("count") is None):
             raise SpecError(path, "give exactly one of devices (accelerators) or count (copies of the preset)")
         for k in ("devices", "count", "island"):
-            v = part.get(k)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise SpecError(f"{path}.{k}", f"must be a positive integer, got {v!r}")
+            _count(part.get(k), f"{path}.{k}")
         part.setdefault("name", part["preset"])
         if part["name"] in names:
             raise SpecError(f"{path}.name", f"duplicate part name {part['name']!r}")
@@ -67,16 +89,32 @@ def check_fleet(spec: dict, base_dir: Path | None = None) -> dict:
     wl = spec.get("workload")
     if not isinstance(wl, dict):
         raise SpecError("fleet.workload", "expected {run: RUN.yaml} or {model: NAME, global_batch: B}")
-    if "run" in wl and base_dir is not None and not Path(wl["run"]).is_absolute():
-        wl["run"] = str(base_dir / wl["run"])
+    check_mapping(wl, "fleet.workload", WORKLOAD_KEYS, "{run: RUN.yaml} or {model: NAME, global_batch: B}")
+    if "run" in wl:
+        _text(wl["run"], "fleet.workload.run", required=True)
+        if base_dir is not None and not Path(wl["run"]).is_absolute():
+            wl["run"] = str(base_dir / wl["run"])
+    else:
+        _text(wl.get("model"), "fleet.workload.model", required=True)
+        check_int(wl.get("global_batch"), "fleet.workload.global_batch", high=limits.MAX_GLOBAL_BATCH,
+                  what="a positive integer")
+        if wl.get("set") is not None and not isinstance(wl["set"], dict):
+            raise SpecError("fleet.workload.set", "expected a mapping of model field -> value")
+        if wl.get("precision") is not None and wl["precision"] not in PRECISIONS:
+            raise SpecError("fleet.workload.precision", f"must be one of {', '.join(PRECISIONS)}, got {wl['precision']!r}")
     split = spec.setdefault("split", "both")
     if split not in ("proportional", "best_fit", "both"):
         raise SpecError("fleet.split", f"must be proportional, best_fit or both, got {split!r}")
+    jobs = spec.get("jobs")
+    if jobs is not None and not isinstance(jobs, list):
+        raise SpecError("fleet.jobs", "expected a list of {name, train: \"300e9 tokens\"}")
     from .capacity import parse_train
 
-    for i, job in enumerate(spec.get("jobs") or []):
-        if not isinstance(job, dict) or "train" not in job:
-            raise SpecError(f"fleet.jobs[{i}]", "expected {name, train: \"300e9 tokens\"}")
+    for i, job in enumerate(jobs or []):
+        check_mapping(job, f"fleet.jobs[{i}]", ("name", "train"), "a mapping {name, train: \"300e9 tokens\"}")
+        if "train" not in job:
+            raise SpecError(f"fleet.jobs[{i}].train", "missing, e.g. \"300e9 tokens\"")
+        _text(job.get("name"), f"fleet.jobs[{i}].name")
         parse_train(job["train"], need_duration=False, path=f"fleet.jobs[{i}].train")
     return spec
 
@@ -117,9 +155,10 @@ def _island(preset: str, want: int, total: int) -> int:
 def _part_devices(part: dict) -> int:
     from ..hardware import load_system
 
-    if "devices" in part:
+    if part.get("devices") is not None:
         return part["devices"]
-    return part["count"] * load_system(part["preset"]).chips
+    return check_int(part["count"] * load_system(part["preset"]).chips, f"fleet.parts[{part['name']}].count",
+                     high=limits.MAX_DEVICES, what="a positive integer")
 
 
 def search_island(model, preset: str, island: int, batch: int, precision: str, *, workers=None):

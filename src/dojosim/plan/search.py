@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import limits
-from ..errors import FitError, SpecError
+from ..errors import FitError, NotFiniteError, SpecError
 from ..limits import cap_workers, check_int
 from ..checks import check_model_system
 from .pool import process_pool
@@ -310,6 +310,8 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
     probe = next(variants(facts, all_shapes[0][1], global_batch, space, levels, None))
     try:
         capacity = float(est_fn(model, system, probe).memory.capacity_bytes)
+    except NotFiniteError:  # the system's figures break the arithmetic of every split: say so
+        raise
     except SpecError:
         capacity = None
     stats.capacity_bytes = capacity

@@ -43,11 +43,11 @@ from ..limits import cap_workers, check_int
 from ..yamlfile import check_mapping, read_yaml
 from .store import Store
 
-SECTIONS = ("workload", "strategy", "system")
+SECTIONS = ("workload", "strategy", "system", "cloud")   # cloud.*: dojosim.plan.cloud.sweep
 TOP_KEYS = ("name", "base", "run", "evaluate", "objective", "grid", "random", "evaluator", "outputs",
             "description", "constraints")
 # A base run is a run file's mapping (the run keys beyond these three are ignored by a sweep).
-BASE_KEYS = ("workload", "strategy", "system", "echo_sleep_s")
+BASE_KEYS = ("workload", "strategy", "system", "echo_sleep_s", "cloud")
 SYSTEM_KEYS = ("preset", "devices")
 OBJECTIVES = ("throughput", "cost", "energy")
 # Estimate fields stored per point (breakdown components are added as breakdown.<name>).
@@ -263,6 +263,8 @@ def split_params(params: dict) -> tuple[dict, dict, dict, dict]:
             wl[rest] = v
         elif section == "strategy":
             st[rest] = v
+        elif section == "cloud":
+            continue            # read by the cloud evaluator, not by the engine
         elif rest in ("preset", "devices"):
             sel[rest] = v
         else:
@@ -424,13 +426,9 @@ def _local(chunks: list, spec: dict, workers: int, fn: Callable):
 
 def _ray(chunks: list, spec: dict, workers: int, address: str | None, fn: Callable):
     """Yield row lists from a Ray cluster (``address``) or an in-process Ray instance."""
-    try:
-        import ray
-    except ImportError:
-        raise SpecError("executor", "ray is not installed; pip install 'dojosim[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
-                 **({} if address else {"num_cpus": max(1, workers)}))
+    from .ray_start import start_ray
+
+    ray = start_ray(address, workers)
     remote = ray.remote(num_cpus=1)(_eval_chunk)
     spec_ref = ray.put(spec)
     it = iter(chunks)

@@ -10,6 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+from .. import limits
+from ..checks import check_model, check_system
+from ..limits import check_int
+from ..plan.search import OBJECTIVES
 from ..errors import FitError, SpecError
 
 NORMALIZE = ("chips", "power", "price")
@@ -168,9 +172,17 @@ def compare(model, systems: Sequence, *, normalize: str = DEFAULT_NORMALIZE, glo
 
     if normalize not in NORMALIZE:
         raise SpecError("normalize", f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZE)}")
-    if not systems:
-        raise SpecError("systems", "name at least one system")
-    loaded = [load_system(s) if isinstance(s, str) else s for s in systems]
+    if objective not in OBJECTIVES:
+        raise SpecError("objective", f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    if global_batch is not None:
+        check_int(global_batch, "global_batch", high=limits.MAX_GLOBAL_BATCH)
+    if not systems or isinstance(systems, str):
+        raise SpecError("systems", "name at least one system (a list of presets or System objects)")
+    real = search_fn is None and estimate_fn is None  # stand-ins may cost stand-in objects (tests)
+    if real:
+        check_model(model)
+    loaded = [load_system(s) if isinstance(s, str) else (check_system(s, f"systems[{i}]") if real else s)
+              for i, s in enumerate(systems)]
     ref = loaded[0]
     target = measure(ref, normalize)
     given = int(global_batch or (strategy.global_batch if strategy is not None else 0))

@@ -1,7 +1,7 @@
 """The camera-only FSD network and the occupancy network, analytically.
 
 One sample is one CLIP: ``frames`` timesteps x ``cameras`` images of ``image_height`` x
-``image_width`` (shared/reference/fsd-network.md). The network, in order:
+``image_width`` (docs/sources.md, The FSD network). The network, in order:
 
 1. per image, a RegNetY backbone (stem + stages of grouped-conv bottlenecks with SE);
 2. a BiFPN over the last ``fpn_levels`` stages (lateral 1x1 convs, then ``bifpn_repeats``
