@@ -129,7 +129,10 @@ def buildout_cmd(
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
 ) -> None:
-    """A build-out plan quarter by quarter: capacity, power, money, vendor shares, data demand, best mix."""
+    """A build-out plan quarter by quarter: capacity, power, money, vendor shares, data demand, best mix.
+
+    Example: dojosim buildout PLAN.yaml --plot out/buildout
+    """
     from ..plan.buildout import load_plan
     from ..plan.quarterly import run_buildout
 
