@@ -188,3 +188,18 @@ def test_the_example_plans_read_and_check():
     for f in files:
         plan = load_plan(f)
         assert plan.quarters and plan.types
+
+
+def test_money_and_power_ranges_bracket_the_central_case():
+    spec = _plan()
+    spec["sites"][0]["pue"] = {"value": 1.25, "low": 1.1, "high": 1.5, "reason": "r"}
+    spec["systems"] = {"h100-dgx": {"preset": "h100-dgx",
+                                    "price": {"value": "$400k", "low": "$300k", "high": "$450k", "reason": "r"}}}
+    plan = check_plan(spec)
+    res = evaluate_plan(plan, rates=fake_rates(plan))
+    for r in res["quarters"]:
+        for key, central in (("power_w", r["power_w"]), ("cumulative_usd", r["cumulative_usd"])):
+            lo, hi = r["ranges"][key]
+            assert lo < central < hi
+    q1 = res["quarters"][0]
+    assert q1["ranges"]["capex_usd"][0] < q1["capex_usd"] == pytest.approx(100 * 400e3)

@@ -96,6 +96,12 @@ def print_quarters(result: dict) -> None:
                   _m(_short(r["cumulative_usd"], "money"), "capex" in r["assumed"] or "opex" in r["assumed"]),
                   _short(r["budget_usd"], "money") if r["budget_usd"] is not None else "-", flags)
     m.print()
+    last = rows[-1]["ranges"]
+    if last["power_w"][0] != last["power_w"][1] or last["cumulative_usd"][0] != last["cumulative_usd"][1]:
+        console.print(f"≈ p10-p90 over the assumed ranges, {rows[-1]['quarter']}: "
+                      f"{last['power_w'][0] / 1e6:,.1f}-{last['power_w'][1] / 1e6:,.1f} MW used, spent "
+                      f"{_short(last['cumulative_usd'][0], 'money')}-{_short(last['cumulative_usd'][1], 'money')}.",
+                      markup=False)
 
 
 def print_data(result: dict) -> None:

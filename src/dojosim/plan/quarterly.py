@@ -128,11 +128,57 @@ def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
             row["data"] = _data_row(plan, data, qi, thr, mix, ref)
         row["assumed"] = sorted(marks)
         rows.append(row)
+    for row, spread in zip(rows, money_power_ranges(plan, online)):
+        row["ranges"] = spread
     return {"name": plan.name, "description": plan.description, "precision": plan.precision,
             "reference": ref, "workloads": list(plan.workloads), "vendors": vendors,
             "types": {n: _type_json(t, per_type[n]) for n, t in plan.types.items()},
             "quarters": rows, "data": data, "assumptions": assumptions(plan),
             "notes": _notes(plan, per_type, rows)}
+
+
+RANGE_SAMPLES = 256
+
+
+def money_power_ranges(plan: Plan, online: dict, samples: int = RANGE_SAMPLES, seed: int = 0) -> list[dict]:
+    """Per quarter, p10 and p90 of facility power, capex, opex and cumulative spend when every
+    assumed figure with a range (prices, powers, PUEs, load factor, electricity) moves within it
+    (seeded Latin hypercube; the stated value is each range's median, `figures.Figure.at`)."""
+    import numpy as np
+
+    from .figures import lhs_samples
+
+    types, sites = list(plan.types.values()), list(plan.sites.values())
+    figs = ([t.price_per_unit for t in types] + [t.power_per_unit for t in types] + [s.pue for s in sites]
+            + [plan.load_factor, plan.electricity])
+    ranged = [i for i, f in enumerate(figs) if f.has_range]
+    u = lhs_samples(len(ranged), samples, seed) if ranged else np.zeros((samples, 0))
+    draws = np.array([np.full(samples, f.value) for f in figs]).T          # (n, figures)
+    for col, i in enumerate(ranged):
+        draws[:, i] = figs[i].at(u[:, col])
+    nt, nk = len(types), len(sites)
+    price, power, pue = draws[:, :nt], draws[:, nt:2 * nt], draws[:, 2 * nt:2 * nt + nk]
+    load, elec = draws[:, -2], draws[:, -1]
+    tix = {t.name: i for i, t in enumerate(types)}
+    kix = {s.name: i for i, s in enumerate(sites)}
+    units = np.zeros((len(plan.quarters), nt, nk))
+    added = np.zeros((len(plan.quarters), nt))
+    for qi, q in enumerate(plan.quarters):
+        for (n, site), u_ in online[q].items():
+            units[qi, tix[n], kix[site]] = u_
+        for c in plan.changes:
+            if c["quarter"] == q and c["units"] > 0:
+                added[qi, tix[c["type"]]] += c["units"]
+    facility = np.einsum("qtk,nt,nk->nq", units, power, pue)
+    capex = added @ price.T                                                  # (q, n)
+    opex = facility * (load * elec)[:, None] * QUARTER_S
+    cum = np.cumsum(capex.T + opex, axis=1)
+    out = []
+    for qi in range(len(plan.quarters)):
+        out.append({k: [float(np.percentile(v[:, qi], 10)), float(np.percentile(v[:, qi], 90))]
+                    for k, v in (("power_w", facility), ("capex_usd", capex.T), ("opex_usd", opex),
+                                 ("cumulative_usd", cum))})
+    return out
 
 
 def _data_row(plan: Plan, data: dict, qi: int, thr: dict, mix: dict, ref: dict) -> dict:
