@@ -32,7 +32,10 @@ def _main_dtype(peaks: dict) -> str:
 
 @app.command("systems")
 def systems(json_out: bool = JSON_OPTION) -> None:
-    """List the built-in hardware presets."""
+    """List the built-in hardware presets.
+
+    Example: dojosim systems
+    """
     from ..hardware import list_presets, load_system
 
     rows = []
@@ -129,7 +132,10 @@ def show(
     sources: bool = typer.Option(False, "--sources", help="Also list the source of every number."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Draw a system's hierarchy with its totals; assumed figures are marked '≈ … (assumed)'."""
+    """Draw a system's hierarchy with its totals; assumed figures are marked '≈ … (assumed)'.
+
+    Example: dojosim show dojo-tile --sources
+    """
     from ..hardware import load_system
 
     sys_ = load_system(system, devices=devices)
@@ -202,7 +208,10 @@ def capacity(
     samples: int = SAMPLES_OPTION,
     seed: int = SEED_OPTION,
 ) -> None:
-    """How many chips, racks, watts and dollars reach a peak target (or, with --workload, a training goal)."""
+    """How many chips, racks, watts and dollars reach a peak target (or, with --workload, a training goal).
+
+    Example: dojosim capacity --target "100 EFLOPS" --dtype bf16 --chips d1,h100-dgx
+    """
     names = [s.strip() for s in (systems_opt or chips or "").split(",") if s.strip()]
     if workload is not None or train is not None:
         if workload is None or train is None:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ..errors import SpecError
 from ..yamlfile import parse_yaml
+from . import _inputs as _in
 from ._app import (ASSUMED_LEGEND, FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json,
                    is_interactive, print_table, wrote)
 
@@ -29,11 +30,22 @@ def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
 # ---------------------------------------------------------------- search
 @app.command("search")
 def search_cmd(
-    model: str = typer.Option(..., "--model", help="A zoo model (dojosim models), e.g. gpt3-175b."),
-    sets: Optional[List[str]] = typer.Option(None, "--set", help="Override a model field: --set layers=48."),
-    system: str = typer.Option(..., "--system", help="A preset or a system YAML file."),
-    devices: Optional[int] = typer.Option(None, "--devices", help="Accelerators in total (default: the preset's)."),
-    global_batch: int = typer.Option(..., "--global-batch", help="Samples (sequences, images, clips) per step."),
+    model: Optional[str] = _in.MODEL,
+    sets: Optional[List[str]] = _in.SETS,
+    model_file: Optional[str] = _in.MODEL_FILE,
+    inputs: Optional[List[str]] = _in.INPUTS,
+    system: Optional[str] = _in.SYSTEM,
+    devices: Optional[int] = _in.DEVICES,
+    global_batch: Optional[int] = _in.GLOBAL_BATCH,
+    tp: Optional[int] = typer.Option(None, "--tp", help="Fix the " + _in.SPLIT_HELP["tp"]),
+    pp: Optional[int] = typer.Option(None, "--pp", help="Fix the " + _in.SPLIT_HELP["pp"]),
+    cp: Optional[int] = typer.Option(None, "--cp", help="Fix the " + _in.SPLIT_HELP["cp"]),
+    spatial: Optional[int] = typer.Option(None, "--spatial", help="Fix the " + _in.SPLIT_HELP["spatial"]),
+    ep: Optional[int] = typer.Option(None, "--ep", help="Fix the " + _in.SPLIT_HELP["ep"]),
+    micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="Fix the samples per micro-batch"),
+    zero: Optional[int] = typer.Option(None, "--zero", help="Fix the " + _in.SPLIT_HELP["zero"]),
+    recompute: Optional[str] = typer.Option(None, "--recompute", help="Fix the recompute: " + _in.SPLIT_HELP["recompute"]),
+    precision: Optional[str] = typer.Option(None, "--precision", help="Fix the " + _in.SPLIT_HELP["precision"]),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Tokens per sequence (token models)."),
     objective: str = typer.Option("throughput", "--objective", help="throughput | cost | energy."),
     top: int = typer.Option(10, "--top", help="How many strategies to show."),
@@ -44,18 +56,31 @@ def search_cmd(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Find the best split of a model on a system: every valid strategy, pruned, costed and ranked."""
+    """Find the best split of a model on a system: every valid strategy, pruned, costed and ranked.
+
+    The split flags (--tp 8, --zero 1, ...) fix that field; --fix takes lists (--fix tp=[4,8]).
+
+    Example: dojosim search --model gpt3-175b --system a100-80gb-dgx --devices 1024 --global-batch 1536 --top 5
+    """
     from ..hardware import load_system
     from ..plan.search import search_with_stats
-    from ..workload import build
 
     check_plot_dir(plot, force)
-    overrides = parse_sets(sets)
-    if seq_len is not None:
-        overrides["seq_len"] = seq_len
-    mdl = build(model, **overrides)
+    sets = list(sets or []) + ([f"seq_len={seq_len}"] if seq_len is not None else [])
+    mdl = _in.model_from(model, sets, model_file, inputs)
+    if system is None:
+        raise SpecError("--system", "missing: give --system PRESET (dojosim systems) or a system YAML file")
     sys_ = load_system(system, devices=devices)
+    if global_batch is None:
+        global_batch = (getattr(mdl, "config", None) or {}).get("global_batch")
+        if not global_batch:
+            raise SpecError("--global-batch", f"missing: {mdl.name} has no default; give --global-batch N")
     constraints = parse_sets(fix, "fix")
+    fixed = _in.split_fields(tp=tp, pp=pp, cp=cp, spatial=spatial, ep=ep, micro_batch=micro_batch, zero=zero,
+                             recompute=recompute, precision=precision)
+    if "spatial" in fixed:
+        fixed["cp"] = fixed.pop("spatial")
+    constraints.update(fixed)
     if exhaustive:
         constraints["exhaustive"] = True
     res = search_with_stats(mdl, sys_, global_batch, objective, top, constraints, workers=workers,
@@ -63,7 +88,7 @@ def search_cmd(
     if plot is not None:
         from ..report.plots import plot_search
 
-        plot_search(res.candidates, plot, force=force)
+        wrote(plot_search(res.candidates, plot, force=force), json_mode=json_)
     if json_:
         from .engine import estimate_json
 
@@ -129,7 +154,10 @@ def sweep_cmd(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Run a design sweep; results are appended to a Parquet store as they arrive."""
+    """Run a design sweep; results are appended to a Parquet store as they arrive.
+
+    Example: dojosim sweep examples/sweeps/dojo-tile-design.yaml --plot out/sweep
+    """
     from ..plan.sweep import load_results, run_sweep
 
     check_plot_dir(plot, force)
@@ -140,7 +168,7 @@ def sweep_cmd(
     if plot is not None:
         from ..report.plots import plot_sweep
 
-        plot_sweep(load_results(out), plot, force=force)
+        wrote(plot_sweep(load_results(out), plot, force=force), json_mode=json_)
     if json_:
         emit_json(stats)
     else:
@@ -160,7 +188,10 @@ def fleet_cmd(
     samples: int = SAMPLES_OPTION,
     seed: int = SEED_OPTION,
 ) -> None:
-    """A heterogeneous fleet on one workload: throughput, H100-equivalents, job split, power, cost."""
+    """A heterogeneous fleet on one workload: throughput, H100-equivalents, job split, power, cost.
+
+    Example: dojosim fleet examples/fleets/small-mixed.yaml
+    """
     from ..plan.fleet import load_fleet, plan_fleet
 
     result = plan_fleet(load_fleet(spec), workers=workers, samples=samples, seed=seed)

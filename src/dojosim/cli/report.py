@@ -118,6 +118,8 @@ def compare_cmd(
     """One workload on several systems side by side, at equal chips, power or price.
 
     With no arguments: the FSD network on a Dojo ExaPOD against H100 DGX nodes of equal power.
+
+    Example: dojosim compare --model gpt3-175b --systems h100-dgx,dojo-exapod --normalize price
     """
     from ..report.compare import DEFAULT_MODEL, DEFAULT_SYSTEMS, compare, rows_to_json
 
@@ -146,7 +148,7 @@ def compare_cmd(
     if plot is not None:
         from ..report.plots import plot_compare
 
-        plot_compare([r for r in rows if not r.get("error")], plot, force=force)
+        wrote(plot_compare([r for r in rows if not r.get("error")], plot, force=force), json_mode=json_)
     if json_:
         out = {"model": mdl.name, "normalize": normalize, "objective": objective, "rows": rows_to_json(rows)}
         if any(r.get("ranges") for r in rows):
@@ -179,7 +181,10 @@ def trace_cmd(
     plot: Optional[Path] = PLOT_OPTION,
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Write the predicted timeline of one step as a Chrome/Perfetto trace (open it in ui.perfetto.dev)."""
+    """Write the predicted timeline of one step as a Chrome/Perfetto trace (open it in ui.perfetto.dev).
+
+    Example: dojosim trace examples/fsd-dojo-tile.yaml -o out/step.json
+    """
     from ..outfile import check_output
     from ..report.gantt import GANTT_SUFFIXES
     from ..report.timeline import timeline
@@ -245,7 +250,10 @@ def report_cmd(
     plot: Optional[Path] = PLOT_OPTION,
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Write one self-contained HTML report of a run: estimate, breakdowns, memory, timeline, comparison."""
+    """Write one self-contained HTML report of a run: estimate, breakdowns, memory, timeline, comparison.
+
+    Example: dojosim report examples/fsd-dojo-tile.yaml -o out/report.html
+    """
     from ..outfile import check_output
     from ..report.compare import compare, rows_to_json
     from ..report.html import write_report
@@ -279,7 +287,7 @@ def report_cmd(
     if plot is not None:
         from ..report.plots import plot_estimate
 
-        plot_estimate(est, plot, model=r.model, system=r.system, force=force)
+        wrote(plot_estimate(est, plot, model=r.model, system=r.system, force=force), json_mode=json_)
     if json_:
         emit_json({"report": str(path), "bytes": path.stat().st_size, "step_time_s": est.step_time_s,
                    "compare": rows_to_json(rows)})
