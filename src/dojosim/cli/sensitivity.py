@@ -23,7 +23,10 @@ def sensitivity_cmd(
     force: bool = FORCE_OPTION,
 ) -> None:
     """Swing each assumed figure alone to its low and high end and show how far the step time (and,
-    for two runs, their throughput ratio) moves, biggest swing first."""
+    for two runs, their throughput ratio) moves, biggest swing first.
+
+    Example: dojosim sensitivity examples/fsd-dojo-exapod.yaml examples/fsd-h100-equal-exapod.yaml
+    """
     from ..plan.sensitivity import sensitivity
     from ..run import load_run
 
