@@ -147,6 +147,10 @@ def test_buildout_command_end_to_end(tmp_path, capsys):
     eqs = [f["h100_eq_added"] for f in best["frontier"]]
     assert eqs == sorted(eqs)
     assert res["assumptions"] and all(("reason" in a) for a in res["assumptions"])
+    lo, hi = res["quarters"][-1]["ranges"]["h100_eq_mix"]   # the engine's assumed figures, sampled
+    assert lo <= res["quarters"][-1]["h100_eq_mix"] * 1.0001 and hi >= lo
+    ty = res["types"]["tile"]["h100_eq_per_device_p10_p90"]["fsd"]
+    assert 0 < ty[0] <= ty[1]
     out = tmp_path / "plots"
     clear_cache()  # the second run reads the engine's rates from the cache file
     code, text, err = run(capsys, "buildout", str(f), "--workers", "1", "--plot", str(out),
@@ -173,8 +177,8 @@ def test_rates_on_disk_are_reused_only_under_the_same_code(tmp_path, monkeypatch
     assert rates.island_rates([key], workers=1, cache_dir=tmp_path) == found
     clear_cache()
     monkeypatch.setattr(rates, "fingerprint", lambda: "other-code")
-    monkeypatch.setattr(rates, "_search", lambda k: (1.0, "x", None))
-    assert rates.island_rates([key], workers=1, cache_dir=tmp_path)[key] == (1.0, "x", None)
+    monkeypatch.setattr(rates, "_search", lambda k: (1.0, "x", None, []))
+    assert rates.island_rates([key], workers=1, cache_dir=tmp_path)[key] == (1.0, "x", None, [])
     clear_cache()
 
 
