@@ -56,7 +56,10 @@ def cloud_cmd(
     json_: bool = JSON_OPTION,
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Many tenants on one machine: partitions, a job queue, utilization, waits and price."""
+    """Many tenants on one machine: partitions, a job queue, utilization, waits and price.
+
+    Example: dojosim cloud --synthetic 200 --system dojo-exapod --compare h100-dgx
+    """
     from ..outfile import check_output, write_text
     from ..plan.cloud import read_jobs, run_cloud
     from ..plan.cloud import synthetic as draw
