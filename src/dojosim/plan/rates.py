@@ -2,7 +2,9 @@
 
 A build-out multiplies device counts by per-device rates over dozens of quarters, so each
 (preset, island, workload) is searched once — the way `fleet` does it (`fleet.search_island`:
-the best split on one island of the preset) — and cached for the session. H100-equivalents are
+the best split on one island of the preset) — and cached for the session, and, given a cache
+directory, on disk (``rates.json``, keyed by a fingerprint of dojosim's own source and presets,
+so any change to the engine, a preset or the zoo starts afresh). H100-equivalents are
 defined as in `fleet`: a device's samples/s over one reference device's share of a reference
 island on the same workload.
 
@@ -15,9 +17,13 @@ Workloads a plan can name (its ``workloads:`` mix), each with its model and batc
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import SpecError
 from ..yamlfile import check_mapping
@@ -119,8 +125,60 @@ def _search(key: tuple) -> tuple[float, str | None, str | None]:
     return cand.estimate.samples_per_s, cand.strategy.label(model), note
 
 
-def island_rates(keys: list[tuple], workers: int | None = None) -> dict[tuple, tuple]:
-    """Search every (engine_key, preset, island) not yet cached, in parallel processes."""
+@functools.lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """A hash of every source file and preset of the installed dojosim: rates stored under
+    another fingerprint were computed by other code and are not reused."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:20]
+
+
+CACHE_FILE = "rates.json"
+
+
+def _load_disk(cache_dir: Path) -> dict:
+    f = cache_dir / CACHE_FILE
+    try:
+        doc = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("fingerprint") != fingerprint() or not isinstance(doc.get("rates"), list):
+        return {}
+    out = {}
+    for item in doc["rates"]:
+        try:
+            (m, sets, batch, prec), preset, island = item["key"]
+            key = ((m, tuple(tuple(kv) for kv in sets), batch, prec), preset, island)
+            thr, split, note = item["value"]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if isinstance(thr, (int, float)) and thr >= 0:
+            out[key] = (float(thr), split, note)
+    return out
+
+
+def _save_disk(cache_dir: Path, entries: dict, force: bool = False) -> Path:
+    """Write every cached rate to ``cache_dir/rates.json`` through the safe writer (atomic)."""
+    from ..outfile import make_output_dir, write_text
+
+    d = make_output_dir(cache_dir, force=force, what="--cache")
+    doc = {"fingerprint": fingerprint(),
+           "rates": [{"key": [list(k[0][:1]) + [[list(kv) for kv in k[0][1]], k[0][2], k[0][3]], k[1], k[2]],
+                      "value": list(v)} for k, v in entries.items()]}
+    return write_text(d / CACHE_FILE, json.dumps(doc), force=force, what="--cache", suffixes=(".json",))
+
+
+def island_rates(keys: list[tuple], workers: int | None = None, cache_dir: Path | None = None,
+                 force: bool = False) -> dict[tuple, tuple]:
+    """Search every (engine_key, preset, island) not yet cached, in parallel processes; with
+    ``cache_dir``, reuse and extend the rates stored there."""
+    if cache_dir is not None:
+        for k, v in _load_disk(Path(cache_dir)).items():
+            _CACHE.setdefault(k, v)
     # largest islands first: they take longest, and the pool stays busy to the end
     todo = sorted((k for k in dict.fromkeys(keys) if k not in _CACHE), key=lambda k: -k[2])
     n = min(len(todo), workers or os.cpu_count() or 1)
@@ -134,11 +192,14 @@ def island_rates(keys: list[tuple], workers: int | None = None) -> dict[tuple, t
     else:
         for k in todo:
             _CACHE[k] = _search(k)
+    if cache_dir is not None and todo:
+        _save_disk(Path(cache_dir), _CACHE, force)
     return {k: _CACHE[k] for k in keys}
 
 
 def device_rates(types: dict[str, tuple[str, int]], workloads: list[Workload], reference: str,
-                 island: int = DEFAULT_ISLAND, workers: int | None = None) -> tuple[dict[str, DeviceRates], dict]:
+                 island: int = DEFAULT_ISLAND, workers: int | None = None,
+                 cache_dir: Path | None = None, force: bool = False) -> tuple[dict[str, DeviceRates], dict]:
     """Rates per system type (name -> (preset, island)) and the reference per-device rate per workload."""
     from .fleet import _island
 
@@ -147,7 +208,7 @@ def device_rates(types: dict[str, tuple[str, int]], workloads: list[Workload], r
     for wl in workloads:
         keys.append((wl.engine_key, reference, ref_island))
         keys += [(wl.engine_key, preset, isl) for preset, isl in types.values()]
-    found = island_rates(keys, workers)
+    found = island_rates(keys, workers, cache_dir, force)
     ref = {}
     for wl in workloads:
         thr, split, _ = found[(wl.engine_key, reference, ref_island)]
