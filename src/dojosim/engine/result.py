@@ -42,7 +42,8 @@ class StageTiming:
     forward_s: float
     backward_s: float                     # includes recompute
     comm_s: dict[str, float]              # exposed per-micro-batch comm by kind (tp, cp, ep, pp)
-    ops: tuple[tuple[str, float, float], ...] = ()  # (module path, fwd s, bwd s) for the trace
+    # (module path, fwd s, bwd s, fwd FLOPs on this device) per op of one layer, for traces and plots
+    ops: tuple[tuple, ...] = ()
 
 
 @dataclass(frozen=True)
