@@ -28,6 +28,7 @@ from . import explain as _explain  # noqa: F401,E402
 from . import cloud as _cloud  # noqa: F401,E402
 from . import claims as _claims  # noqa: F401,E402
 from . import buildout as _buildout  # noqa: F401,E402
+from . import sensitivity as _sensitivity  # noqa: F401,E402
 
 
 def _one_line(text: str) -> str:

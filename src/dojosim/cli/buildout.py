@@ -97,10 +97,14 @@ def print_quarters(result: dict) -> None:
                   _short(r["budget_usd"], "money") if r["budget_usd"] is not None else "-", flags)
     m.print()
     last = rows[-1]["ranges"]
+    parts = []
+    if "h100_eq_mix" in last:
+        parts.append(f"{last['h100_eq_mix'][0]:,.0f}-{last['h100_eq_mix'][1]:,.0f} H100-eq (engine's ranges)")
     if last["power_w"][0] != last["power_w"][1] or last["cumulative_usd"][0] != last["cumulative_usd"][1]:
-        console.print(f"≈ p10-p90 over the assumed ranges, {rows[-1]['quarter']}: "
-                      f"{last['power_w'][0] / 1e6:,.1f}-{last['power_w'][1] / 1e6:,.1f} MW used, spent "
-                      f"{_short(last['cumulative_usd'][0], 'money')}-{_short(last['cumulative_usd'][1], 'money')}.",
+        parts.append(f"{last['power_w'][0] / 1e6:,.1f}-{last['power_w'][1] / 1e6:,.1f} MW used, spent "
+                     f"{_short(last['cumulative_usd'][0], 'money')}-{_short(last['cumulative_usd'][1], 'money')}")
+    if parts:
+        console.print(f"≈ p10-p90 over the assumed ranges, {rows[-1]['quarter']}: " + "; ".join(parts) + ".",
                       markup=False)
 
 

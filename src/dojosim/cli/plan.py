@@ -13,6 +13,8 @@ from . import _inputs as _in
 from ._app import (ASSUMED_LEGEND, FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json,
                    is_interactive, print_table, wrote)
 
+from ._ranges import RANGE_NOTE, SAMPLES_OPTION, SEED_OPTION, span
+
 
 def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
     """``["layers=96", "hidden=12288"]`` -> {"layers": 96, "hidden": 12288} (YAML scalars)."""
@@ -183,6 +185,8 @@ def fleet_cmd(
     spec: Path = typer.Argument(..., help="Fleet file (parts and a workload)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes for each search (default: all cores)."),
     json_: bool = JSON_OPTION,
+    samples: int = SAMPLES_OPTION,
+    seed: int = SEED_OPTION,
 ) -> None:
     """A heterogeneous fleet on one workload: throughput, H100-equivalents, job split, power, cost.
 
@@ -190,7 +194,7 @@ def fleet_cmd(
     """
     from ..plan.fleet import load_fleet, plan_fleet
 
-    result = plan_fleet(load_fleet(spec), workers=workers)
+    result = plan_fleet(load_fleet(spec), workers=workers, samples=samples, seed=seed)
     if json_:
         emit_json(result)
         return
@@ -198,12 +202,22 @@ def fleet_cmd(
 
 
 def _print_fleet(result: dict) -> None:
+    from ..ranges import Spread
     from ..report.table import Col
     from ..units import format as fmt, format_number, format_time
 
     ref = result["reference"]
     cols = [Col("part", "left", wrap=True), Col("devices"), Col("islands x size"), Col("split", "left", wrap=True),
             Col("samples/s"), Col("share"), Col("H100-eq"), Col("H100-eq by peak"), Col("power"), Col("price")]
+    ranged = "range_samples" in result
+    if ranged:
+        cols += [Col("samples/s p10–p90"), Col("H100-eq p10–p90")]
+
+    def spans(r) -> list:
+        if not ranged:
+            return []
+        rg = {k: Spread(**v) for k, v in (r.get("ranges") or {}).items() if v}
+        return [span(rg.get("samples_per_s"), format_number), span(rg.get("h100_eq"), lambda v: f"{v:,.0f}")]
 
     def eq(v):
         return f"{v:,.0f}" if v is not None else "-"
@@ -214,15 +228,17 @@ def _print_fleet(result: dict) -> None:
         rows.append([r["name"], f"{r['devices']:,}", f"{r['islands']:,} x {r['island']:,}", r["split"] or "-",
                      format_number(r["samples_per_s"]), f"{r['share']:.1%}", eq(r["h100_eq"]),
                      eq(r["h100_eq_by_peak"]), approx(fmt(r["power_w"], "power"), "power_w" in a),
-                     approx(fmt(r["price_usd"], "money"), "price_usd" in a)])
+                     approx(fmt(r["price_usd"], "money"), "price_usd" in a)] + spans(r))
     tot = result["total"]
     any_a = {k for r in result["parts"] for k in (r.get("assumed_totals") or ())}
     rows.append(["total", f"{tot['devices']:,}", "", "", format_number(tot["samples_per_s"]), "100%",
                  eq(tot["h100_eq"]), eq(tot["h100_eq_by_peak"]),
                  approx(fmt(tot["power_w"], "power"), "power_w" in any_a),
-                 approx(fmt(tot["price_usd"], "money"), "price_usd" in any_a)])
+                 approx(fmt(tot["price_usd"], "money"), "price_usd" in any_a)] + spans(tot))
     print_table(f"fleet {result['name']}: {result['model']} (batch {result['global_batch']:,}, "
                 f"{result['precision']})", cols, rows)
+    if ranged:
+        console.print(RANGE_NOTE.format(n=result["range_samples"]["samples"]), markup=False)
     if ref["samples_per_s_per_device"]:
         console.print(f"1 H100-equivalent = {format_number(ref['samples_per_s_per_device'])} samples/s: one "
                       f"{ref['preset']} device's share of a {ref['island']:,}-device island ({ref['split']}).",

@@ -130,6 +130,9 @@ def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
         rows.append(row)
     for row, spread in zip(rows, money_power_ranges(plan, online)):
         row["ranges"] = spread
+        eq = _eq_range(plan, per_type, row)
+        if eq:
+            row["ranges"]["h100_eq_mix"] = eq
     return {"name": plan.name, "description": plan.description, "precision": plan.precision,
             "reference": ref, "workloads": list(plan.workloads), "vendors": vendors,
             "types": {n: _type_json(t, per_type[n]) for n, t in plan.types.items()},
@@ -140,19 +143,38 @@ def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
 RANGE_SAMPLES = 256
 
 
+def _eq_range(plan: Plan, per_type: dict, row: dict) -> list[float] | None:
+    """p10 and p90 of the quarter's mix-weighted H100-equivalents over the engine's draws
+    (`rates.engine_draws`); None when a type online has no draws."""
+    import numpy as np
+
+    total = None
+    for n, d in row["devices"].items():
+        if not d:
+            continue
+        draws = per_type[n].h100_eq_draws
+        if any(len(draws.get(w, ())) == 0 for w in plan.workloads):
+            return None
+        v = d * sum(row["mix"][w] * np.asarray(draws[w]) for w in plan.workloads)
+        total = v if total is None else total + v
+    if total is None:
+        return None
+    return [float(np.percentile(total, 10)), float(np.percentile(total, 90))]
+
+
 def money_power_ranges(plan: Plan, online: dict, samples: int = RANGE_SAMPLES, seed: int = 0) -> list[dict]:
     """Per quarter, p10 and p90 of facility power, capex, opex and cumulative spend when every
     assumed figure with a range (prices, powers, PUEs, load factor, electricity) moves within it
     (seeded Latin hypercube; the stated value is each range's median, `figures.Figure.at`)."""
     import numpy as np
 
-    from .figures import lhs_samples
+    from ..ranges import latin_hypercube
 
     types, sites = list(plan.types.values()), list(plan.sites.values())
     figs = ([t.price_per_unit for t in types] + [t.power_per_unit for t in types] + [s.pue for s in sites]
             + [plan.load_factor, plan.electricity])
     ranged = [i for i, f in enumerate(figs) if f.has_range]
-    u = lhs_samples(len(ranged), samples, seed) if ranged else np.zeros((samples, 0))
+    u = latin_hypercube(samples, len(ranged), seed) if ranged else np.zeros((samples, 0))
     draws = np.array([np.full(samples, f.value) for f in figs]).T          # (n, figures)
     for col, i in enumerate(ranged):
         draws[:, i] = figs[i].at(u[:, col])
@@ -202,8 +224,16 @@ def _type_json(t, r) -> dict:
     return {"preset": t.preset, "vendor": t.vendor, "devices_per_unit": t.chips_per_unit, "island": t.island,
             "peak_flops_per_device": t.peak_per_device, "price_usd_per_unit": t.price_per_unit.value,
             "power_w_per_unit": t.power_per_unit.value, "limit_per_quarter": t.limit,
-            "samples_per_s_per_device": r.samples_per_s, "h100_eq_per_device": r.h100_eq, "splits": r.splits,
+            "samples_per_s_per_device": r.samples_per_s, "h100_eq_per_device": r.h100_eq,
+            "h100_eq_per_device_p10_p90": {w: [float(x) for x in _p10_p90(v)] for w, v in r.h100_eq_draws.items()},
+            "splits": r.splits,
             "assumed": t.assumed, "preset_assumed_fields": t.preset_assumed}
+
+
+def _p10_p90(values) -> tuple[float, float]:
+    import numpy as np
+
+    return np.percentile(values, 10), np.percentile(values, 90)
 
 
 def assumptions(plan: Plan) -> list[dict]:

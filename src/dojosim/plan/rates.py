@@ -101,16 +101,35 @@ class DeviceRates:
     island: int
     samples_per_s: dict[str, float] = field(default_factory=dict)
     h100_eq: dict[str, float] = field(default_factory=dict)
+    h100_eq_draws: dict[str, list[float]] = field(default_factory=dict)   # at each engine draw
     splits: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
-_CACHE: dict[tuple, tuple[float, str | None, str | None]] = {}
+_CACHE: dict[tuple, tuple[float, str | None, str | None, list[float]]] = {}
 
 
-def _search(key: tuple) -> tuple[float, str | None, str | None]:
-    """(samples/s of one island, split text, note) for (engine_key, preset, island)."""
+ENGINE_DRAWS = 32       # draws of the engine's assumed figures per rate (seeded, shared by all rates)
+ENGINE_SEED = 0
+
+
+def engine_draws() -> list:
+    """The `Assumptions` of each draw: a Latin hypercube over every assumed field's range, the
+    same draws for every system so that ratios (H100-equivalents) move both sides together."""
+    from ..assumptions import DEFAULT, assumed_names
+    from ..ranges import latin_hypercube
+
+    names = assumed_names()
+    u = latin_hypercube(ENGINE_DRAWS, len(names), ENGINE_SEED)
+    return [DEFAULT.at_quantiles(dict(zip(names, row))) for row in u]
+
+
+def _search(key: tuple) -> tuple[float, str | None, str | None, list[float]]:
+    """(samples/s of one island, split text, note, samples/s at each engine draw) for
+    (engine_key, preset, island). The draws keep the split found at the default assumptions: a
+    search per draw could only be faster, so the low end is conservative."""
     (model_name, sets, batch, precision), preset, island = key
+    from ..engine.estimate import estimate
     from ..workload import build
     from .fleet import search_island
 
@@ -120,9 +139,15 @@ def _search(key: tuple) -> tuple[float, str | None, str | None]:
         raise err.prefixed("workloads") from None
     system, cand, used, err = search_island(model, preset, island, batch, precision, workers=1)
     if cand is None:
-        return 0.0, None, err or f"no split of {model_name} fits on an island of {island} devices of {preset}"
+        return 0.0, None, err or f"no split of {model_name} fits on an island of {island} devices of {preset}", []
     note = f"batch {batch} has no split on {island} devices of {preset}; used {used}" if used != batch else None
-    return cand.estimate.samples_per_s, cand.strategy.label(model), note
+    draws = []
+    for a in engine_draws():
+        try:
+            draws.append(estimate(model, system, cand.strategy, a).samples_per_s)
+        except SpecError:   # a draw where the split no longer holds: count it as the point figure
+            draws.append(cand.estimate.samples_per_s)
+    return cand.estimate.samples_per_s, cand.strategy.label(model), note, draws
 
 
 @functools.lru_cache(maxsize=1)
@@ -153,11 +178,11 @@ def _load_disk(cache_dir: Path) -> dict:
         try:
             (m, sets, batch, prec), preset, island = item["key"]
             key = ((m, tuple(tuple(kv) for kv in sets), batch, prec), preset, island)
-            thr, split, note = item["value"]
+            thr, split, note, draws = item["value"]
         except (KeyError, TypeError, ValueError):
             continue
-        if isinstance(thr, (int, float)) and thr >= 0:
-            out[key] = (float(thr), split, note)
+        if isinstance(thr, (int, float)) and thr >= 0 and isinstance(draws, list):
+            out[key] = (float(thr), split, note, [float(d) for d in draws])
     return out
 
 
@@ -209,20 +234,24 @@ def device_rates(types: dict[str, tuple[str, int]], workloads: list[Workload], r
         keys.append((wl.engine_key, reference, ref_island))
         keys += [(wl.engine_key, preset, isl) for preset, isl in types.values()]
     found = island_rates(keys, workers, cache_dir, force)
-    ref = {}
+    ref, ref_draws = {}, {}
     for wl in workloads:
-        thr, split, _ = found[(wl.engine_key, reference, ref_island)]
+        thr, split, _, draws = found[(wl.engine_key, reference, ref_island)]
         if thr <= 0:
             raise SpecError("reference", f"no split of workload {wl.name} fits on {ref_island} devices of {reference}")
         ref[wl.name] = {"preset": reference, "island": ref_island, "split": split,
                         "samples_per_s_per_device": thr / ref_island / wl.divisor}
+        ref_draws[wl.name] = draws
     out = {}
     for name, (preset, isl) in types.items():
         r = DeviceRates(preset, isl)
         for wl in workloads:
-            thr, split, note = found[(wl.engine_key, preset, isl)]
+            thr, split, note, draws = found[(wl.engine_key, preset, isl)]
             r.samples_per_s[wl.name] = thr / isl / wl.divisor
             r.h100_eq[wl.name] = r.samples_per_s[wl.name] / ref[wl.name]["samples_per_s_per_device"]
+            rd = ref_draws[wl.name]
+            if len(draws) == len(rd) and draws:   # per draw: the divisor cancels in the ratio
+                r.h100_eq_draws[wl.name] = [d / isl / (x / ref_island) for d, x in zip(draws, rd)]
             r.splits[wl.name] = split or "-"
             if note and note not in r.notes:
                 r.notes.append(note)

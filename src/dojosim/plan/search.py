@@ -284,7 +284,7 @@ def _split(items: list, parts: int) -> list[list]:
 def search_with_stats(model, system, global_batch: int, objective: str = "throughput", top: int = 10,
                       constraints: dict | None = None, *, workers: int | None = None,
                       estimator: Callable | None = None, devices: int | None = None,
-                      progress: bool = False) -> SearchResult:
+                      progress: bool = False, assumptions=None) -> SearchResult:
     """Like `search`, and also report what the search did (`SearchStats`)."""
     if objective not in OBJECTIVES:
         raise SpecError("objective", f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
@@ -300,6 +300,11 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
     est_fn = estimator or _default_estimator()
     # The engine's compute-only step bound prunes before estimating; a stand-in estimator has none.
     lower_bound = None if estimator is not None else _default_lower_bound()
+    if assumptions is not None and estimator is None:
+        import functools
+
+        est_fn = functools.partial(est_fn, assumptions=assumptions)
+        lower_bound = functools.partial(lower_bound, assumptions=assumptions)
     all_shapes = list(enumerate(shapes(facts, devices, global_batch, space)))
     stats = SearchStats(shapes=len(all_shapes))
     if not all_shapes:
@@ -385,7 +390,8 @@ def search(model, system, global_batch: int, objective: str = "throughput", top:
     ``{"tp": [1, 2, 4, 8], "recompute": "none", "precision": "fp8", "orders": "default"}``;
     ``{"exhaustive": True}`` turns off the two named pruning rules of `space`. Raises `FitError`
     when no strategy fits. Keyword options: ``workers`` (processes; default all cores),
-    ``estimator`` (a stand-in for `dojosim.engine.estimate`), ``devices`` (default system.chips).
+    ``estimator`` (a stand-in for `dojosim.engine.estimate`), ``devices`` (default system.chips),
+    ``assumptions`` (the engine's figures, `dojosim.assumptions`; default DEFAULT).
     """
     return search_with_stats(model, system, global_batch, objective, top, constraints, **kwargs).candidates
 

@@ -194,7 +194,8 @@ def _compare_section(rows: Sequence[dict]) -> str:
 
 
 def render_report(est: Estimate, *, title: str = "", model=None, system=None, compare_rows: Sequence[dict] = (),
-                  notes: Sequence[str] = (), run: dict | None = None, claims: Sequence = ()) -> str:
+                  notes: Sequence[str] = (), run: dict | None = None, claims: Sequence = (),
+                  sensitivity=None) -> str:
     """The whole report as one HTML string."""
     title = title or f"{est.model} on {est.system}"
     split = ", ".join(f"{k}={v}" for k, v in (est.strategy or {}).items() if v not in (None, False))
@@ -207,6 +208,10 @@ def render_report(est: Estimate, *, title: str = "", model=None, system=None, co
         from .claims_html import claims_section
 
         parts.append(claims_section(claims))
+    if sensitivity is not None:
+        from .sensitivity_html import sensitivity_section
+
+        parts.append(sensitivity_section(sensitivity))
     all_notes = list(est.notes) + list(notes)
     assumed = list(getattr(system, "assumed", []) or [])
     if assumed:
