@@ -2,6 +2,7 @@
 and where the engine's time puts it."""
 from __future__ import annotations
 
+from ..engine.compute import Split, shard
 from ..engine.result import Estimate
 
 
@@ -39,11 +40,8 @@ def roofline_points(model, system, precision: str = "bf16", est: Estimate | None
         pt = {"name": op.name, "kind": op.kind, "intensity": ai, "attainable": min(peak, ai * bw),
               "flops": op.flops * block.count}
         if op.name in timed:
-            per_device = op.flops * split["mb"]
-            if op.tp or (split["sp"] and op.seq):
-                per_device /= split["tp"]
-            if op.seq and split["cp"] > 1:
-                per_device /= split["cp"]
+            # the engine's own share of the op on one device (a spatial split divides every op)
+            per_device = op.flops * split["mb"] / shard(op, Split(split["tp"], split["cp"], 1, split["sp"]))
             pt["achieved"] = per_device / timed[op.name]
         pts.append(pt)
     return pts
