@@ -81,6 +81,11 @@ class Site:
     name: str
     pue: Figure
     caps: dict[int, float]          # quarter -> facility power cap (W), in force from that quarter
+    cap_figures: list[Figure] = field(default_factory=list)
+
+    @property
+    def cap_assumed(self) -> bool:
+        return any(f.assumed for f in self.cap_figures)
 
 
 @dataclass
@@ -169,15 +174,17 @@ def _system_type(name: str, raw: dict, path: str, precision: str, default_island
                       assumed, isl_sys.assumed, notes)
 
 
-def _caps(raw, path: str) -> dict[int, float]:
-    if not isinstance(raw, dict):
+def _caps(raw, path: str) -> tuple[dict[int, float], list[Figure]]:
+    """{quarter: W} (quarter -1: a cap given without one, in force from the start) and the figures."""
+    if not isinstance(raw, dict) or set(raw) <= set(("value", "low", "high", "source", "reason")):
         raw = {None: raw}
-    caps = {}
+    caps, figs = {}, []
     for k, v in raw.items():
         q = -1 if k is None else parse_quarter(k, f"{path}.{k}")
-        w = parse_figure(v, f"{path}" if k is None else f"{path}.{k}", "power").value
-        caps[q] = w
-    return caps
+        fig = parse_figure(v, f"{path}" if k is None else f"{path}.{k}", "power")
+        caps[q] = fig.value
+        figs.append(fig)
+    return caps, figs
 
 
 def _mix(raw, workloads: dict[str, Workload], path: str) -> dict[str, float]:
@@ -237,7 +244,7 @@ def check_plan(spec, base_dir: Path | None = None) -> Plan:
             raise SpecError(f"{path}.cap", "missing: the site's power cap, e.g. 130 MW or {2024Q3: 130 MW}")
         pue = parse_figure(s["pue"], f"{path}.pue", lo=1.0) if "pue" in s else \
             Figure(PUE.value, PUE.low, PUE.high, True, PUE.source, f"{path}.pue")
-        sites[name] = Site(name, pue, _caps(s["cap"], f"{path}.cap"))
+        sites[name] = Site(name, pue, *_caps(s["cap"], f"{path}.cap"))
     timeline = spec.get("timeline")
     if not isinstance(timeline, list) or not timeline:
         raise SpecError("plan.timeline", "expected a list of {quarter, add, retire, budget}")
@@ -311,7 +318,7 @@ def check_plan(spec, base_dir: Path | None = None) -> Plan:
         data = check_data(spec["data"], tuple(workloads))
     plan = Plan(str(spec.get("name", "plan")), str(spec.get("description", "")), quarters, precision, reference,
                 island, workloads, mix, electricity, load_factor, types, sites, changes, budgets, data, None,
-                [electricity, load_factor] + [s.pue for s in sites.values()]
+                [electricity, load_factor] + [f for s in sites.values() for f in [s.pue, *s.cap_figures]]
                 + [w.clip_cost for w in workloads.values() if w.clip_cost is not None])
     if "optimize" in spec:
         from .mix import check_optimize

@@ -80,6 +80,8 @@ def _number(raw, dim: str, path: str) -> float:
             v = float(raw.replace("_", "").replace(",", ""))
         except ValueError:
             raise SpecError(path, f"expected a number, got {raw!r}") from None
+    elif dim == "money" and isinstance(raw, str) and raw.strip().startswith("-$"):
+        v = -units.parse(raw.strip()[1:], dim, path=path)   # "-$5M": the sign before the dollar
     else:
         v = units.parse(raw, dim, path=path)
     if not math.isfinite(v):

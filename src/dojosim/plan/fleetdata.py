@@ -11,7 +11,7 @@ A scenario (the ``data:`` block of a build-out plan) gives::
       curated_share: {value: 0.1, low: 0.01, high: 0.5, reason: "..."}
       epochs: {value: 2, low: 1, high: 10, reason: "..."}
 
-None of these is published (fleet-buildout.md lists them as unknowns), so each omitted one takes
+None of these is published (docs/sources.md, "Fleet build-out", lists them as unknowns), so each omitted one takes
 the assumed default below, with its range and reason. Per quarter the model is:
 
 - uploads per day = cars x clips per car per day (cars linear between the given quarters,

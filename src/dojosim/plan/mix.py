@@ -188,7 +188,8 @@ def solve(p: MixProblem, *, time_limit: float = DEFAULT_TIME_LIMIT_S, gap: float
 
 
 def binding(p: MixProblem, x: np.ndarray) -> dict:
-    """Which constraints stop one more useful unit: per family, the quarters (and sites/types)."""
+    """Which constraints stop one more useful unit: per family, the quarters (and sites/types)
+    where no further unit fits; ``main``: the family that binds most (`binds_most`)."""
     T, S, K = p.shape
     useful = p.weights() > 0
     spend = (x.sum(axis=2) * p.price).sum(axis=1)
@@ -206,9 +207,33 @@ def binding(p: MixProblem, x: np.ndarray) -> dict:
         for s in range(S):
             if useful[t, s] and x[t, s].sum() >= p.limit[s] - 0.5:
                 out["delivery"].append(f"{p.quarters[t] if p.quarters else t} {p.names[s] if p.names else s}")
-    counts = {k: len(v) for k, v in out.items()}
-    out["main"] = max(counts, key=counts.get) if any(counts.values()) else "none"
+    out["main"] = binds_most(p)
     return out
+
+
+RELAX = 1.10   # "binds most" = the constraint family whose 10% relaxation raises the LP bound most
+
+
+def _lp_bound(p: MixProblem) -> float:
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    c, a, ub, upper = _program(p)
+    lp = milp(c, integrality=np.zeros(len(c)), bounds=Bounds(np.zeros(len(c)), upper),
+              constraints=LinearConstraint(a, -np.inf, ub))
+    return -lp.fun * (float(np.abs(p.weights()).max()) or 1.0) if lp.x is not None else 0.0
+
+
+def binds_most(p: MixProblem) -> str:
+    """budget, power or delivery: whichever, loosened by 10%, would buy the most more capacity
+    (compared on the LP relaxation, whose bound moves smoothly); "none" if none would."""
+    base = _lp_bound(p)
+    gains = {
+        "budget": _lp_bound(MixProblem(**{**p.__dict__, "budget": p.budget * RELAX})),
+        "power": _lp_bound(MixProblem(**{**p.__dict__, "cap_left": p.cap_left * RELAX})),
+        "delivery": _lp_bound(MixProblem(**{**p.__dict__, "limit": p.limit * RELAX})),
+    }
+    best = max(gains, key=gains.get)
+    return best if gains[best] > base * (1 + 1e-9) + 1e-12 else "none"
 
 
 def check_optimize(raw, plan) -> dict:
