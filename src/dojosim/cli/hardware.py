@@ -233,17 +233,16 @@ def capacity(
     if json_out:
         emit_json(rows)
         return
-    table = Table(title=f"capacity for {units.format(rows[0]['target_flops'], 'flops')} peak {dtype}")
-    table.add_column("system", no_wrap=True, min_width=13)
-    for col in ("chips", "rack", "racks", "power", "price", "power/chip"):
-        table.add_column(col, justify="left" if col == "rack" else "right")
-    for r in rows:
-        a = set(r["assumed"])
-        table.add_row(r["system"], _est(f"{r['chips']:,}", "chips" in a), f"{r['rack']} ({r['chips_per_rack']})",
-                      _est(f"{r['racks']:,}", "racks" in a), _est(units.format(r["power_w"], "power"), "power_w" in a),
-                      _est(units.format(r["price_usd"], "money"), "price_usd" in a),
-                      units.format(r["power_per_chip_w"], "power"))
-    console.print(table)
+    from ..report.table import Col
+
+    table = [[r["system"], _est(f"{r['chips']:,}", "chips" in r["assumed"]), f"{r['rack']} ({r['chips_per_rack']})",
+              _est(f"{r['racks']:,}", "racks" in r["assumed"]),
+              _est(units.format(r["power_w"], "power"), "power_w" in r["assumed"]),
+              _est(units.format(r["price_usd"], "money"), "price_usd" in r["assumed"]),
+              units.format(r["power_per_chip_w"], "power")] for r in rows]
+    print_table(f"capacity for {units.format(rows[0]['target_flops'], 'flops')} peak {dtype}",
+                [Col("system", "left"), Col("chips"), Col("rack (chips)", "left", wrap=True), Col("racks"),
+                 Col("power"), Col("price"), Col("power/chip")], table)
     if samples:
         from ..report.table import Col
 
