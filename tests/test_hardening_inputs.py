@@ -180,10 +180,12 @@ def test_markup_in_user_names_prints_literally(tmp_path, cli):
 
 # ---------------------------------------------------------------- the public API's errors
 def test_public_api_raises_only_spec_errors_for_bad_input(small, tmp_path):
+    # (preset and zoo names are valid arguments of dojosim.estimate/search/compare since issue 14;
+    # an unknown name is the bad input)
     model, system, strategy = small
     from dojosim.plan.sweep import run_sweep
 
-    calls = [lambda: dojosim.estimate(1, system, strategy), lambda: dojosim.estimate(model, "dojo-tile", strategy),
+    calls = [lambda: dojosim.estimate(1, system, strategy), lambda: dojosim.estimate(model, "no-such-system", strategy),
              lambda: dojosim.estimate(model, system, 5), lambda: dojosim.estimate(model, system, strategy, "a"),
              lambda: dojosim.estimate(model, system, {"dp": 0}), lambda: dojosim.Strategy(dp=0),
              lambda: dojosim.Strategy(tp="x"), lambda: dojosim.search(None, system, 8),
