@@ -106,19 +106,22 @@ def _print(res: dict) -> None:
     from ..report.cloud import rows
 
     rs = rows(res)
-    t = Table(title=f"{len(res['jobs']):,} jobs, policy {res['policy']}", title_justify="left")
-    cols = [("system", "system"), ("size", "size"), ("util", "utilization"), ("frag", "fragmentation"),
-            ("wait p50", "wait p50"), ("wait p99", "wait p99"), ("jobs/day", "jobs/day")]
+    t = Table(title=f"{len(res['jobs']):,} jobs, policy {res['policy']}", title_justify="left", show_edge=False)
+    cols = [("system", "system"), ("util", "utilization"), ("frag", "fragmentation"),
+            ("held", "held"), ("wait p50", "wait p50"), ("wait p99", "wait p99"), ("jobs/day", "jobs/day")]
     for name, _ in cols:
         t.add_column(name, justify="left" if name in ("system", "size") else "right")
     for r in rs:
         t.add_row(*[r[k] for _, k in cols])
     console.print(t)
-    m = Table(title="money per grain-hour (tile, node, cube)", title_justify="left")
-    for name in ("system", "cost", "break-even"):
-        m.add_column(name, justify="left" if name == "system" else "right")
+    console.print("util: busy share of the machine; frag: free but no waiting job fits; held: free, a "
+                  "waiting job fits, the policy holds it back (order, reservation). Averages over the "
+                  "arrivals, first 10% left out (warm-up).", markup=False)
+    m = Table(title="size, power and money per grain-hour", title_justify="left", show_edge=False)
+    for name in ("system", "size", "power", "cost", "break-even"):
+        m.add_column(name, justify="left" if name in ("system", "size") else "right")
     for r in rs:
-        m.add_row(r["system"], r["cost/grain-h"], r["break-even/grain-h"])
+        m.add_row(r["system"], r["size"], r["power"], r["cost/grain-h"], r["break-even/grain-h"])
     console.print(m)
     run0 = res["runs"][0].summary
     gc = run0.get("gpu_cloud") or {}

@@ -142,6 +142,7 @@ def rows(result: dict) -> list[dict]:
         out.append({
             "system": s["system"], "size": f"{s['grains']:,} {s['grain']}s", "power": units.format(s["power_w"], "power"),
             "utilization": f"{s['utilization']:.1%}", "fragmentation": f"{s['fragmentation']:.1%}",
+            "held": f"{s['held_by_policy']:.1%}",
             "wait p50": _t(s["wait_p50_s"]), "wait p99": _t(s["wait_p99_s"]),
             "jobs/day": f"{s['jobs_per_day']:,.0f}",
             "cost/grain-h": _usd(s.get("cost_usd_per_grain_hour")),
