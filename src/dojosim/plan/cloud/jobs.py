@@ -298,6 +298,10 @@ def synthetic(n: int, seed: int = 0, *, mix=DEFAULT_MIX, max_gpus: float = 1024.
 
     if not isinstance(n, int) or isinstance(n, bool) or n < 1 or n > MAX_JOBS:
         raise SpecError("synthetic", f"must be a whole number of jobs from 1 to {MAX_JOBS:,}, got {n!r}")
+    for name, v, lo, hi in (("size-median", size_median, 1, 1e6), ("size-sigma", size_sigma, 0, 5),
+                            ("elastic-share", elastic, 0, 1), ("size", fixed_gpus or 1, 1e-3, 1e6)):
+        if not (isinstance(v, (int, float)) and lo <= v <= hi):
+            raise SpecError(name, f"must be a number from {lo:g} to {hi:g}, got {v!r}")
     rng = np.random.default_rng(seed)
     names = [m for m, _ in mix]
     weights = np.array([w for _, w in mix], dtype=float)

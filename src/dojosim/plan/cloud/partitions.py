@@ -112,7 +112,8 @@ class Pool:
     def release(self, alloc: Allocation) -> None:
         raise NotImplementedError
 
-    def _own(self, cells, job: int) -> None:
+    def own(self, cells, job: int) -> None:
+        """Mark ``cells`` as held by job ``job`` (the occupancy map reads it)."""
         for c in cells:
             self.owner[c] = job
 

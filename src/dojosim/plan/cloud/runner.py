@@ -147,6 +147,8 @@ def run_pool(jobs, pool, policy, timer, workloads, work, batches, rejected, *, l
             else ((), (), (), []) for j in jobs]
     if load is not None:
         jobs = set_load(jobs, pool, opts, load)
+    if snapshot_at is None:     # the occupancy map: half-way through the arrivals
+        snapshot_at = jobs[-1].arrival / 2
     rej = dict(rejected)
     prepared = []
     for j, (k, t, g, _) in zip(jobs, opts):

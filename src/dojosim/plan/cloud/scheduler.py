@@ -95,7 +95,7 @@ def simulate(jobs: list[Prepared], pool, policy: str, *, snapshot_at: float | No
     def start(j: Prepared, opt: int, now: float) -> None:
         nonlocal seq
         alloc = pool.allocate(j.options[opt], best)
-        pool._own(alloc.cells, j.index)
+        pool.own(alloc.cells, j.index)
         end = now + j.runtimes[opt]
         res.start[j.index], res.end[j.index], res.keys[j.index] = now, end, j.options[opt]
         if keep_cells:
