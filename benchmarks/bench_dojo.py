@@ -5,6 +5,7 @@ core model on single ops, and the claims ledger's wall time.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -35,18 +36,22 @@ def fsd_on_exapod() -> None:
     for k in range(1, 41):
         b = s.model_copy(update={"global_batch": 3000 * k})
         sweep += timed(lambda b=b: estimate(model, system, b), 1)
-    fresh = []
+    fresh, cpu = [], []
     for dp, cp in ((75, 40), (100, 30), (120, 25), (150, 20), (300, 10)):
         st = Strategy(dp=dp, cp=cp, micro_batch=1, global_batch=dp * 8, zero=1)
         _CACHE.clear()
+        c0 = time.process_time()
         fresh += timed(lambda st=st: estimate(model, system, st), 1)
+        cpu.append(time.process_time() - c0)
     est = estimate(model, system, s)
     print(f"FSD default on dojo-exapod, dp75 spatial40: step {est.step_time_s:.3f} s, "
           f"{est.samples_per_s:,.0f} clips/s")
     print(f"  first estimate (caches empty)   : {cold * 1e3:8.2f} ms")
     print(f"  warm, same split (median of 100): {statistics.median(warm) * 1e3:8.3f} ms")
     print(f"  batch sweep, cached costs       : {statistics.median(sweep) * 1e3:8.3f} ms (median of {len(sweep)})")
-    print(f"  new split, empty cache          : {statistics.median(fresh) * 1e3:8.2f} ms (median of {len(fresh)})")
+    print(f"  new split, empty cache          : {statistics.median(fresh) * 1e3:8.2f} ms wall, "
+          f"{statistics.median(cpu) * 1e3:.2f} ms CPU (median of {len(fresh)})")
+    print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores while measuring)")
 
 
 def d1_ops() -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from dojosim import Strategy, estimate
+from dojosim import Strategy
+from dojosim.engine import estimate  # the engine itself: the API wrapper adds name lookups
 from dojosim.engine import estimate as _est_mod  # noqa: F401  (import cost outside the timing)
 from dojosim.engine.estimate import _CACHE
 from dojosim.hardware import load_system

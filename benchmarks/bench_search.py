@@ -83,7 +83,7 @@ def main() -> None:
               f"{cpu:.2f} s CPU over all processes = {st.evaluated / cpu:,.0f} estimates per CPU-second; "
               f"load average now {os.getloadavg()[0]:.2f}")
     print(f"best: {best.score:.2f} samples/s, step {best.estimate.step_time_s:.2f} s, MFU {best.estimate.mfu:.1%}: "
-          f"{best.strategy}")
+          f"{best.strategy.label(model)}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ("fsd-dojo-tile", "fsd-h100-equal-tile", "fsd-dojo-tray", "fsd-h100-equal-tray", "fsd-dojo-exapod",
-        "fsd-h100-equal-exapod")
+        "fsd-h100-equal-exapod", "fsd-dojo-exapod-fed")
 COMPARES = ((), ("--normalize", "chips"), ("--normalize", "price"), ("--set", "frames=4"),
             ("--set", "frames=1", "--set", "image_height=480", "--set", "image_width=640"))
 
@@ -28,8 +28,8 @@ def cli(*args: str) -> dict:
 
 def runs_table() -> None:
     print("| run | devices | power | step | clips/s | MFU | memory per device (need / have) | energy per clip "
-          "| compute share of step |")
-    print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
+          "| compute share of step | input share |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for name in RUNS:
         d = cli("estimate", f"examples/{name}.yaml")
         gb = d["strategy"]["global_batch"]
@@ -38,7 +38,8 @@ def runs_table() -> None:
         print(f"| `{name}` | {d['devices']} | {d['power_w'] / 1e3:,.1f} kW | {d['step_time_s']:.3f} s | "
               f"{d['samples_per_s']:,.1f} | {d['mfu']:.1%} | {mem['per_device_bytes'] / 1e9:.2f} / "
               f"{mem['capacity_bytes'] / 1e9:.2f} GB {fit} | {d['energy_j_per_step'] / gb:,.0f} J | "
-              f"{d['breakdown']['compute'] / d['step_time_s']:.0%} |")
+              f"{d['breakdown']['compute'] / d['step_time_s']:.0%} | "
+              f"{d['breakdown']['input'] / d['step_time_s']:.0%} |")
 
 
 def compare_table(args: tuple[str, ...]) -> None:
@@ -86,6 +87,8 @@ def op_shares() -> None:
 
 def main() -> None:
     runs_table()
+    if "--runs" in sys.argv:
+        return
     for args in COMPARES:
         compare_table(args)
     op_shares()

@@ -94,6 +94,7 @@ def test_chip_efficiency_overrides_defaults_and_explicit_overrides_win(gpt):
     # a sampled quantile lands in the chip's own range on that chip, in the default's elsewhere
     q = DEFAULT.at_quantiles({"gemm_peak_efficiency": 1.0})
     assert q.for_chip(own.chip).gemm_peak_efficiency == pytest.approx(0.6)
+    assert DEFAULT.at_quantiles({"gemm_peak_efficiency": 0.5}).for_chip(own.chip).gemm_peak_efficiency == 0.5
     assert q.for_chip(plain.chip).gemm_peak_efficiency == pytest.approx(FIELDS["gemm_peak_efficiency"].high)
 
 

@@ -6,13 +6,14 @@ import math
 
 import pytest
 import yaml
+from hypothesis import given, settings, strategies as st
 
 from dojosim.cli import main
 from dojosim.errors import SpecError
 from dojosim.plan.buildout import check_plan
 from dojosim.plan.quarters import QUARTER_S
 from dojosim.plan.quarterly import evaluate_plan
-from dojosim.plan.rates import DeviceRates
+from dojosim.plan.rates import DeviceRates, clear_cache
 
 
 def run(capsys, *argv):
@@ -137,7 +138,7 @@ def test_buildout_command_end_to_end(tmp_path, capsys):
     spec["timeline"][1]["add"] = [{"system": "tile", "count": 10}]
     f = tmp_path / "plan.yaml"
     f.write_text(yaml.safe_dump(spec))
-    code, out, err = run(capsys, "buildout", str(f), "--json", "--workers", "1")
+    code, out, err = run(capsys, "buildout", str(f), "--json", "--workers", "1", "--cache", str(tmp_path / "cache"))
     assert code == 0, err
     res = json.loads(out)
     assert [r["quarter"] for r in res["quarters"]] == ["2025Q1", "2025Q2", "2025Q3", "2025Q4"]
@@ -147,11 +148,104 @@ def test_buildout_command_end_to_end(tmp_path, capsys):
     eqs = [f["h100_eq_added"] for f in best["frontier"]]
     assert eqs == sorted(eqs)
     assert res["assumptions"] and all(("reason" in a) for a in res["assumptions"])
+    lo, hi = res["quarters"][-1]["ranges"]["h100_eq_mix"]   # the engine's assumed figures, sampled
+    assert lo <= res["quarters"][-1]["h100_eq_mix"] * 1.0001 and hi >= lo
+    ty = res["types"]["tile"]["h100_eq_per_device_p10_p90"]["fsd"]
+    assert 0 < ty[0] <= ty[1]
     out = tmp_path / "plots"
-    code, text, err = run(capsys, "buildout", str(f), "--workers", "1", "--plot", str(out))
+    clear_cache()  # the second run reads the engine's rates from the cache file
+    code, text, err = run(capsys, "buildout", str(f), "--workers", "1", "--plot", str(out),
+                          "--cache", str(tmp_path / "cache"))
     assert code == 0, err
+    assert "wrote" in text and "rates.json" not in text   # read, not rewritten
     assert "best mix" in text and "≈" in text
-    assert all(len(line) <= 80 for line in text.splitlines())
+    assert all(len(line) <= 80 for line in text.splitlines() if not line.startswith("wrote "))
     names = sorted(p.name for p in out.iterdir())
     assert "buildout-capacity.svg" in names and "buildout-frontier.png" in names
     assert "(assumed)" in (out / "buildout-storage.svg").read_text()
+
+
+def test_rates_on_disk_are_reused_only_under_the_same_code(tmp_path, monkeypatch):
+    from dojosim.plan import rates
+
+    key = (("fsd-mini", (), 64, "bf16"), "h100-dgx", 16)
+    tmp_path = tmp_path / "cache"   # a directory dojosim creates is its own: reruns may rewrite it
+    clear_cache()
+    found = rates.island_rates([key], workers=1, cache_dir=tmp_path)
+    assert (tmp_path / rates.CACHE_FILE).exists()
+    clear_cache()
+    monkeypatch.setattr(rates, "_search", lambda k: (_ for _ in ()).throw(AssertionError("searched again")))
+    assert rates.island_rates([key], workers=1, cache_dir=tmp_path) == found
+    clear_cache()
+    monkeypatch.setattr(rates, "fingerprint", lambda: "other-code")
+    monkeypatch.setattr(rates, "_search", lambda k: (1.0, "x", None, []))
+    assert rates.island_rates([key], workers=1, cache_dir=tmp_path)[key] == (1.0, "x", None, [])
+    clear_cache()
+
+
+def test_the_example_plans_read_and_check():
+    from pathlib import Path
+
+    from dojosim.plan.buildout import load_plan
+
+    files = sorted((Path(__file__).parent.parent / "examples" / "buildout").glob("*.yaml"))
+    assert len(files) >= 5
+    for f in files:
+        plan = load_plan(f)
+        assert plan.quarters and plan.types
+
+
+def test_money_and_power_ranges_bracket_the_central_case():
+    spec = _plan()
+    spec["sites"][0]["pue"] = {"value": 1.25, "low": 1.1, "high": 1.5, "reason": "r"}
+    spec["systems"] = {"h100-dgx": {"preset": "h100-dgx",
+                                    "price": {"value": "$400k", "low": "$300k", "high": "$450k", "reason": "r"}}}
+    plan = check_plan(spec)
+    res = evaluate_plan(plan, rates=fake_rates(plan))
+    for r in res["quarters"]:
+        for key, central in (("power_w", r["power_w"]), ("cumulative_usd", r["cumulative_usd"])):
+            lo, hi = r["ranges"][key]
+            assert lo < central < hi
+    q1 = res["quarters"][0]
+    assert q1["ranges"]["capex_usd"][0] < q1["capex_usd"] == pytest.approx(100 * 400e3)
+
+
+JUNK = [None, -1, 0, 1e308, float("nan"), "x", "", [], {}, True, "2025Q9", "-$1B", "130 kg", [1, 2], {"value": -1}]
+
+
+def _leaves(obj, path=()):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaves(v, path + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _leaves(v, path + (i,))
+    yield path
+
+
+def _set(obj, path, value):
+    for k in path[:-1]:
+        obj = obj[k]
+    obj[path[-1]] = value
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_any_broken_plan_gets_a_spec_error_and_nothing_else(data):
+    import copy
+
+    spec = _plan(data={"cars": {"2025Q1": 1e6}}, optimize={"systems": ["h100-dgx"], "budget": "$1B"},
+                 systems={"t": {"preset": "dojo-tile", "price": {"value": "$80k", "low": "$50k", "high": "$100k",
+                                                                  "reason": "r"}}})
+    paths = [p for p in _leaves(spec) if p]
+    broken = copy.deepcopy(spec)
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(paths))
+        try:
+            _set(broken, path, data.draw(st.sampled_from(JUNK)))
+        except (KeyError, IndexError, TypeError):
+            pass
+    try:
+        check_plan(broken)
+    except SpecError as err:
+        assert "\n" not in str(err)

@@ -1,4 +1,6 @@
 """The input data path (engine/datapath.py): hosts, PCIe, TTP and the TTPoE Z-plane."""
+import pytest
+
 from dojosim.engine.datapath import input_path
 from dojosim.engine.estimate import estimate
 from dojosim.hardware import load_system
@@ -36,7 +38,8 @@ def test_more_hosts_never_slow_the_step_and_are_capped_by_the_links():
     steps = [estimate(BIG_CLIP, with_hosts(pod, h), SPLIT).step_time_s for h in (2, 4, 8, 20)]
     assert steps == sorted(steps, reverse=True)
     path = input_path(pod)
-    assert path.bandwidth(hosts=10**6) <= path.link_bw
+    assert path.bandwidth(hosts=path.max_pcie_hosts) <= path.link_bw
+    assert path.bandwidth(hosts=10**6) <= path.link_bw + path.zplane_bw
     assert path.bandwidth(hosts=10**6, zplane_hosts=10**6) <= path.link_bw + path.zplane_bw
 
 
@@ -49,3 +52,18 @@ def test_unreachable_rate_says_so():
 def test_gpu_hosts_are_only_their_pcie_link():
     path = input_path(load_system("h100-dgx", devices=16))
     assert path.per_host_bw == 0 and path.bandwidth() == path.link_bw > 0
+
+
+def test_run_file_sets_hosts_and_extra_hosts_go_over_the_zplane():
+    from dojosim.errors import SpecError
+    from dojosim.run import load_system_section
+
+    fed = load_system_section({"preset": "dojo-exapod", "hosts": 22})
+    path = input_path(fed)
+    assert path.hosts == 22 * 20 and path.max_pcie_hosts == 400
+    # 400 hosts fill the DIPs' PCIe slots; the other 40 feed them over Ethernet
+    assert path.bandwidth() == pytest.approx(400 * path.per_host_bw + min(40 * path.per_host_bw, path.zplane_bw))
+    with pytest.raises(SpecError, match="system.hosts"):
+        load_system_section({"preset": "dojo-exapod", "hosts": 0})
+    with pytest.raises(SpecError, match="system.hosts"):
+        load_system_section({"preset": "h100-dgx", "hosts": 4})

@@ -131,7 +131,8 @@ def test_cli_trace_through_a_symlink_needs_force(tmp_path, run_file, cli):
 @pytest.mark.parametrize("args, words", [
     (["search", "--model", "gpt", "--system", "dojo-tile", "--global-batch", "25", "--devices", "abc"],
      ["--devices"]),
-    (["estimate"], ["Missing argument"]),
+    (["trace"], ["Missing argument"]),
+    (["estimate"], ["RUN", "missing"]),  # estimate takes a run file or flags (issue 14)
     (["no-such-command"], ["No such command"]),
     (["compare", "--bogus"], ["No such option"]),
 ])

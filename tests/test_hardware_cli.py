@@ -139,7 +139,7 @@ def test_capacity_workload_delegates(capsys, monkeypatch):
 
     calls = []
     fake = types.ModuleType("dojosim.plan.capacity")
-    fake.capacity_by_workload = lambda run_path, train, systems: calls.append((run_path, train, systems)) or [
+    fake.capacity_by_workload = lambda run_path, train, systems, **kw: calls.append((run_path, train, systems)) or [
         {"system": s, "chips": 1000, "power_w": 1.0, "price_usd": 2.0} for s in systems]
     monkeypatch.setitem(sys.modules, "dojosim.plan.capacity", fake)
     import dojosim.plan as plan_pkg

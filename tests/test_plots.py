@@ -39,7 +39,7 @@ def test_plot_estimate_writes_every_panel(tmp_path):
     check_files(paths, ["breakdown", "memory", "op_times", "gantt"])
     texts = svg_texts(tmp_path / "breakdown.svg")
     assert "seconds per step" in texts and "compute" in texts and "bubble" in texts
-    assert "GB per device" in svg_texts(tmp_path / "memory.svg")
+    assert "GiB per device" in svg_texts(tmp_path / "memory.svg")
 
 
 def test_breakdown_has_one_series_per_nonzero_component():
@@ -99,15 +99,15 @@ def test_sweep_plot_draws_front(tmp_path):
                        "name": list("abcde")})
     fig = plots.figure_sweep(df)
     ax = fig.axes[0]
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("devices", "samples_per_s")
-    front = [ln for ln in ax.lines if ln.get_label() == "Pareto front"][0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("devices", "samples per second")
+    front = [ln for ln in ax.lines if ln.get_marker() == "o"][0]
     assert list(front.get_xdata()) == [8, 16, 32, 128]
     plt.close(fig)
     check_files(plots.plot_sweep(df, tmp_path), ["sweep_pareto"])
     # A point that does not fit never joins the front.
     df["memory.fits"] = [True, True, True, True, False]
     fig = plots.figure_sweep(df)
-    front = [ln for ln in fig.axes[0].lines if ln.get_label() == "Pareto front"][0]
+    front = [ln for ln in fig.axes[0].lines if ln.get_marker() == "o"][0]
     assert list(front.get_xdata()) == [8, 16, 32]
     plt.close(fig)
 
@@ -129,7 +129,7 @@ def test_search_and_compare_plots(tmp_path):
              SimpleNamespace(strategy=Strategy(dp=8, global_batch=16), estimate=make_estimate(p=1))]
     fig = plots.figure_search(cands)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert labels == ["dp4 pp2 mb1", "dp8"]
+    assert labels == ["1. dp4 pp2 mb1", "2. dp8"]
     plt.close(fig)
     check_files(plots.plot_search(cands, tmp_path), ["search"])
     rows = [{"system": "dojo-exapod", "label": "Dojo", "samples_per_s": 10.0, "mfu": 0.4, "energy_j_per_sample": 5.0,
@@ -202,4 +202,60 @@ def test_pool_roofs_for_chips_without_hbm():
     assert plots.pool_roofs(load_system("h100-dgx")) == []  # it has its own HBM
     fig = plots.figure_roofline([], 3.6e14, 1e13, extra_roofs=[(label, bw)])
     assert [ln.get_label() for ln in fig.axes[0].lines] == ["roof", label]
+    plt.close(fig)
+
+
+def test_search_plot_one_bar_per_row_with_distinct_labels():
+    """Five rows, two of which differ only in the level order: five bars, five labels."""
+    from dojosim.strategy import Strategy
+
+    base = dict(dp=2, tp=2, pp=2, global_batch=16, micro_batch=1)
+    strategies = [Strategy(**base), Strategy(**base, order=("tp", "cp", "ep", "dp", "pp")),
+                  Strategy(**base, zero=1), Strategy(**base, recompute="full"), Strategy(**base, interleave=2)]
+    cands = [SimpleNamespace(strategy=s, estimate=make_estimate(p=1)) for s in strategies]
+    fig = plots.figure_search(cands)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(ax.patches) == 5 and len(set(labels)) == 5
+    assert len({s.label() for s in strategies}) == 5  # the labels themselves are distinct
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("model, system, fields", [
+    ("gpt3-175b", "a100-80gb-dgx", dict(devices=256, tp=8, pp=8, micro_batch=1, global_batch=512,
+                                        recompute="full")),
+    ("fsd", "dojo-tile", dict(spatial=25, micro_batch=1, global_batch=25)),
+])
+def test_roofline_points_lie_under_the_per_chip_roof(model, system, fields):
+    """The engine's achieved rate of an op is one chip's, like the roof: never above it (tensor
+    parallelism on a GPU; a CNN's spatial split on a Dojo tile)."""
+    from dojosim.api import as_model, as_strategy, as_system
+    from dojosim.engine import estimate
+
+    devices = fields.pop("devices", None)
+    mdl, sys_ = as_model(model), as_system(system, devices)
+    est = estimate(mdl, sys_, as_strategy(None, sys_, mdl, **fields))
+    peak, _ = plots.chip_roof(sys_)
+    pts = [p for p in plots.roofline_points(mdl, sys_, "bf16", est) if p.get("achieved")]
+    assert len(pts) > 5
+    for p in pts:
+        assert p["achieved"] <= min(peak, p["attainable"]) * (1 + 1e-9), p
+
+
+def test_sweep_pareto_fronts_per_model_size_with_readable_axes_and_swept_values():
+    df = pd.DataFrame({
+        "param.workload.hidden": [1024] * 4 + [2048] * 4,
+        "param.system.levels[tile].link_bandwidth": [0.5e12, 1e12, 2e12, 4e12] * 2,
+        "energy_j_per_step": [10.0, 9.0, 8.5, 8.4, 40.0, 36.0, 35.0, 34.5],
+        "samples_per_s": [100.0, 110.0, 115.0, 116.0, 20.0, 22.0, 23.0, 23.5],
+        "memory.fits": [True] * 8})
+    fig = plots.figure_sweep(df)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "energy per step (J)" and ax.get_ylabel() == "samples per second"
+    fronts = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+    assert len(fronts) == 2  # one front per model size, never one through both
+    assert {ln.get_label().split(":")[0] for ln in fronts} == {"hidden 1024", "hidden 2048"}
+    notes = [t.get_text() for t in ax.texts]
+    assert notes and all(n.startswith("tile link bandwidth ") for n in notes)
+    assert "swept: hidden, tile link bandwidth" in ax.get_title()
     plt.close(fig)

@@ -138,3 +138,37 @@ def test_the_two_rules_lose_nothing_on_a_small_model():
     ruled = search(model, system, 64, top=1, workers=1)[0]
     every = search(model, system, 64, top=1, workers=1, constraints={"exhaustive": True})[0]
     assert ruled.score == pytest.approx(every.score)
+
+
+@settings(max_examples=30)
+@given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 3, 4]), zero=st.integers(0, 1),
+       mb=st.sampled_from([1, 2, 4]), iv=st.sampled_from([1, 2]), rc=st.sampled_from(["none", "selective", "full"]),
+       prec=st.sampled_from(["bf16", "fp8"]))
+def test_step_lower_bound_is_below_the_estimate(tp, pp, zero, mb, iv, rc, prec):
+    """The compute-only bound the search prunes with never exceeds the engine's step time."""
+    from dojosim.engine.estimate import step_lower_bound
+    from dojosim.errors import StrategyError
+
+    model, system = _model(), load_system("h100-dgx", devices=96)
+    if pp == 1 or 16 % (pp * iv):
+        iv = 1
+    dp = 96 // (tp * pp)
+    s = Strategy(dp=dp, tp=tp, pp=pp, zero=zero, global_batch=dp * 8, micro_batch=mb, interleave=iv,
+                 recompute=rc, precision=prec, sequence_parallel=tp > 1)
+    try:
+        est = estimate(model, system, s)
+    except StrategyError:   # an interleave the batch does not allow
+        return
+    assert step_lower_bound(model, system, s) <= est.step_time_s * (1 + 1e-12)
+
+
+def test_search_with_the_lower_bound_ranks_as_without():
+    """The engine's lower bound prunes strategies but never changes the ranking: the same top 5
+    as the search without it (a stand-in estimator turns it off)."""
+    model = build("gpt", layers=24, hidden=4096, heads=32, ffn=16384, vocab=51200, seq_len=2048)
+    system = load_system("a100-80gb-dgx", devices=64)
+    fast = search_with_stats(model, system, 512, top=5, workers=1)
+    slow = search_with_stats(model, system, 512, top=5, workers=1,
+                             estimator=lambda m, sy, st_: estimate(m, sy, st_))
+    assert [(c.score, c.strategy) for c in fast.candidates] == [(c.score, c.strategy) for c in slow.candidates]
+    assert fast.stats.evaluated < slow.stats.evaluated

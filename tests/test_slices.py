@@ -77,3 +77,13 @@ def test_show_two_pod_slices(capsys):
     assert done.value.code in (0, None)
     out = capsys.readouterr().out
     assert "pod × 2" in out and "3,072 chips each" in out and "data-center network" in out
+
+
+def test_run_files_accept_slices():
+    from dojosim.run import load_run
+
+    r = load_run({"workload": {"model": "gpt", "layers": 4, "hidden": 1024, "heads": 16, "seq_len": 512,
+                               "vocab": 32000},
+                  "system": {"preset": "tpu-v4-pod", "devices": 6144},
+                  "strategy": {"dp": 1536, "tp": 4, "global_batch": 3072, "micro_batch": 1}})
+    assert r.system.chips == 6144 and estimate(r.model, r.system, r.strategy).step_time_s > 0

@@ -108,3 +108,17 @@ def test_compare_marks_assumed_prices_and_names_no_internals(columns, capsys):
     assert "≈ $" in out and "assumed" in out
     assert "dojosim.plan" not in out and "score" not in out
     assert "GiB" in out and " GB" not in out
+
+
+def test_report_compare_section_carries_assumed_marks_and_gib():
+    from dojosim.report.html import _compare_section
+    from test_report_fixtures import make_estimate
+
+    row = {"system": "dojo-exapod", "label": "dojo-exapod x3000", "devices": 3000, "power_w": 2.12e6,
+           "price_usd": 10.8e6, "assumed": ["power_w", "price_usd"], "normalize": "power", "split": "dp75 cp40 mb1",
+           "step_time_s": 3.5, "samples_per_s": 6757.0, "relative_samples_per_s": 1.0, "mfu": 0.1,
+           "memory_per_device_bytes": 1.415e9, "fits": True, "energy_j_per_sample": 313.8,
+           "cost_usd_per_sample": 1.963e-5, "estimate": make_estimate(), "breakdown": {"compute": 3.5}}
+    html = _compare_section([row])
+    assert "≈ 2.12 MW (assumed)" in html and "≈ $10.8M (assumed)" in html and "≈ $19.63 (assumed)" in html
+    assert "1.318 GiB" in html

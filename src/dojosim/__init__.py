@@ -13,8 +13,9 @@ __all__ = ["SpecError", "UnitError", "UnknownNameError", "StrategyError", "FitEr
 
 # Lazily imported public names (name -> module), so `import dojosim` stays light.
 _LAZY = {
-    # the verb and its answer
-    "estimate": "dojosim.engine",
+    # the verb and its answer (the API takes names as well as objects: dojosim.api)
+    "estimate": "dojosim.api",
+    "compare": "dojosim.api",
     "Estimate": "dojosim.engine.result",
     # the nouns
     "Strategy": "dojosim.strategy",
@@ -28,7 +29,7 @@ _LAZY = {
     # runs, validation and planning
     "load_run": "dojosim.run",
     "load_cases": "dojosim.run",
-    "search": "dojosim.plan.search",
+    "search": "dojosim.api",
     "run_sweep": "dojosim.plan.sweep",
     "load_results": "dojosim.plan.sweep",
 }

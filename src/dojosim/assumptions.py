@@ -256,8 +256,8 @@ class Assumptions:
 
     def at_quantiles(self, quantiles: Mapping[str, float]) -> "Assumptions":
         """A copy whose assumed fields ``quantiles`` sit at that quantile of their range (0 = low,
-        1 = high, linear); on a chip that carries its own figure, of the chip's range. Explicit
-        overrides are kept as they are."""
+        0.5 = the value, 1 = high, see `at_quantile`); on a chip that carries its own figure, of
+        the chip's range. Explicit overrides are kept as they are."""
         for name, u in quantiles.items():
             info = FIELDS.get(name)
             if info is None or not info.assumed:
@@ -269,7 +269,7 @@ class Assumptions:
         current = {f.name: getattr(self, f.name) for f in fields(self)}
         for name, u in q.items():
             info = FIELDS[name]
-            current[name] = info.low + u * (info.high - info.low)
+            current[name] = at_quantile(u, info.low, info.default, info.high)
         current["quantiles"] = tuple(sorted(q.items()))
         return Assumptions(**current)
 
@@ -286,7 +286,7 @@ class Assumptions:
                 continue
             value, low, high = entry.value, entry.low, entry.high
             if name in q and low is not None and high is not None:
-                value = low + q[name] * (high - low)
+                value = at_quantile(q[name], low, value, high)
             update[name] = value
         if not update:
             return self
@@ -309,6 +309,15 @@ class Assumptions:
 
     def to_dict(self) -> dict[str, Any]:
         return {n: getattr(self, n) for n in FIELDS}
+
+
+def at_quantile(u: float, low: float, value: float, high: float) -> float:
+    """The figure at quantile ``u`` of an assumed range: linear from ``low`` (u = 0) to the point
+    ``value`` (u = 0.5) and on to ``high`` (u = 1), so the point figure is the median belief
+    even where it does not sit in the middle of its range."""
+    if u <= 0.5:
+        return low + 2.0 * u * (value - low)
+    return value + (2.0 * u - 1.0) * (high - value)
 
 
 def _checked(info: FieldInfo, raw: Any, where: str):

@@ -20,7 +20,7 @@ from .yamlfile import check_mapping, read_yaml
 # The keys a run (or a case: a run plus what was measured) may have, at the top and in system:.
 RUN_KEYS = ("workload", "system", "strategy", "assumptions", "id", "source", "measured", "name", "description",
             "notes")
-SYSTEM_KEYS = ("preset", "path", "name", "devices", "notes")
+SYSTEM_KEYS = ("preset", "path", "name", "devices", "hosts", "notes")
 
 # Metrics a case may report, and how each turns into a step time.
 METRICS = ("step_time_s", "tokens_per_s", "samples_per_s", "model_tflops_per_device",
@@ -83,7 +83,7 @@ def _section(data: dict, key: str) -> dict:
 
 
 def load_system_section(system: dict):
-    """Build the System of a run's ``system:`` block (``preset`` or ``path`` plus ``devices``)."""
+    """Build the System of a run's ``system:`` block (``preset`` or ``path``, ``devices``, ``hosts``)."""
     from .hardware import load_system
 
     check_mapping(system, "system", SYSTEM_KEYS, "a mapping {preset, devices}")
@@ -96,9 +96,26 @@ def load_system_section(system: dict):
     if devices is not None:
         limits.check_int(devices, "system.devices", high=limits.MAX_DEVICES, what="a positive integer")
     try:
-        return load_system(name, devices=devices)
+        built = load_system(name, devices=devices)
     except SpecError as err:
         raise _within(err, "system") from None
+    hosts = system.get("hosts")
+    if hosts is not None:
+        built = with_hosts(built, limits.check_int(hosts, "system.hosts", high=limits.MAX_DEVICES,
+                                                   what="a positive integer"))
+    return built
+
+
+def with_hosts(system, hosts: int):
+    """``system`` with ``hosts`` input hosts per instance of the level that names its hosts
+    (Dojo: per tray, or per tile on a tile preset); hosts beyond its interface cards' PCIe slots
+    feed them over the Ethernet Z-plane (engine/datapath.py)."""
+    for i, lv in enumerate(system.levels):
+        if lv.hosts:
+            levels = list(system.levels)
+            levels[i] = lv.model_copy(update={"hosts": hosts})
+            return system.model_copy(update={"levels": levels})
+    raise SpecError("system.hosts", f"{system.name} does not model its input hosts (no level names hosts)")
 
 
 def load_run(path_or_dict) -> Run:

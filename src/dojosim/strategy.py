@@ -66,14 +66,16 @@ class Strategy(SpecModel):
             data["cp"] = spatial
         return data
 
-    def label(self, model=None) -> str:
+    def label(self, model=None, *, spatial: bool | None = None) -> str:
         """The split in one short line, e.g. 'dp32 tp4 pp8 v12 mb2 z1 sp'; `explain` spells it out.
 
         Every field that differs from its default shows, so two different strategies never share
-        a label. With ``model`` a CNN, the row split reads ``spatial40`` instead of ``cp40``."""
+        a label. With ``model`` a CNN (or ``spatial=True``), the row split reads ``spatial40``
+        instead of ``cp40``."""
         parts = [f"{k}{getattr(self, k)}" for k in ("dp", "tp", "pp") if getattr(self, k) != 1]
         if self.cp != 1:
-            parts.append(f"{'spatial' if is_cnn(model) else 'cp'}{self.cp}")
+            cnn = is_cnn(model) if spatial is None else spatial
+            parts.append(f"{'spatial' if cnn else 'cp'}{self.cp}")
         if self.ep != 1:
             parts.append(f"ep{self.ep}")
         parts = parts or ["dp1"]
@@ -96,7 +98,7 @@ class Strategy(SpecModel):
         if self.schedule != "1f1b":
             parts.append(self.schedule)
         if placement_order(self) != placement_order(Strategy(**{k: getattr(self, k) for k in _DEGREES})):
-            parts.append("order:" + ">".join(placement_order(self)))
+            parts.append("order:" + ",".join(placement_order(self)))
         return " ".join(parts)
 
     @property
@@ -141,11 +143,11 @@ def placement_order(strategy: Strategy) -> tuple[str, ...]:
     return tuple(d for d in strategy.order if d != "ep" and getattr(strategy, d) > 1)
 
 
-def label(strategy, model=None) -> str:
+def label(strategy, model=None, *, spatial: bool | None = None) -> str:
     """`Strategy.label` for a Strategy or a plain strategy dict (as stored in results)."""
     if not isinstance(strategy, Strategy):
         strategy = Strategy.from_dict({k: v for k, v in dict(strategy or {}).items() if k in Strategy.model_fields})
-    return strategy.label(model)
+    return strategy.label(model, spatial=spatial)
 
 
 def balanced_stages(layers: int, pp: int) -> tuple[int, ...]:
@@ -252,3 +254,53 @@ def check(strategy: Strategy, *, devices: int, layers: int | None = None, heads:
         fail("interleave", f"interleaved 1F1B needs the {s.micro_batches} micro-batches to be a multiple of pp={s.pp}")
     if sorted(s.order) != sorted(DEFAULT_ORDER):
         fail("order", f"must list each of {', '.join(DEFAULT_ORDER)} once")
+
+
+# The legend of `Strategy.label`: one entry per token; {n} is the number in the token.
+LEGEND: tuple[tuple[str, str, str], ...] = (
+    ("dpN", r"dp(\d+)", "data parallel: {n} replicas of the model, each takes 1/{n} of the global batch"),
+    ("tpN", r"tp(\d+)", "tensor parallel: each layer's matrices split over {n} devices (Megatron-LM)"),
+    ("ppN", r"pp(\d+)", "pipeline parallel: the layers cut into {n} stages that micro-batches flow through"),
+    ("cpN", r"cp(\d+)", "context parallel: a transformer's sequence split over {n} devices in attention; "
+                        "for a CNN, the spatial split (see spatialN)"),
+    ("spatialN", r"spatial(\d+)", "spatial split (CNNs): each image's feature-map rows over {n} devices, "
+                                  "with halo exchange (older run files call it cp)"),
+    ("epN", r"ep(\d+)", "expert parallel: a mixture-of-experts layer's experts spread over {n} data-parallel "
+                        "ranks"),
+    ("stages:A/B/..", r"stages:(\S+)", "layers per pipeline stage, first to last, when they are not equal"),
+    ("vN", r"v(\d+)", "interleaved pipeline: {n} virtual stages (model chunks) per device"),
+    ("mbN", r"mb(\d+)", "micro-batch: {n} sample(s) per forward/backward pass; the rest of a replica's "
+                        "batch is gradient accumulation"),
+    ("selective", r"selective", "selective recompute: attention activations recomputed in the backward pass"),
+    ("full", r"full", "full recompute: every layer's activations recomputed in the backward pass"),
+    ("zN", r"z(\d)", "ZeRO stage {n}: 1 shards the optimizer state over data-parallel ranks, 2 also the "
+                     "gradients, 3 also the weights (FSDP)"),
+    ("sp", r"sp", "sequence parallel: norms and dropouts split over the tensor-parallel ranks"),
+    ("fp32 tf32 fp16 fp8 cfp8", r"(fp32|tf32|fp16|fp8|cfp8)", "precision of the math ({n}; bf16 when not shown)"),
+    ("gpipe", r"gpipe", "GPipe schedule: all forwards, then all backwards (1F1B when not shown)"),
+    ("order:A,B,C", r"order:(\S+)", "hardware levels filled innermost first: {n} (tp, cp, pp, dp when "
+                                   "not shown)"),
+)
+
+
+def explain(label_text: str) -> list[tuple[str, str]]:
+    """(token, meaning) for every token of a split label such as 'dp75 cp40 mb1 z1'; an unknown
+    token raises `SpecError` naming it."""
+    import re
+
+    from .errors import SpecError
+
+    out = []
+    tokens = label_text.split()
+    if not tokens:
+        raise SpecError("split", "give a split label, e.g. 'dp32 tp4 pp8 v12 mb2 z1 sp'")
+    for tok in tokens:
+        for _, pattern, meaning in LEGEND:
+            m = re.fullmatch(pattern, tok)
+            if m:
+                out.append((tok, meaning.format(n=m.group(1) if m.groups() else "")))
+                break
+        else:
+            known = ", ".join(t for t, _, _ in LEGEND)
+            raise SpecError("split", f"unknown token {tok!r}; tokens are {known}")
+    return out

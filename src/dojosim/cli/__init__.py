@@ -24,9 +24,11 @@ from . import engine as _engine  # noqa: F401,E402
 from . import plan as _plan  # noqa: F401,E402
 from . import report as _report  # noqa: F401,E402
 from . import numerics as _numerics  # noqa: F401,E402
+from . import explain as _explain  # noqa: F401,E402
 from . import cloud as _cloud  # noqa: F401,E402
 from . import claims as _claims  # noqa: F401,E402
 from . import buildout as _buildout  # noqa: F401,E402
+from . import sensitivity as _sensitivity  # noqa: F401,E402
 
 
 def _one_line(text: str) -> str:
@@ -45,6 +47,31 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+# Options that may repeat; users also write them once with several values (`--set a=1 b=2`).
+REPEATED = ("--set", "--fix")
+
+
+def expand_repeated(argv: list[str]) -> list[str]:
+    """``--set a=1 b=2`` -> ``--set a=1 --set b=2``: after a repeatable option and its value,
+    every following KEY=VALUE word that is not an option joins it."""
+    out: list[str] = []
+    current, need_value = None, False
+    for word in argv:
+        if need_value:
+            out.append(word)
+            need_value = False
+        elif current and "=" in word and not word.startswith("-"):
+            out += [current, word]
+        else:
+            current = None
+            out.append(word)
+            if word in REPEATED:
+                current, need_value = word, True
+            elif "=" in word and word.split("=", 1)[0] in REPEATED:
+                current = word.split("=", 1)[0]
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script; ``argv`` lets tests call it in-process.
 
@@ -53,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     and keeps its traceback.
     """
     try:
-        code = app(args=argv, prog_name="dojosim", standalone_mode=False)
+        args = expand_repeated(list(sys.argv[1:] if argv is None else argv))
+        code = app(args=args, prog_name="dojosim", standalone_mode=False)
     except SpecError as err:
         fail(f"error: {err}")
     except UsageError as err:

@@ -12,7 +12,7 @@ app = typer.Typer(
     name="dojosim",
     help="Predict training time, memory, energy and cost on Tesla Dojo and NVIDIA clusters.",
     no_args_is_help=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_show_locals=False,
 )
 
@@ -67,10 +67,11 @@ def print_table(title: str | None, cols, rows, *, key: int = 0) -> None:
         console.print(part)
 
 
-def wrote(paths) -> None:
-    """Every writer says what it wrote: one line per file."""
+def wrote(paths, *, json_mode: bool = False) -> None:
+    """Every writer says what it wrote: one line per file (on stderr when stdout carries JSON)."""
+    out = err_console if json_mode else console
     for p in paths:
-        console.print(f"wrote {p}", markup=False, highlight=False, soft_wrap=True)
+        out.print(f"wrote {p}", markup=False, highlight=False, soft_wrap=True)
 
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
@@ -87,14 +88,33 @@ def check_plot_dir(plot, force: bool):
     return check_output_dir(plot, force=force, what="--plot")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        console.print(f"dojosim {__version__}", markup=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
-    """Predict training time, memory, energy and cost on Tesla Dojo and NVIDIA clusters."""
+def _root(
+    version_flag: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                      help="Print the version and exit."),
+) -> None:
+    """Predict training time, memory, energy and cost on Tesla Dojo and NVIDIA clusters.
+
+    Start with: dojosim compare (the FSD network on a Dojo ExaPOD vs H100s of equal power).
+    Every command has an example in its --help; `dojosim explain-split dp75 cp40 mb1 z1` reads
+    the split labels the tables print.
+    """
 
 
 @app.command("version")
 def version() -> None:
-    """Print the dojosim version."""
+    """Print the dojosim version (also: dojosim --version).
+
+    Example: dojosim version
+    """
     from .. import __version__
 
     console.print(__version__)

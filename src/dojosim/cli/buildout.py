@@ -5,23 +5,31 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich import box
-from rich.table import Table
-
-from ._app import JSON_OPTION, app, console, emit_json
+from ..report.table import Col
+from ._app import FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json, print_table, wrote
 
 ASSUMED_NOTE = "≈ = rests on an assumed figure (a preset estimate or a plan range); --json lists them all."
 
 
-def _m(text: str, assumed: bool) -> str:
-    return f"≈{text}" if assumed else text
+_m = approx
 
 
-def _table(title: str, cols: list[str], left: tuple[str, ...] = ()) -> Table:
-    t = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), title_justify="left")
-    for c in cols:
-        t.add_column(c, justify="left" if c in left else "right", no_wrap=True)
-    return t
+class _Rows:
+    """Collects a table's rows, then prints it fitted to the terminal (`print_table`)."""
+
+    def __init__(self, title: str, cols: list[str], left: tuple[str, ...] = ()):
+        self.title = title
+        self.cols = [Col(c, "left" if c in left else "right") for c in cols]
+        self.rows: list[list[str]] = []
+
+    def add_row(self, *cells: str) -> None:
+        self.rows.append(list(cells))
+
+    def print(self) -> None:
+        print_table(self.title, self.cols, self.rows)
+
+
+_table = _Rows
 
 
 def _sig(v: float, n: int = 2) -> str:
@@ -52,7 +60,7 @@ def print_types(result: dict) -> None:
                   _m(_short(ty["price_usd_per_unit"], "money"), "price" in ty["assumed"]),
                   _m(_short(ty["power_w_per_unit"], "power"), "power" in ty["assumed"]),
                   *(f"{ty['h100_eq_per_device'][w] * ty['devices_per_unit']:,.2f}" for w in wls))
-    console.print(t)
+    t.print()
     ref = result["reference"]
     for w, r in ref.items():
         console.print(f"1 H100-eq on {w} = {r['samples_per_s_per_device']:.4g} clips/s: one {r['preset']} device's "
@@ -66,12 +74,13 @@ def print_quarters(result: dict) -> None:
                else ["quarter"] + [f"{v[:8]} EF" for v in vendors] + ["H100-eq"], left=("quarter",))
     for r in rows:
         pk, eq = "peak_flops" in r["assumed"], "h100_eq" in r["assumed"]
-        cells = [r["quarter"]] + [_m(f"{r['peak_flops'][v] / 1e18:,.2f}", pk) for v in vendors]
+        cells = [r["quarter"]] + [_m(f"{r['peak_flops'][v] / 1e18:,.2f}", v in r["peak_assumed_vendors"])
+                                  for v in vendors]
         cells.append(_m(f"{r['h100_eq_mix']:,.0f}", eq))
         if "Tesla" in vendors:
             cells.append(_m(f"{r['share_by_peak']['Tesla']:.0%}/{r['share_by_h100_eq']['Tesla']:.0%}", pk or eq))
         t.add_row(*cells)
-    console.print(t)
+    t.print()
     if "Tesla" in vendors:
         console.print("Tesla share: of the peak / of the H100-equivalents.")
     m = _table("power and money by quarter", ["quarter", "MW used", "MW cap", "capex", "opex", "spent", "budget",
@@ -80,27 +89,42 @@ def print_quarters(result: dict) -> None:
         cap = sum(s["cap_w"] for s in r["sites"].values())
         flags = ",".join(f for f, on in (("over-cap", any(s["over_cap"] for s in r["sites"].values())),
                                          ("over-budget", r["over_budget"])) if on) or "-"
-        m.add_row(r["quarter"], _m(f"{r['power_w'] / 1e6:,.1f}", "power" in r["assumed"]), f"{cap / 1e6:,.0f}",
+        m.add_row(r["quarter"], _m(f"{r['power_w'] / 1e6:,.1f}", "power" in r["assumed"]),
+                  _m(f"{cap / 1e6:,.0f}", any(s["cap_assumed"] for s in r["sites"].values())),
                   _m(_short(r["capex_usd"], "money"), "capex" in r["assumed"]),
                   _m(_short(r["opex_usd"], "money"), "opex" in r["assumed"]),
                   _m(_short(r["cumulative_usd"], "money"), "capex" in r["assumed"] or "opex" in r["assumed"]),
                   _short(r["budget_usd"], "money") if r["budget_usd"] is not None else "-", flags)
-    console.print(m)
+    m.print()
+    last = rows[-1]["ranges"]
+    parts = []
+    if "h100_eq_mix" in last:
+        parts.append(f"{last['h100_eq_mix'][0]:,.0f}-{last['h100_eq_mix'][1]:,.0f} H100-eq (engine's ranges)")
+    if last["power_w"][0] != last["power_w"][1] or last["cumulative_usd"][0] != last["cumulative_usd"][1]:
+        parts.append(f"{last['power_w'][0] / 1e6:,.1f}-{last['power_w'][1] / 1e6:,.1f} MW used, spent "
+                     f"{_short(last['cumulative_usd'][0], 'money')}-{_short(last['cumulative_usd'][1], 'money')}")
+    if parts:
+        console.print(f"≈ p10-p90 over the assumed ranges, {rows[-1]['quarter']}: " + "; ".join(parts) + ".",
+                      markup=False)
 
 
 def print_data(result: dict) -> None:
     rows = result["quarters"]
     wl = rows[0]["data"]["workload"]
-    t = _table(f"≈ data path, all assumed (p10-p90): compute for {wl} vs the fleet's share",
-               ["quarter", "cars", "ingest", "PB stored", "need H100-eq", "have", "met"], left=("quarter",))
+    t = _table("≈ fleet video (assumed figures; range = p10-p90 over the assumed ranges)",
+               ["quarter", "cars", "ingest", "PB stored", "≈ range"], left=("quarter",))
+    c = _table(f"≈ compute the video needs on {wl}, in H100-eq, vs the fleet's {wl} share",
+               ["quarter", "needed", "≈ range", "have", "met"], left=("quarter",))
     for r in rows:
         d = r["data"]
-        t.add_row(r["quarter"], f"≈{_sig(d['cars'] / 1e6)}M", f"≈{_short(d['ingest_bandwidth'], 'bandwidth')}",
-                  f"≈{_sig(d['storage_bytes'] / 1e15)} ({_sig(d['storage_bytes_p10'] / 1e15)}-"
-                  f"{_sig(d['storage_bytes_p90'] / 1e15)})",
-                  f"≈{_sig(d['demand_h100_eq'])} ({_sig(d['demand_h100_eq_p10'])}-{_sig(d['demand_h100_eq_p90'])})",
+        t.add_row(r["quarter"], f"≈ {_sig(d['cars'] / 1e6)}M", f"≈ {_short(d['ingest_bandwidth'], 'bandwidth')}",
+                  f"≈ {_sig(d['storage_bytes'] / 1e15)}",
+                  f"{_sig(d['storage_bytes_p10'] / 1e15)}-{_sig(d['storage_bytes_p90'] / 1e15)}")
+        c.add_row(r["quarter"], f"≈ {_sig(d['demand_h100_eq'])}",
+                  f"{_sig(d['demand_h100_eq_p10'])}-{_sig(d['demand_h100_eq_p90'])}",
                   f"{d['capacity_h100_eq']:,.0f}", "yes" if d["met_p90"] else ("p50" if d["met"] else "no"))
-    console.print(t)
+    t.print()
+    c.print()
     console.print("met: yes = even the p90 demand is met; p50 = the central case only; no = not met.")
 
 
@@ -110,16 +134,17 @@ def print_best_mix(best: dict) -> None:
                ["quarter", "system", "site", "units", "capex"], left=("quarter", "system", "site"))
     for b in best["buys"]:
         t.add_row(b["quarter"], b["system"][:16], b["site"][:12], f"{b['units']:,}", _short(b["capex_usd"], "money"))
-    console.print(t)
+    t.print()
     console.print(f"spends {_short(best['spent_usd'], 'money')} of {_short(sum(best['budget_usd']), 'money')}; adds "
-                  f"≈{best['h100_eq_added']:,.0f} H100-eq; binds: {best['binding']['main']} "
+                  f"≈ {best['h100_eq_added']:,.0f} H100-eq; binds: {best['binding']['main']} "
                   f"({best['status']}).", markup=False)
-    f = _table("frontier: capacity against dollars", ["budget x", "budget", "spent", "H100-eq added", "binds"],
-               left=("binds",))
+    unit = "H100-eq-quarters" if best["objective"] == "cumulative" else "H100-eq at the end"
+    f = _table(f"frontier: capacity against dollars (objective: {unit})",
+               ["budget x", "budget", "spent", "objective", "H100-eq at end", "binds"], left=("binds",))
     for r in best["frontier"]:
         f.add_row(f"{r['multiplier']:g}", _short(r["budget_usd"], "money"), _short(r["spent_usd"], "money"),
-                  f"≈{r['h100_eq_added']:,.0f}", r["binds"])
-    console.print(f)
+                  f"≈ {r['score']:,.0f}", f"≈ {r['h100_eq_added']:,.0f}", r["binds"])
+    f.print()
 
 
 @app.command("buildout")
@@ -128,17 +153,34 @@ def buildout_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes for the engine searches (default: all cores)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
+    cache: Path = typer.Option(Path("out") / "cache", "--cache",
+                               help="Keep the engine's per-device rates here between runs (rates.json)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Search every rate afresh and store nothing."),
+    force: bool = FORCE_OPTION,
 ) -> None:
-    """A build-out plan quarter by quarter: capacity, power, money, vendor shares, data demand, best mix."""
+    """A build-out plan quarter by quarter: capacity, power, money, vendor shares, data demand, best mix.
+
+    Example: dojosim buildout examples/buildout/cortex-130-500mw.yaml --plot out/buildout
+    """
+    from ..outfile import check_output, check_output_dir
     from ..plan.buildout import load_plan
     from ..plan.quarterly import run_buildout
+    from ..plan.rates import CACHE_FILE
 
-    result = run_buildout(load_plan(plan), workers=workers)
+    check_plot_dir(plot, force)   # before the long work: a bad path fails now, not after it
+    cache_dir = None if no_cache else check_output_dir(cache, force=force, what="--cache")
+    if cache_dir is not None:
+        check_output(cache_dir / CACHE_FILE, force=force, what="--cache")
+    plan_ = load_plan(plan)
+    before = (cache_dir / CACHE_FILE).stat().st_mtime_ns if cache_dir and (cache_dir / CACHE_FILE).exists() else None
+    result = run_buildout(plan_, workers=workers, cache_dir=cache_dir, force=force)
     written = []
+    if cache_dir and (cache_dir / CACHE_FILE).exists() and (cache_dir / CACHE_FILE).stat().st_mtime_ns != before:
+        written.append(cache_dir / CACHE_FILE)
     if plot is not None:
         from ..report.buildout_plots import plot_buildout
 
-        written = plot_buildout(result, plot)
+        written = plot_buildout(result, plot, force=force) + written
     if json_:
         emit_json(result)
         return
@@ -151,5 +193,4 @@ def buildout_cmd(
     for note in result["notes"]:
         console.print(f"note: {note}", markup=False)
     console.print(ASSUMED_NOTE)
-    for p in written:
-        console.print(f"wrote {p}", markup=False)
+    wrote(written)

@@ -29,7 +29,10 @@ def claims_cmd(
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the ledger as an HTML page."),
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Check every quantified public Tesla claim about Dojo against dojosim's prediction."""
+    """Check every quantified public Tesla claim about Dojo against dojosim's prediction.
+
+    Example: dojosim claims
+    """
     from ..outfile import check_output, write_text
     from ..plan.claims import ledger
 

@@ -57,7 +57,10 @@ def cloud_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Sweep results directory (default out/sweeps/cloud)."),
     json_: bool = JSON_OPTION,
 ) -> None:
-    """Many tenants on one machine: partitions, a job queue, utilization, waits and price."""
+    """Many tenants on one machine: partitions, a job queue, utilization, waits and price.
+
+    Example: dojosim cloud --synthetic 200 --system dojo-exapod --compare h100-dgx
+    """
     from ..plan.cloud import read_jobs, run_cloud
     from ..plan.cloud import synthetic as draw
 

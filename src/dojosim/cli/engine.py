@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive
+from ..errors import SpecError
+from . import _inputs as _in
+from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive, wrote
+from ._ranges import RANGE_NOTE, SAMPLES_OPTION, SEED_OPTION, span, spread_json
 
 PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
 
@@ -44,6 +47,18 @@ def estimate_json(est) -> dict:
     return out
 
 
+def with_ranges(out: dict, sampled) -> dict:
+    """An estimate's JSON with ``range`` (of the step time), ``ranges`` (every sampled figure) and
+    what was sampled; unchanged when nothing was (``--samples 0``)."""
+    if sampled is None:
+        return out
+    ranges = spread_json(sampled)
+    out["range"] = ranges.get("step_time_s")
+    out["ranges"] = ranges
+    out["range_samples"] = sampled.to_dict()
+    return out
+
+
 def partition_runs(partitions) -> list[str]:
     """Consecutive blocks on the same partition as one "first..last: partition" entry."""
     out, start = [], 0
@@ -56,22 +71,36 @@ def partition_runs(partitions) -> list[str]:
     return out
 
 
-def _print_estimate(est) -> None:
-    from ..units import format as fmt, format_gib, format_time
+def _print_estimate(est, sampled=None) -> None:
+    from ..strategy import label
+    from ..units import format as fmt, format_gib, format_number, format_time
 
+    spreads = sampled.outputs if sampled is not None else {}
     t = Table(title=f"{est.model} on {est.system} ({est.devices:,} devices)")
     t.add_column("figure")
     t.add_column("value", justify="right")
-    t.add_row("step time", format_time(est.step_time_s))
-    t.add_row("samples/s", f"{est.samples_per_s:,.1f}")
+    if sampled is not None:
+        t.add_column("p10–p90", justify="right")
+
+    def row(name, value, key=None, text=None):
+        cells = [name, value]
+        if sampled is not None:
+            cells.append(span(spreads.get(key), text) if key else "")
+        t.add_row(*cells)
+
+    row("split", label(est.strategy, spatial=est.tokens_per_s is None))
+    row("step time", format_time(est.step_time_s), "step_time_s", format_time)
+    row("samples/s", format_number(est.samples_per_s), "samples_per_s", format_number)
     if est.tokens_per_s is not None:
-        t.add_row("tokens/s", f"{est.tokens_per_s:,.0f}")
-    t.add_row("model FLOPs / step", fmt(est.model_flops_per_step, "flop"))
-    t.add_row("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%}")
-    t.add_row("memory / device", f"{format_gib(est.memory.per_device_bytes)} of "
-                                 f"{format_gib(est.memory.capacity_bytes)}")
-    t.add_row("energy / step", fmt(est.energy_j_per_step, "energy"))
+        row("tokens/s", f"{est.tokens_per_s:,.0f}", "tokens_per_s", lambda v: f"{v:,.0f}")
+    row("model FLOPs / step", fmt(est.model_flops_per_step, "flop"))
+    row("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%}", "mfu", lambda v: f"{v:.1%}")
+    row("memory / device", f"{format_gib(est.memory.per_device_bytes)} of "
+                           f"{format_gib(est.memory.capacity_bytes)}")
+    row("energy / step", fmt(est.energy_j_per_step, "energy"), "energy_j_per_step", lambda v: fmt(v, "energy"))
     console.print(t)
+    if sampled is not None:
+        console.print(RANGE_NOTE.format(n=sampled.samples), markup=False)
     b = Table(title="step time breakdown")
     b.add_column("component")
     b.add_column("time", justify="right")
@@ -98,26 +127,82 @@ def _print_estimate(est) -> None:
 
 @app.command("estimate")
 def estimate_cmd(
-    run: Path = typer.Argument(..., help="Run file (workload, system, strategy)."),
+    run: Optional[Path] = typer.Argument(None, help="Run file (workload, system, strategy); or use the flags."),
+    model: Optional[str] = _in.MODEL,
+    sets: Optional[List[str]] = _in.SETS,
+    model_file: Optional[str] = _in.MODEL_FILE,
+    inputs: Optional[List[str]] = _in.INPUTS,
+    system: Optional[str] = _in.SYSTEM,
+    devices: Optional[int] = _in.DEVICES,
+    global_batch: Optional[int] = _in.GLOBAL_BATCH,
+    dp: Optional[int] = typer.Option(None, "--dp", help=_in.SPLIT_HELP["dp"]),
+    tp: Optional[int] = typer.Option(None, "--tp", help=_in.SPLIT_HELP["tp"]),
+    pp: Optional[int] = typer.Option(None, "--pp", help=_in.SPLIT_HELP["pp"]),
+    cp: Optional[int] = typer.Option(None, "--cp", help=_in.SPLIT_HELP["cp"]),
+    spatial: Optional[int] = typer.Option(None, "--spatial", help=_in.SPLIT_HELP["spatial"]),
+    ep: Optional[int] = typer.Option(None, "--ep", help=_in.SPLIT_HELP["ep"]),
+    interleave: Optional[int] = typer.Option(None, "--interleave", help=_in.SPLIT_HELP["interleave"]),
+    micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help=_in.SPLIT_HELP["micro_batch"]),
+    zero: Optional[int] = typer.Option(None, "--zero", help=_in.SPLIT_HELP["zero"]),
+    recompute: Optional[str] = typer.Option(None, "--recompute", help=_in.SPLIT_HELP["recompute"]),
+    precision: Optional[str] = typer.Option(None, "--precision", help=_in.SPLIT_HELP["precision"]),
+    sp: bool = typer.Option(False, "--sp", help="sequence parallelism (needs --tp > 1)"),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    samples: int = SAMPLES_OPTION,
+    seed: int = SEED_OPTION,
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Predict one training step of a run: time, breakdown, throughput, memory, energy."""
+    """Predict one training step: time, breakdown, throughput, memory, energy, each headline
+    figure with its p10-p90 range over the assumed figures.
+
+    Give a run file, or the model, system and split as flags (no YAML needed).
+
+    Example: dojosim estimate --model gpt3-175b --system a100-80gb-dgx --devices 1024 --tp 8 --pp 8
+    --micro-batch 1 --global-batch 1536 --recompute full
+    """
+    from ..assumptions import DEFAULT
     from ..engine import estimate
-    from ..run import load_run
+    from ..ranges import estimate_spread
 
     check_plot_dir(plot, force)
-    r = load_run(run)
-    est = estimate(r.model, r.system, r.strategy, r.assumptions)
+    fields = _in.split_fields(dp=dp, tp=tp, pp=pp, cp=cp, spatial=spatial, ep=ep, interleave=interleave,
+                              micro_batch=micro_batch, zero=zero, recompute=recompute, precision=precision,
+                              sp=sp, global_batch=global_batch)
+    flags = [n for n, v in (("--model", model), ("--model-file", model_file), ("--system", system),
+                            ("--devices", devices), ("--set", sets), ("--input", inputs)) if v] + \
+        [f"--{k.replace('_', '-')}" for k in fields]
+    if run is not None:
+        if flags:
+            raise SpecError(flags[0], "give a run file or the model/system/split flags, not both")
+        from ..run import load_run
+
+        r = load_run(run)
+        mdl, sys_ = r.model, r.system
+        strat, assumptions = r.strategy, r.assumptions
+    else:
+        from ..api import as_strategy, as_system
+
+        if not flags:
+            raise SpecError("RUN", "missing: give a run file (RUN.yaml) or --model NAME --system PRESET "
+                                   "(see dojosim estimate --help)")
+        mdl = _in.model_from(model, sets, model_file, inputs)
+        if system is None:
+            raise SpecError("--system", "missing: give --system PRESET (dojosim systems) or a run file")
+        sys_ = as_system(system, devices)
+        strat, assumptions = as_strategy(None, sys_, mdl, **fields), DEFAULT
+    est = estimate(mdl, sys_, strat, assumptions)
+    sampled = None
+    if samples > 0:
+        sampled = estimate_spread(mdl, sys_, strat, assumptions=assumptions, samples=samples, seed=seed)
     if plot is not None:
         from ..report.plots import plot_estimate
 
-        plot_estimate(est, plot, model=r.model, system=r.system, force=force)
+        wrote(plot_estimate(est, plot, model=mdl, system=sys_, force=force), json_mode=json_)
     if json_:
-        emit_json(estimate_json(est))
+        emit_json(with_ranges(estimate_json(est), sampled))
     else:
-        _print_estimate(est)
+        _print_estimate(est, sampled)
 
 
 @app.command("validate")
@@ -129,7 +214,10 @@ def validate_cmd(
     plot: Optional[Path] = PLOT_OPTION,
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Predict every published case (or those of a file) and compare with the measured step times."""
+    """Predict every published case (or those of a file) and compare with the measured step times.
+
+    Example: dojosim validate --plot out/validation
+    """
     from ..run import load_cases
     from ..validate import PUBLISHED_CASES, validate
 
@@ -146,7 +234,7 @@ def validate_cmd(
     if plot is not None:
         from ..report.plots import plot_validation
 
-        plot_validation(result, plot, force=force)
+        wrote(plot_validation(result, plot, force=force), json_mode=json_)
     if json_:
         emit_json(result)
         return

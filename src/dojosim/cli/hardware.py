@@ -11,6 +11,7 @@ from rich.tree import Tree
 from .. import units
 from ..errors import SpecError
 from ._app import ASSUMED_LEGEND, JSON_OPTION, app, approx as _est, console, emit_json, mark as _mark, print_table
+from ._ranges import RANGE_NOTE, SAMPLES_OPTION, SEED_OPTION, span
 
 _BEST_DTYPES = ("bf16", "cfp8", "fp16", "int8", "fp32")
 
@@ -31,7 +32,10 @@ def _main_dtype(peaks: dict) -> str:
 
 @app.command("systems")
 def systems(json_out: bool = JSON_OPTION) -> None:
-    """List the built-in hardware presets."""
+    """List the built-in hardware presets.
+
+    Example: dojosim systems
+    """
     from ..hardware import list_presets, load_system
 
     rows = []
@@ -128,7 +132,10 @@ def show(
     sources: bool = typer.Option(False, "--sources", help="Also list the source of every number."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Draw a system's hierarchy with its totals; assumed figures are marked '≈ … (assumed)'."""
+    """Draw a system's hierarchy with its totals; assumed figures are marked '≈ … (assumed)'.
+
+    Example: dojosim show dojo-tile --sources
+    """
     from ..hardware import load_system
 
     sys_ = load_system(system, devices=devices)
@@ -157,6 +164,9 @@ def _print_workload_rows(rows: list[dict], title: str) -> None:
 
     cols = [Col("system", "left", wrap=True), Col("devices"), Col("goal met"), Col("split", "left", wrap=True),
             Col("samples/s"), Col("days to train"), Col("power"), Col("price")]
+    ranged = any(r.get("ranges") for r in rows)
+    if ranged:
+        cols += [Col("samples/s p10–p90"), Col("days p10–p90")]
     notes = any(r["note"] for r in rows)
     if notes:
         cols.append(Col("note", "left", wrap=True))
@@ -168,10 +178,22 @@ def _print_workload_rows(rows: list[dict], title: str) -> None:
                       format_number(r["days_to_train"]) if r["days_to_train"] is not None else "-",
                       _est(units.format(r["power_w"], "power"), "power_w" in a) if r["power_w"] else "-",
                       _est(units.format(r["price_usd"], "money"), "price_usd" in a) if r["price_usd"] else "-"]
+                     + ([span(_spread(r, "samples_per_s"), format_number),
+                         span(_spread(r, "days_to_train"), format_number)] if ranged else [])
                      + ([r["note"] or ""] if notes else []))
     print_table(title, cols, table)
+    if ranged:
+        console.print(RANGE_NOTE.format(n=next(r for r in rows if r.get("ranges"))["range_samples"]["samples"]),
+                      markup=False)
     if any(r.get("assumed") for r in rows):
         console.print(ASSUMED_LEGEND, markup=False)
+
+
+def _spread(row: dict, name: str):
+    from ..ranges import Spread
+
+    v = (row.get("ranges") or {}).get(name)
+    return Spread(**v) if v else None
 
 
 @app.command("capacity")
@@ -183,8 +205,13 @@ def capacity(
     train: Optional[str] = typer.Option(None, "--train", help='With --workload: e.g. "1e6 clips in 1 day".'),
     systems_opt: Optional[str] = typer.Option(None, "--systems", help="With --workload: comma-separated presets."),
     json_out: bool = JSON_OPTION,
+    samples: int = SAMPLES_OPTION,
+    seed: int = SEED_OPTION,
 ) -> None:
-    """How many chips, racks, watts and dollars reach a peak target (or, with --workload, a training goal)."""
+    """How many chips, racks, watts and dollars reach a peak target (or, with --workload, a training goal).
+
+    Example: dojosim capacity --target "100 EFLOPS" --dtype bf16 --chips d1,h100-dgx
+    """
     names = [s.strip() for s in (systems_opt or chips or "").split(",") if s.strip()]
     if workload is not None or train is not None:
         if workload is None or train is None:
@@ -192,7 +219,7 @@ def capacity(
                             "--workload RUN.yaml and --train \"N samples in T\" go together")
         from ..plan.capacity import capacity_by_workload  # written with the engine
 
-        rows = capacity_by_workload(workload, train, names)
+        rows = capacity_by_workload(workload, train, names, samples=samples, seed=seed)
         if json_out:
             emit_json(rows)
         else:
@@ -202,7 +229,7 @@ def capacity(
         raise SpecError("target", 'missing: give --target "100 EFLOPS" (or --workload with --train)')
     from ..hardware.capacity import capacity_by_peak
 
-    rows = capacity_by_peak(target, dtype, names)
+    rows = capacity_by_peak(target, dtype, names, samples=samples, seed=seed)
     if json_out:
         emit_json(rows)
         return
@@ -217,4 +244,13 @@ def capacity(
                       _est(units.format(r["price_usd"], "money"), "price_usd" in a),
                       units.format(r["power_per_chip_w"], "power"))
     console.print(table)
+    if samples:
+        from ..report.table import Col
+
+        print_table("p10–p90 over the ranged assumed figures",
+                    [Col("system", "left", wrap=True), Col("chips"), Col("power"), Col("price")],
+                    [[r["system"], span(_spread(r, "chips"), lambda v: f"{v:,.0f}"),
+                      span(_spread(r, "power_w"), lambda v: units.format(v, "power")),
+                      span(_spread(r, "price_usd"), lambda v: units.format(v, "money"))] for r in rows])
+        console.print(RANGE_NOTE.format(n=samples), markup=False)
     console.print("chips = ceil(target / per-chip peak); power and price are for whole racks; peak only, no utilisation. ≈ = assumed.")

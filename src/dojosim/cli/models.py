@@ -18,14 +18,18 @@ from ._app import JSON_OPTION, app, console, emit_json
 # Activation bytes are shown for 2-byte (fp16/bf16) activations: the graph counts elements.
 ACTIVATION_BYTES_PER_ELEMENT = 2
 
-models_app = typer.Typer(help="The model zoo and the PyTorch tracer.", no_args_is_help=False,
+models_app = typer.Typer(help="The model zoo and the PyTorch tracer.\n\nExample: dojosim models show gpt3-175b",
+                         no_args_is_help=False,
                          invoke_without_command=True)
 app.add_typer(models_app, name="models")
 
 
 @models_app.callback(invoke_without_command=True)
 def models(ctx: typer.Context, json_out: bool = JSON_OPTION) -> None:
-    """List the zoo: families and named presets."""
+    """List the zoo: families and named presets.
+
+    Example: dojosim models
+    """
     if ctx.invoked_subcommand is not None:
         return
     from ..workload import list_models
@@ -147,7 +151,10 @@ def show(
     ops: bool = typer.Option(False, "--ops", help="also list every op"),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Parameters, FLOPs per sample (forward and training step), activation memory, per-block table."""
+    """Parameters, FLOPs per sample (forward and training step), activation memory, per-block table.
+
+    Example: dojosim models show gpt3-175b
+    """
     from ..workload import build
 
     _check_batch(batch)
@@ -207,17 +214,11 @@ def _make_module(fn, target: str, torch):
         raise SpecError("TARGET", f"{target} raised {type(err).__name__}: {first}") from None
 
 
-@models_app.command("trace")
-def trace(
-    target: str = typer.Argument(..., help="FILE.py:FUNCTION, a function that returns a torch.nn.Module"),
-    inputs: List[str] = typer.Option(..., "--input", help="input shape, batch first, e.g. 8,3,960,1280 "
-                                     "or 8,2048:long (repeat for several inputs)"),
-    batch: int = typer.Option(1, "--batch", help="also show totals for a batch of this many samples"),
-    ops: bool = typer.Option(False, "--ops", help="also list every op with its shapes"),
-    json_out: bool = JSON_OPTION,
-) -> None:
-    """Trace a PyTorch module on meta tensors (no real memory) into an op graph and summarise it."""
-    _check_batch(batch)
+def traced_model(target: str, inputs: list[str]):
+    """The op graph of the module that ``target`` ('FILE.py:FUNCTION') returns, traced on meta
+    tensors of the ``inputs`` shapes ('8,3,960,1280', batch first)."""
+    if not inputs:
+        raise SpecError("--input", "give the input shape of the module, batch first, e.g. --input 8,3,224,224")
     shapes = _parse_inputs(inputs)
     try:
         import torch
@@ -237,11 +238,28 @@ def trace(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # uncosted ops are listed in the summary instead
         try:
-            model = from_torch(module, example, name=target.rpartition(":")[2])
+            return from_torch(module, example, name=target.rpartition(":")[2])
         except (RuntimeError, TypeError, ValueError, IndexError) as err:
             if isinstance(err, SpecError):
                 raise
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise SpecError("--input", f"the module failed on inputs {', '.join(inputs)}: {first}") from None
+
+
+@models_app.command("trace")
+def trace(
+    target: str = typer.Argument(..., help="FILE.py:FUNCTION, a function that returns a torch.nn.Module"),
+    inputs: List[str] = typer.Option(..., "--input", help="input shape, batch first, e.g. 8,3,960,1280 "
+                                     "or 8,2048:long (repeat for several inputs)"),
+    batch: int = typer.Option(1, "--batch", help="also show totals for a batch of this many samples"),
+    ops: bool = typer.Option(False, "--ops", help="also list every op with its shapes"),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Trace a PyTorch module on meta tensors (no real memory) into an op graph and summarise it.
+
+    Example: dojosim models trace examples/my_net.py:build --input 32,3,224,224
+    """
+    _check_batch(batch)
+    model = traced_model(target, inputs)
     s = summary(model, batch, ops)
     emit_json(s) if json_out else _print(s)

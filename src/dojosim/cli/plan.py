@@ -9,8 +9,11 @@ from rich.table import Table
 
 from ..errors import SpecError
 from ..yamlfile import parse_yaml
+from . import _inputs as _in
 from ._app import (ASSUMED_LEGEND, FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json,
                    is_interactive, print_table, wrote)
+
+from ._ranges import RANGE_NOTE, SAMPLES_OPTION, SEED_OPTION, span
 
 
 def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
@@ -27,11 +30,22 @@ def parse_sets(sets: list[str] | None, path: str = "set") -> dict:
 # ---------------------------------------------------------------- search
 @app.command("search")
 def search_cmd(
-    model: str = typer.Option(..., "--model", help="A zoo model (dojosim models), e.g. gpt3-175b."),
-    sets: Optional[List[str]] = typer.Option(None, "--set", help="Override a model field: --set layers=48."),
-    system: str = typer.Option(..., "--system", help="A preset or a system YAML file."),
-    devices: Optional[int] = typer.Option(None, "--devices", help="Accelerators in total (default: the preset's)."),
-    global_batch: int = typer.Option(..., "--global-batch", help="Samples (sequences, images, clips) per step."),
+    model: Optional[str] = _in.MODEL,
+    sets: Optional[List[str]] = _in.SETS,
+    model_file: Optional[str] = _in.MODEL_FILE,
+    inputs: Optional[List[str]] = _in.INPUTS,
+    system: Optional[str] = _in.SYSTEM,
+    devices: Optional[int] = _in.DEVICES,
+    global_batch: Optional[int] = _in.GLOBAL_BATCH,
+    tp: Optional[int] = typer.Option(None, "--tp", help="Fix the " + _in.SPLIT_HELP["tp"]),
+    pp: Optional[int] = typer.Option(None, "--pp", help="Fix the " + _in.SPLIT_HELP["pp"]),
+    cp: Optional[int] = typer.Option(None, "--cp", help="Fix the " + _in.SPLIT_HELP["cp"]),
+    spatial: Optional[int] = typer.Option(None, "--spatial", help="Fix the " + _in.SPLIT_HELP["spatial"]),
+    ep: Optional[int] = typer.Option(None, "--ep", help="Fix the " + _in.SPLIT_HELP["ep"]),
+    micro_batch: Optional[int] = typer.Option(None, "--micro-batch", help="Fix the samples per micro-batch"),
+    zero: Optional[int] = typer.Option(None, "--zero", help="Fix the " + _in.SPLIT_HELP["zero"]),
+    recompute: Optional[str] = typer.Option(None, "--recompute", help="Fix the recompute: " + _in.SPLIT_HELP["recompute"]),
+    precision: Optional[str] = typer.Option(None, "--precision", help="Fix the " + _in.SPLIT_HELP["precision"]),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Tokens per sequence (token models)."),
     objective: str = typer.Option("throughput", "--objective", help="throughput | cost | energy."),
     top: int = typer.Option(10, "--top", help="How many strategies to show."),
@@ -42,18 +56,31 @@ def search_cmd(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Find the best split of a model on a system: every valid strategy, pruned, costed and ranked."""
+    """Find the best split of a model on a system: every valid strategy, pruned, costed and ranked.
+
+    The split flags (--tp 8, --zero 1, ...) fix that field; --fix takes lists (--fix tp=[4,8]).
+
+    Example: dojosim search --model gpt3-175b --system a100-80gb-dgx --devices 1024 --global-batch 1536 --top 5
+    """
     from ..hardware import load_system
     from ..plan.search import search_with_stats
-    from ..workload import build
 
     check_plot_dir(plot, force)
-    overrides = parse_sets(sets)
-    if seq_len is not None:
-        overrides["seq_len"] = seq_len
-    mdl = build(model, **overrides)
+    sets = list(sets or []) + ([f"seq_len={seq_len}"] if seq_len is not None else [])
+    mdl = _in.model_from(model, sets, model_file, inputs)
+    if system is None:
+        raise SpecError("--system", "missing: give --system PRESET (dojosim systems) or a system YAML file")
     sys_ = load_system(system, devices=devices)
+    if global_batch is None:
+        global_batch = (getattr(mdl, "config", None) or {}).get("global_batch")
+        if not global_batch:
+            raise SpecError("--global-batch", f"missing: {mdl.name} has no default; give --global-batch N")
     constraints = parse_sets(fix, "fix")
+    fixed = _in.split_fields(tp=tp, pp=pp, cp=cp, spatial=spatial, ep=ep, micro_batch=micro_batch, zero=zero,
+                             recompute=recompute, precision=precision)
+    if "spatial" in fixed:
+        fixed["cp"] = fixed.pop("spatial")
+    constraints.update(fixed)
     if exhaustive:
         constraints["exhaustive"] = True
     res = search_with_stats(mdl, sys_, global_batch, objective, top, constraints, workers=workers,
@@ -61,7 +88,7 @@ def search_cmd(
     if plot is not None:
         from ..report.plots import plot_search
 
-        plot_search(res.candidates, plot, force=force)
+        wrote(plot_search(res.candidates, plot, force=force), json_mode=json_)
     if json_:
         from .engine import estimate_json
 
@@ -127,7 +154,10 @@ def sweep_cmd(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Run a design sweep; results are appended to a Parquet store as they arrive."""
+    """Run a design sweep; results are appended to a Parquet store as they arrive.
+
+    Example: dojosim sweep examples/sweeps/dojo-tile-design.yaml --plot out/sweep
+    """
     from ..plan.sweep import load_results, run_sweep
 
     check_plot_dir(plot, force)
@@ -138,7 +168,7 @@ def sweep_cmd(
     if plot is not None:
         from ..report.plots import plot_sweep
 
-        plot_sweep(load_results(out), plot, force=force)
+        wrote(plot_sweep(load_results(out), plot, force=force), json_mode=json_)
     if json_:
         emit_json(stats)
     else:
@@ -155,11 +185,16 @@ def fleet_cmd(
     spec: Path = typer.Argument(..., help="Fleet file (parts and a workload)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes for each search (default: all cores)."),
     json_: bool = JSON_OPTION,
+    samples: int = SAMPLES_OPTION,
+    seed: int = SEED_OPTION,
 ) -> None:
-    """A heterogeneous fleet on one workload: throughput, H100-equivalents, job split, power, cost."""
+    """A heterogeneous fleet on one workload: throughput, H100-equivalents, job split, power, cost.
+
+    Example: dojosim fleet examples/fleets/small-mixed.yaml
+    """
     from ..plan.fleet import load_fleet, plan_fleet
 
-    result = plan_fleet(load_fleet(spec), workers=workers)
+    result = plan_fleet(load_fleet(spec), workers=workers, samples=samples, seed=seed)
     if json_:
         emit_json(result)
         return
@@ -167,12 +202,22 @@ def fleet_cmd(
 
 
 def _print_fleet(result: dict) -> None:
+    from ..ranges import Spread
     from ..report.table import Col
     from ..units import format as fmt, format_number, format_time
 
     ref = result["reference"]
     cols = [Col("part", "left", wrap=True), Col("devices"), Col("islands x size"), Col("split", "left", wrap=True),
             Col("samples/s"), Col("share"), Col("H100-eq"), Col("H100-eq by peak"), Col("power"), Col("price")]
+    ranged = "range_samples" in result
+    if ranged:
+        cols += [Col("samples/s p10–p90"), Col("H100-eq p10–p90")]
+
+    def spans(r) -> list:
+        if not ranged:
+            return []
+        rg = {k: Spread(**v) for k, v in (r.get("ranges") or {}).items() if v}
+        return [span(rg.get("samples_per_s"), format_number), span(rg.get("h100_eq"), lambda v: f"{v:,.0f}")]
 
     def eq(v):
         return f"{v:,.0f}" if v is not None else "-"
@@ -183,15 +228,17 @@ def _print_fleet(result: dict) -> None:
         rows.append([r["name"], f"{r['devices']:,}", f"{r['islands']:,} x {r['island']:,}", r["split"] or "-",
                      format_number(r["samples_per_s"]), f"{r['share']:.1%}", eq(r["h100_eq"]),
                      eq(r["h100_eq_by_peak"]), approx(fmt(r["power_w"], "power"), "power_w" in a),
-                     approx(fmt(r["price_usd"], "money"), "price_usd" in a)])
+                     approx(fmt(r["price_usd"], "money"), "price_usd" in a)] + spans(r))
     tot = result["total"]
     any_a = {k for r in result["parts"] for k in (r.get("assumed_totals") or ())}
     rows.append(["total", f"{tot['devices']:,}", "", "", format_number(tot["samples_per_s"]), "100%",
                  eq(tot["h100_eq"]), eq(tot["h100_eq_by_peak"]),
                  approx(fmt(tot["power_w"], "power"), "power_w" in any_a),
-                 approx(fmt(tot["price_usd"], "money"), "price_usd" in any_a)])
+                 approx(fmt(tot["price_usd"], "money"), "price_usd" in any_a)] + spans(tot))
     print_table(f"fleet {result['name']}: {result['model']} (batch {result['global_batch']:,}, "
                 f"{result['precision']})", cols, rows)
+    if ranged:
+        console.print(RANGE_NOTE.format(n=result["range_samples"]["samples"]), markup=False)
     if ref["samples_per_s_per_device"]:
         console.print(f"1 H100-equivalent = {format_number(ref['samples_per_s_per_device'])} samples/s: one "
                       f"{ref['preset']} device's share of a {ref['island']:,}-device island ({ref['split']}).",

@@ -12,6 +12,7 @@ from rich.table import Table
 from ..errors import SpecError
 from ._app import (ASSUMED_LEGEND, FORCE_OPTION, JSON_OPTION, app, approx, check_plot_dir, console, emit_json,
                    is_interactive, print_table, wrote)
+from ._ranges import RANGE_NOTE, SAMPLES_OPTION, SEED_OPTION, span
 
 PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
 
@@ -46,16 +47,19 @@ def _print_compare(rows: list[dict], model_name: str) -> None:
     from ..units import format as fmt, format_gib, format_number, format_time
 
     norm = rows[0]["normalize"] if rows else ""
+    ranged = any(r.get("ranges") for r in rows)
     cols = [Col("system", "left", wrap=True), Col("chips"), Col("power"), Col("price"), Col("split", "left", wrap=True),
             Col("step"), Col("samples/s"), Col("vs ref"), Col("MFU"), Col("memory/chip"),
             Col("energy/sample"), Col("$/1M samples")]
+    if ranged:
+        cols += [Col("step p10–p90"), Col("samples/s p10–p90"), Col("vs ref p10–p90")]
     table = []
     for r in rows:
         a = set(r.get("assumed") or ())
         head = [r["label"], f"{r['devices']:,}", approx(fmt(r["power_w"], "power"), "power_w" in a),
                 approx(fmt(r["price_usd"], "money"), "price_usd" in a)]
         if r.get("error"):
-            table.append(head + ["see below"] + ["-"] * 7)
+            table.append(head + ["see below"] + ["-"] * (len(cols) - 5))
             continue
         mem = format_gib(r["memory_per_device_bytes"]) + ("" if r["fits"] else " (no fit)")
         table.append(head + [
@@ -64,6 +68,10 @@ def _print_compare(rows: list[dict], model_name: str) -> None:
             f"{r['mfu']:.1%}", Text(mem, style="" if r["fits"] else "red"),
             approx(fmt(r["energy_j_per_sample"], "energy"), "power_w" in a),
             approx(f"${format_number(r['cost_usd_per_sample'] * 1e6)}", "price_usd" in a)])
+        if ranged:
+            sp = _spreads(r)
+            table[-1] += [span(sp.get("step_time_s"), format_time), span(sp.get("samples_per_s"), format_number),
+                          span(sp.get("relative_samples_per_s"), lambda v: f"{v:.2f}x")]
     print_table(f"{model_name}: equal {norm} (global batch {rows[0]['global_batch']:,})" if rows else model_name,
                 cols, table)
     for r in rows:
@@ -73,11 +81,19 @@ def _print_compare(rows: list[dict], model_name: str) -> None:
             console.print(f"{r['label']}: DOES NOT FIT — no split fits in memory; shown is the split closest to "
                           f"fitting, timed as if it did, needing {format_gib(r['memory_per_device_bytes'])} per "
                           f"device of {format_gib(r['memory_capacity_bytes'])}", markup=False)
+    if ranged:
+        console.print(RANGE_NOTE.format(n=rows[0]["range_samples"]["samples"]), markup=False)
     if any(r.get("cost_is_amortized") for r in rows):
         console.print("$/1M samples: the hardware price paid off over 4 years, plus electricity.", markup=False)
     if any(r.get("assumed") for r in rows):
         console.print(ASSUMED_LEGEND, markup=False)
     console.print("split: `dojosim explain-split SPLIT` spells it out.", markup=False)
+
+
+def _spreads(row: dict) -> dict:
+    from ..ranges import Spread
+
+    return {k: Spread(**v) for k, v in (row.get("ranges") or {}).items() if v}
 
 
 @app.command("compare")
@@ -95,17 +111,21 @@ def compare_cmd(
                                                                    "throughput, cost or energy."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
+    samples: int = SAMPLES_OPTION,
+    seed: int = SEED_OPTION,
     force: bool = FORCE_OPTION,
 ) -> None:
     """One workload on several systems side by side, at equal chips, power or price.
 
     With no arguments: the FSD network on a Dojo ExaPOD against H100 DGX nodes of equal power.
+
+    Example: dojosim compare --model gpt3-175b --systems h100-dgx,dojo-exapod --normalize price
     """
     from ..report.compare import DEFAULT_MODEL, DEFAULT_SYSTEMS, compare, rows_to_json
 
     check_plot_dir(plot, force)
     names = _split_list(systems)
-    strategy = None
+    strategy = assumptions = None
     if run is not None:
         if model is not None or sets:
             raise SpecError("--model", "give --model/--set or --run, not both")
@@ -113,7 +133,7 @@ def compare_cmd(
 
         r = load_run(run)
         mdl, ref = r.model, r.system
-        strategy = r.strategy
+        strategy, assumptions = r.strategy, r.assumptions
         sys_list = [ref] + (names or _others_for(ref.preset or ref.name))
     else:
         from ..workload import build
@@ -123,13 +143,22 @@ def compare_cmd(
         sys_list = names or list(DEFAULT_SYSTEMS)
     with _status("comparing") as update:
         rows = compare(mdl, sys_list, normalize=normalize, global_batch=global_batch, objective=objective,
-                       strategy=strategy, progress=update)
+                       strategy=strategy, progress=update, assumptions=assumptions, samples=samples,
+                       seed=seed)
     if plot is not None:
         from ..report.plots import plot_compare
 
-        plot_compare([r for r in rows if not r.get("error")], plot, force=force)
+        wrote(plot_compare([r for r in rows if not r.get("error")], plot, force=force), json_mode=json_)
     if json_:
-        emit_json({"model": mdl.name, "normalize": normalize, "objective": objective, "rows": rows_to_json(rows)})
+        out = {"model": mdl.name, "normalize": normalize, "objective": objective, "rows": rows_to_json(rows)}
+        if any(r.get("ranges") for r in rows):
+            # each system's throughput relative to the reference, sampled jointly (shared
+            # assumptions move both sides of the ratio together)
+            out["ratios"] = [{"system": r["label"], "reference": rows[0]["label"], "figure": "samples_per_s",
+                              "point": r.get("relative_samples_per_s"),
+                              "range": r["ranges"]["relative_samples_per_s"]}
+                             for r in rows[1:] if r.get("ranges")]
+        emit_json(out)
     else:
         _print_compare(rows, mdl.name)
 
@@ -152,7 +181,10 @@ def trace_cmd(
     plot: Optional[Path] = PLOT_OPTION,
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Write the predicted timeline of one step as a Chrome/Perfetto trace (open it in ui.perfetto.dev)."""
+    """Write the predicted timeline of one step as a Chrome/Perfetto trace (open it in ui.perfetto.dev).
+
+    Example: dojosim trace examples/fsd-dojo-tile.yaml -o out/step.json
+    """
     from ..outfile import check_output
     from ..report.gantt import GANTT_SUFFIXES
     from ..report.timeline import timeline
@@ -212,11 +244,16 @@ def report_cmd(
     no_compare: bool = typer.Option(False, "--no-compare", help="Leave out the comparison (faster)."),
     claims: bool = typer.Option(False, "--claims", help="Add the ledger of Tesla's Dojo claims "
                                                         "(dojosim claims)."),
+    no_sensitivity: bool = typer.Option(False, "--no-sensitivity", help="Leave out which assumptions the "
+                                                                        "answer depends on (dojosim sensitivity)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
     force: bool = FORCE_OPTION,
 ) -> None:
-    """Write one self-contained HTML report of a run: estimate, breakdowns, memory, timeline, comparison."""
+    """Write one self-contained HTML report of a run: estimate, breakdowns, memory, timeline, comparison.
+
+    Example: dojosim report examples/fsd-dojo-tile.yaml -o out/report.html
+    """
     from ..outfile import check_output
     from ..report.compare import compare, rows_to_json
     from ..report.html import write_report
@@ -238,13 +275,19 @@ def report_cmd(
 
             update("checking claims")
             ledger_entries = ledger(default_claims_dir())
+        sens = None
+        if not no_sensitivity:
+            from ..plan.sensitivity import sensitivity
+
+            update("swinging the assumptions")
+            sens = sensitivity([r])
         update("drawing")
         path = write_report(est, output, model=r.model, system=r.system, compare_rows=rows, run=r.raw,
-                            claims=ledger_entries, force=force)
+                            claims=ledger_entries, sensitivity=sens, force=force)
     if plot is not None:
         from ..report.plots import plot_estimate
 
-        plot_estimate(est, plot, model=r.model, system=r.system, force=force)
+        wrote(plot_estimate(est, plot, model=r.model, system=r.system, force=force), json_mode=json_)
     if json_:
         emit_json({"report": str(path), "bytes": path.stat().st_size, "step_time_s": est.step_time_s,
                    "compare": rows_to_json(rows)})

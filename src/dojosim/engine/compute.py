@@ -388,7 +388,7 @@ def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> Blo
         if op.kind == "attention":
             af += t.fwd_s
             aff += t.fwd_flops
-        ops.append((op.name, t.fwd_s, t.bwd_s))
+        ops.append((op.name, t.fwd_s, t.bwd_s, t.fwd_flops))  # fwd_flops: this device's, for the roofline
     return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops), sf, sb, tuple(bounds))
 
 

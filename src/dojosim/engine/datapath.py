@@ -34,7 +34,10 @@ class InputPath:
         n = self.hosts if hosts is None else hosts
         if self.per_host_bw <= 0 or n <= 0:
             return self.link_bw
-        pcie = n * self.per_host_bw
+        # a DIP sits in one host: hosts beyond the cards' count can only reach them over Ethernet
+        on_pcie = min(n, self.max_pcie_hosts) if self.max_pcie_hosts else n
+        zplane_hosts += n - on_pcie
+        pcie = on_pcie * self.per_host_bw
         if self.link_bw > 0:
             pcie = min(pcie, self.link_bw)
         return pcie + min(zplane_hosts * self.per_host_bw, self.zplane_bw)

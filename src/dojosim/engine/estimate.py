@@ -24,8 +24,8 @@ from ..strategy import Strategy, check, stage_layers
 from .comm_api import CommContext
 from .datapath import InputPath, input_path
 from .finite import check_finite
-from .compute import (BOUND_KEYS, BlockTime, Device, Split, block_time, fp8_layer_facts, make_device,
-                      param_shard, saved_shard)
+from .compute import (BOUND_KEYS, BlockTime, Device, Split, block_time, fp8_layer_facts, is_te_fp8,
+                      make_device, param_shard, saved_shard)
 from .partition import plan
 from .memory import (Tier, in_flight_micro_batches, report, state_bytes, stream_bytes_per_step,
                      weight_bytes)
@@ -212,7 +212,7 @@ def _link_bandwidth(system) -> float:
     return system.scale_out.link_bandwidth if system.scale_out else 1.0
 
 
-def _block_bytes(blocks, mb, split, eb):
+def _block_bytes(blocks, mb, split, eb, dev: Device | None = None):
     params = saved = row = a2a = kv = expert = rows_n = 0.0
     for b in blocks:
         p = s = r = a = k = x = rn = 0.0
@@ -221,7 +221,10 @@ def _block_bytes(blocks, mb, split, eb):
             p += op.params / param_shard(op, split)
             if op.expert:
                 x += op.params / param_shard(op, split)
-            s += op.saved * mb / saved_shard(op, split)
+            # Transformer Engine keeps an fp8 GEMM's input for the weight gradient as its fp8
+            # copy (1 byte per element, not 2)
+            fp8_saved = dev is not None and is_te_fp8(op, dev, b.layer)
+            s += op.saved * mb / saved_shard(op, split) * (0.5 if fp8_saved else 1.0)
             if op.tp == "row":
                 r += op.writes * mb / split.cp
                 rn += 1
@@ -252,7 +255,7 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, 
     m_pre = _map_blocks(parts.pre, mb, split, dev, link)
     m_post = _map_blocks(parts.post, mb, split, dev, link)
     layer = m_layers.time.scaled(1.0 / n)
-    lp, ls, lr, la, lk, lx, ln = _block_bytes(parts.layers, mb, split, eb)
+    lp, ls, lr, la, lk, lx, ln = _block_bytes(parts.layers, mb, split, eb, dev)
     pp_, ps, pr, _, _, _, pn = _block_bytes(parts.pre, mb, split, eb)
     qp, qs, qr, _, _, _, qn = _block_bytes(parts.post, mb, split, eb)
     hidden = model.hidden or 0
@@ -356,6 +359,38 @@ def _shares(seconds: dict[str, float]) -> dict[str, float]:
     return {k: v / total for k, v in seconds.items() if v > 0} if total > 0 else {}
 
 
+def _stage_compute(costs: Costs, stages: tuple[float, ...], recompute: str):
+    """The slowest stage's index, its edge blocks, and its forward, backward and recompute seconds
+    for one micro-batch (recompute FLOPs enter the hardware FLOPs per whole model)."""
+    L, pre, post = costs.layer, costs.pre, costs.post
+    pp = len(stages)
+    k = _slowest_stage(stages, L.fwd_s + L.bwd_s, pre.fwd_s + pre.bwd_s, post.fwd_s + post.bwd_s)
+    n = stages[k]
+    edges = [b for i, b in ((0, pre), (pp - 1, post)) if i == k]
+    fwd_s = n * L.fwd_s + sum(b.fwd_s for b in edges)
+    bwd_s = n * L.bwd_s + sum(b.bwd_s for b in edges)
+    re_s = n * (L.fwd_s if recompute == "full" else L.attn_fwd_s if recompute == "selective" else 0.0)
+    return k, edges, fwd_s, bwd_s, re_s
+
+
+def step_lower_bound(model, system, strategy: Strategy, assumptions: Assumptions = DEFAULT) -> float:
+    """A lower bound on ``estimate(...).step_time_s`` that costs no collectives and no memory:
+    (1 + overhead) x (m + (p-1)/v) micro-batch computes of the slowest stage (every micro-batch
+    and the bubble take at least that; everything else adds). The search prunes with it. The
+    strategy must name its micro-batch and pass `check`."""
+    s = strategy
+    a = _cached(("assumptions", id(system), assumptions), (system,), lambda: assumptions.for_chip(system.chip))
+    mb = s.micro_batch or 1
+    split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
+    mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
+    costs: Costs = _cached(("costs", id(model), id(system), s.precision, split, mb, a), (model, system),
+                           lambda: _costs(model, system, s.precision, split, mb, mem, a))
+    parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
+    _, _, fwd_s, bwd_s, re_s = _stage_compute(costs, _stages(model, s, parts.n_layers), s.recompute)
+    pipeline = s.micro_batches + ((s.pp - 1) / max(s.interleave, 1) if s.pp > 1 else 0.0)
+    return (1.0 + a.framework_overhead_fraction) * pipeline * (fwd_s + bwd_s + re_s)
+
+
 def _stages(model, s: Strategy, n_layers: int) -> tuple[float, ...]:
     """Layers per pipeline stage. A model without a layer count (a CNN cut into blocks) is split
     evenly, fractions allowed, as before uneven stages existed."""
@@ -400,22 +435,11 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     # One stage holds everything when pp = 1; otherwise the busiest is the one whose layers plus
     # extra block (embedding on the first, output layer + loss on the last) cost the most.
     pre, post = costs.pre, costs.post
-    k = _slowest_stage(stages, L.fwd_s + L.bwd_s, pre.fwd_s + pre.bwd_s, post.fwd_s + post.bwd_s)
+    k, edges, fwd_s, bwd_s, re_s = _stage_compute(costs, stages, recompute)
     layers_dev = stages[k]
-    edges = [b for i, b in ((0, pre), (pp - 1, post)) if i == k]
-    edge_f, edge_b = sum(b.fwd_s for b in edges), sum(b.bwd_s for b in edges)
     edge_stream = sum(b.stream_fwd_s + b.stream_bwd_s for b in edges)
     edge_bounds = [sum(x) for x in zip(*(b.bound_s for b in edges))] or [0.0] * len(BOUND_KEYS)
     op_bounds = {key: layers_dev * a + e for key, a, e in zip(BOUND_KEYS, L.bound_s, edge_bounds)}
-    fwd_s = layers_dev * L.fwd_s + edge_f
-    bwd_s = layers_dev * L.bwd_s + edge_b
-    # recompute time (its FLOPs enter the hardware FLOPs below, per whole model)
-    if recompute == "full":
-        re_s = layers_dev * L.fwd_s
-    elif recompute == "selective":
-        re_s = layers_dev * L.attn_fwd_s
-    else:
-        re_s = 0.0
     compute_mb = fwd_s + bwd_s + re_s
     # fp8 (Transformer Engine): per pass, the amaxes are reduced over the data-parallel group
     # (reported with the data-parallel traffic, comm_dp) and every scale updated in one fused

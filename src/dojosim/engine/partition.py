@@ -81,7 +81,7 @@ def options(block, r: int) -> list[BlockPlan]:
                 if units / r < max(kh, 1):
                     ok = False
                     break
-                if kh and r > op.images:
+                if kh and (r > op.images or op.images % r):   # some image is cut between chips
                     halo += kh * _in_elems(op) / (op.images * op.spatial[j])   # one image's boundary
                     n += 1
                 imb += op.flops * _imb(units, r)

@@ -42,7 +42,8 @@ class StageTiming:
     forward_s: float
     backward_s: float                     # includes recompute
     comm_s: dict[str, float]              # exposed per-micro-batch comm by kind (tp, cp, ep, pp)
-    ops: tuple[tuple[str, float, float], ...] = ()  # (module path, fwd s, bwd s) for the trace
+    # (module path, fwd s, bwd s, fwd FLOPs on this device) per op of one layer, for traces and plots
+    ops: tuple[tuple, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,36 @@ class Estimate:
         d = asdict(self)
         d["memory"] = self.memory.to_dict()
         return d
+
+    def summary(self) -> list[tuple[str, str]]:
+        """(figure, value) pairs as people read them: the headline of `__repr__` and `_repr_html_`."""
+        from ..strategy import label
+        from ..units import format as fmt, format_gib, format_number, format_time
+
+        mem = f"{format_gib(self.memory.per_device_bytes)} of {format_gib(self.memory.capacity_bytes)}"
+        # A model without tokens that splits its cp degree splits image rows: the spatial split.
+        rows = [("split", label(self.strategy, spatial=self.tokens_per_s is None)), ("step time", format_time(self.step_time_s)),
+                ("samples/s", format_number(self.samples_per_s))]
+        if self.tokens_per_s:
+            rows.append(("tokens/s", format_number(self.tokens_per_s)))
+        rows += [("MFU", f"{self.mfu:.1%}"),
+                 ("memory/device", mem + ("" if self.memory.fits else " (DOES NOT FIT)")),
+                 ("energy/step", fmt(self.energy_j_per_step, "energy")), ("power", fmt(self.power_w, "power"))]
+        top = sorted(((v, k) for k, v in self.breakdown.items() if v > 0), reverse=True)[:3]
+        rows.append(("largest terms", ", ".join(f"{k} {v / self.step_time_s:.0%}" for v, k in top)))
+        return rows
+
+    def __repr__(self) -> str:
+        rows = self.summary()
+        w = max(len(k) for k, _ in rows)
+        head = f"Estimate: {self.model} on {self.system} ({self.devices:,} devices)"
+        return "\n".join([head] + [f"  {k:<{w}}  {v}" for k, v in rows])
+
+    def _repr_html_(self) -> str:
+        """A small table for Jupyter notebooks."""
+        from html import escape
+
+        cells = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:right'>"
+                        f"{escape(v)}</td></tr>" for k, v in self.summary())
+        return (f"<table><caption>{escape(self.model)} on {escape(self.system)} ({self.devices:,} devices)"
+                f"</caption>{cells}</table>")

@@ -43,20 +43,30 @@ def _assumed_any(system: System, prefixes: tuple[str, ...]) -> bool:
     return any(s.assumed for p, s in system.sources.items() if p.startswith(prefixes))
 
 
-def capacity_row(ref: str, target_flops: float, dtype: str) -> dict:
-    """One answer row for one preset (or system file)."""
+def _figures(system: System, rack_sys: System, rack_chips: int, target_flops: float, dtype: str) -> dict:
+    """Chips, racks, watts and dollars that reach ``target_flops`` of ``dtype`` peak."""
+    peak = system.chip.peak_flops.get(dtype)
+    chips = chips_for(target_flops, peak)
+    racks = math.ceil(chips / rack_chips)
+    # Whole racks are bought; a rack system of a different size is scaled to the rack's chips.
+    scale = rack_chips / rack_sys.chips
+    return {"chips": chips, "racks": racks, "power_w": racks * rack_sys.power_w * scale,
+            "price_usd": racks * rack_sys.price_usd * scale}
+
+
+def capacity_row(ref: str, target_flops: float, dtype: str, samples: int = 0, seed: int = 0) -> dict:
+    """One answer row for one preset (or system file); with ``samples`` > 0 also the p10/p50/p90
+    ``ranges`` of its figures over the preset's ranged assumed figures (`dojosim.ranges`)."""
     system = load_system(ref)
     peak = system.chip.peak_flops.get(dtype)
     if not peak:
         have = ", ".join(system.chip.peak_flops) or "none"
         raise SpecError("chips", f"{ref} ({system.chip.name}) has no {dtype} peak (it has: {have})")
-    chips = chips_for(target_flops, peak)
     rack_name, rack_chips, rack_sys = _rack_system(system)
-    racks = math.ceil(chips / rack_chips)
-    # Whole racks are bought; a rack system of a different size is scaled to the rack's chips.
-    scale = rack_chips / rack_sys.chips
-    power_per_rack = rack_sys.power_w * scale
-    price_per_rack = rack_sys.price_usd * scale
+    fig = _figures(system, rack_sys, rack_chips, target_flops, dtype)
+    chips, racks = fig["chips"], fig["racks"]
+    power_per_rack = fig["power_w"] / racks
+    price_per_rack = fig["price_usd"] / racks
     assumed = []
     if system.sources.get("rack") is not None and system.sources["rack"].assumed or (
             system.sources.get("rack.chips") and system.sources["rack.chips"].assumed):
@@ -69,7 +79,7 @@ def capacity_row(ref: str, target_flops: float, dtype: str) -> dict:
         assumed.append("price_usd")
     if system.sources.get(f"chip.peak_flops.{dtype}") and system.sources[f"chip.peak_flops.{dtype}"].assumed:
         assumed.append("chips")
-    return {
+    row = {
         "system": ref,
         "chip": system.chip.name,
         "dtype": dtype,
@@ -88,13 +98,24 @@ def capacity_row(ref: str, target_flops: float, dtype: str) -> dict:
         "price_per_chip_usd": price_per_rack / rack_chips,
         "assumed": assumed,
     }
+    if samples:
+        from ..ranges import sample
+
+        same = rack_sys is system
+        sampled = sample(lambda a, d: _figures(d[0], d[0] if same else d[1], rack_chips, target_flops, dtype),
+                         [system] if same else [system, rack_sys], samples=samples, seed=seed)
+        row["ranges"] = {k: (v.to_dict() if v else None) for k, v in sampled.outputs.items()}
+        row["range"] = row["ranges"]["power_w"]
+        row["range_samples"] = sampled.to_dict()
+    return row
 
 
-def capacity_by_peak(target: str | float, dtype: str, systems: list[str]) -> list[dict]:
+def capacity_by_peak(target: str | float, dtype: str, systems: list[str], samples: int = 0,
+                     seed: int = 0) -> list[dict]:
     """Rows of `capacity_row` for each system; ``target`` like "100 EFLOPS"."""
     target_flops = units.parse(target, "flops", path="target")
     if target_flops <= 0:
         raise SpecError("target", f"must be positive, got {target!r}")
     if not systems:
         raise SpecError("chips", "name at least one preset, e.g. --chips d1,h100-dgx")
-    return [capacity_row(ref, target_flops, dtype) for ref in systems]
+    return [capacity_row(ref, target_flops, dtype, samples, seed) for ref in systems]

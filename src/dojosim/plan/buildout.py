@@ -48,6 +48,7 @@ ENTRY_KEYS = ("quarter", "budget", "add", "retire", "workloads", "note")
 CHANGE_KEYS = ("system", "count", "devices", "site")
 MAX_QUARTERS = 400            # a century of quarters bounds the work a plan can ask for
 MAX_UNITS = 10**9
+MAX_ISLAND = 2**16            # devices per job copy searched; larger islands make each search slow
 # Who designs the chip, by the start of its name in the preset (a type may say vendor: itself).
 VENDOR_PREFIXES = (("D1", "Tesla"), ("D2", "Tesla"), ("AI4", "Tesla"), ("A100", "NVIDIA"), ("H100", "NVIDIA"),
                    ("H200", "NVIDIA"), ("H800", "NVIDIA"), ("B200", "NVIDIA"), ("GB200", "NVIDIA"),
@@ -81,6 +82,11 @@ class Site:
     name: str
     pue: Figure
     caps: dict[int, float]          # quarter -> facility power cap (W), in force from that quarter
+    cap_figures: list[Figure] = field(default_factory=list)
+
+    @property
+    def cap_assumed(self) -> bool:
+        return any(f.assumed for f in self.cap_figures)
 
 
 @dataclass
@@ -132,7 +138,7 @@ def _system_type(name: str, raw: dict, path: str, precision: str, default_island
         base = load_system(preset)
     except SpecError as err:  # the loader names its own field; the plan's is this one
         raise SpecError(preset_at or f"{path}.preset", err.reason) from None
-    want = _positive_int(raw["island"], f"{path}.island", 10**7) if "island" in raw else default_island
+    want = _positive_int(raw["island"], f"{path}.island", MAX_ISLAND) if "island" in raw else default_island
     island = _island(preset, want, 10**9)
     try:
         isl_sys = load_system(preset, devices=island)
@@ -169,15 +175,17 @@ def _system_type(name: str, raw: dict, path: str, precision: str, default_island
                       assumed, isl_sys.assumed, notes)
 
 
-def _caps(raw, path: str) -> dict[int, float]:
-    if not isinstance(raw, dict):
+def _caps(raw, path: str) -> tuple[dict[int, float], list[Figure]]:
+    """{quarter: W} (quarter -1: a cap given without one, in force from the start) and the figures."""
+    if not isinstance(raw, dict) or set(raw) <= set(("value", "low", "high", "source", "reason")):
         raw = {None: raw}
-    caps = {}
+    caps, figs = {}, []
     for k, v in raw.items():
         q = -1 if k is None else parse_quarter(k, f"{path}.{k}")
-        w = parse_figure(v, f"{path}" if k is None else f"{path}.{k}", "power").value
-        caps[q] = w
-    return caps
+        fig = parse_figure(v, f"{path}" if k is None else f"{path}.{k}", "power")
+        caps[q] = fig.value
+        figs.append(fig)
+    return caps, figs
 
 
 def _mix(raw, workloads: dict[str, Workload], path: str) -> dict[str, float]:
@@ -202,7 +210,7 @@ def check_plan(spec, base_dir: Path | None = None) -> Plan:
     if not isinstance(precision, str):
         raise SpecError("plan.precision", f"expected a dtype name, got {precision!r}")
     reference = spec.get("reference", "h100-dgx")
-    island = _positive_int(spec["island"], "plan.island", 10**7) if "island" in spec else DEFAULT_ISLAND
+    island = _positive_int(spec["island"], "plan.island", MAX_ISLAND) if "island" in spec else DEFAULT_ISLAND
     # workloads: definitions (built-ins or {model, ...}) and the initial mix
     wraw = spec.get("workloads", {"fsd": 1.0})
     if not isinstance(wraw, dict) or not wraw:
@@ -237,7 +245,7 @@ def check_plan(spec, base_dir: Path | None = None) -> Plan:
             raise SpecError(f"{path}.cap", "missing: the site's power cap, e.g. 130 MW or {2024Q3: 130 MW}")
         pue = parse_figure(s["pue"], f"{path}.pue", lo=1.0) if "pue" in s else \
             Figure(PUE.value, PUE.low, PUE.high, True, PUE.source, f"{path}.pue")
-        sites[name] = Site(name, pue, _caps(s["cap"], f"{path}.cap"))
+        sites[name] = Site(name, pue, *_caps(s["cap"], f"{path}.cap"))
     timeline = spec.get("timeline")
     if not isinstance(timeline, list) or not timeline:
         raise SpecError("plan.timeline", "expected a list of {quarter, add, retire, budget}")
@@ -311,7 +319,7 @@ def check_plan(spec, base_dir: Path | None = None) -> Plan:
         data = check_data(spec["data"], tuple(workloads))
     plan = Plan(str(spec.get("name", "plan")), str(spec.get("description", "")), quarters, precision, reference,
                 island, workloads, mix, electricity, load_factor, types, sites, changes, budgets, data, None,
-                [electricity, load_factor] + [s.pue for s in sites.values()]
+                [electricity, load_factor] + [f for s in sites.values() for f in [s.pue, *s.cap_figures]]
                 + [w.clip_cost for w in workloads.values() if w.clip_cost is not None])
     if "optimize" in spec:
         from .mix import check_optimize

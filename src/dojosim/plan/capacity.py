@@ -177,8 +177,12 @@ def devices_for_rate(model, preset: str, rate: float, batch: int, precision: str
     return {"reachable": True, "devices": reached}
 
 
-def capacity_by_workload(run_path, train: str, systems: list[str] | None = None, *, workers=None) -> list[dict]:
-    """For each system, the devices that train ``run_path``'s workload as fast as ``train`` asks."""
+def capacity_by_workload(run_path, train: str, systems: list[str] | None = None, *, workers=None,
+                         samples: int = 0, seed: int = 0) -> list[dict]:
+    """For each system, the devices that train ``run_path``'s workload as fast as ``train`` asks.
+    With ``samples`` > 0, each row also gets the p10/p50/p90 ``ranges`` of its samples/s and
+    days to train: the split found re-estimated (on the device count found) under Latin
+    hypercube draws of the assumed figures (`dojosim.ranges`)."""
     from ..hardware.totals import assumed_totals
     from ..run import load_run
 
@@ -186,9 +190,10 @@ def capacity_by_workload(run_path, train: str, systems: list[str] | None = None,
     run = load_run(run_path)
     model, strat = run.model, run.strategy
     names = list(systems or []) or [run.raw.get("system", {}).get("preset")]
-    samples = goal.samples(model.seq_len)
-    rate = samples / goal.duration_s
+    samples_needed = goal.samples(model.seq_len)
+    rate = samples_needed / goal.duration_s
     rows = []
+    chosen = []        # (row index, system, strategy) of every row with a split, for the ranges
     for name in names:
         found = devices_for_rate(model, name, rate, strat.global_batch, strat.precision, workers)
         row = {"system": name, "devices": found["devices"], "reachable": found["reachable"], "split": "-",
@@ -199,10 +204,12 @@ def capacity_by_workload(run_path, train: str, systems: list[str] | None = None,
             system, cand, used = _best(model, name, found["devices"], strat.global_batch, strat.precision,
                                        workers, full=True)
             est = cand.estimate if cand else None
+            if cand is not None:
+                chosen.append((len(rows), system, cand.strategy))
             row.update({
                 "split": cand.strategy.label(model) if cand else "-",
                 "samples_per_s": est.samples_per_s if est else 0.0,
-                "days_to_train": samples / est.samples_per_s / 86400 if est and est.samples_per_s else None,
+                "days_to_train": samples_needed / est.samples_per_s / 86400 if est and est.samples_per_s else None,
                 "power_w": system.power_w,
                 "price_usd": system.price_usd,
                 # which of those totals rest on assumed figures (shown with the ≈ mark)
@@ -235,4 +242,27 @@ def capacity_by_workload(run_path, train: str, systems: list[str] | None = None,
                 else f"no split fits on any device count tried ({reason})")]))
         row["details"] = details
         rows.append(row)
+    if samples and chosen:
+        _attach_ranges(model, rows, chosen, samples_needed, run.assumptions, samples, seed)
     return rows
+
+
+def _attach_ranges(model, rows: list[dict], chosen: list, samples_needed: float, assumptions,
+                   samples: int, seed: int) -> None:
+    from ..engine import estimate
+    from ..ranges import sample
+
+    def figures(a, drawn) -> dict[str, float]:
+        out = {}
+        for j, (k, _, strategy) in enumerate(chosen):
+            rate = estimate(model, drawn[j], strategy, a).samples_per_s
+            out[f"{k}.samples_per_s"] = rate
+            out[f"{k}.days_to_train"] = samples_needed / rate / 86400 if rate else float("inf")
+        return out
+
+    sampled = sample(figures, [c[1] for c in chosen], assumptions=assumptions, samples=samples, seed=seed)
+    for k, _, _ in chosen:
+        rows[k]["ranges"] = {f: (v.to_dict() if (v := sampled.outputs.get(f"{k}.{f}")) else None)
+                             for f in ("samples_per_s", "days_to_train")}
+        rows[k]["range"] = rows[k]["ranges"]["days_to_train"]
+        rows[k]["range_samples"] = sampled.to_dict()

@@ -175,8 +175,11 @@ def search_island(model, preset: str, island: int, batch: int, precision: str, *
     return system, cand, used, None
 
 
-def plan_fleet(spec: dict, *, workers=None) -> dict:
-    """Throughput, H100-equivalents, power and cost of each part, and how jobs share the fleet."""
+def plan_fleet(spec: dict, *, workers=None, samples: int = 0, seed: int = 0) -> dict:
+    """Throughput, H100-equivalents, power and cost of each part, and how jobs share the fleet.
+    With ``samples`` > 0, each part and the total also get the p10/p50/p90 ``ranges`` of their
+    throughput and H100-equivalents: the islands' splits re-estimated under Latin hypercube
+    draws of the assumed figures (`dojosim.ranges`), every part under the same draw."""
     from ..hardware import load_system
 
     model, batch, precision = workload_of(spec["workload"])
@@ -251,7 +254,50 @@ def plan_fleet(spec: dict, *, workers=None) -> dict:
               "notes": notes + ["islands run independent copies of the job; traffic between islands is not costed"]}
     if spec.get("jobs"):
         result["jobs"] = share_jobs(spec["jobs"], rows, model.seq_len, spec.get("split", "both"))
+    if samples:
+        _attach_ranges(model, result, spec, cache, (ref_preset, ref_island), samples, seed)
     return result
+
+
+def _attach_ranges(model, result: dict, spec: dict, cache: dict, ref_key: tuple, samples: int, seed: int) -> None:
+    """p10/p50/p90 of each part's and the total's samples/s and H100-equivalents (see plan_fleet)."""
+    from ..engine import estimate
+    from ..ranges import sample
+
+    keys = [k for k, (system, cand, _, _) in cache.items() if cand is not None]
+    systems = [cache[k][0] for k in keys]
+    where = {k: i for i, k in enumerate(keys)}
+    parts = [(r, (r["preset"], r["island"])) for r in result["parts"]]
+
+    def figures(a, drawn) -> dict[str, float]:
+        rate = {k: estimate(model, drawn[i], cache[k][1].strategy, a).samples_per_s for k, i in where.items()}
+        per_ref = rate[ref_key] / ref_key[1] if ref_key in rate else None
+        out, total = {}, 0.0
+        for j, (r, key) in enumerate(parts):
+            if key not in rate:
+                continue
+            thr = r["islands"] * rate[key]
+            total += thr
+            out[f"{j}.samples_per_s"] = thr
+            if per_ref:
+                out[f"{j}.h100_eq"] = thr / per_ref
+        out["total.samples_per_s"] = total
+        if per_ref:
+            out["total.h100_eq"] = total / per_ref
+        return out
+
+    sampled = sample(figures, systems, samples=samples, seed=seed)
+
+    def ranges(prefix: str) -> dict:
+        return {f: (v.to_dict() if (v := sampled.outputs.get(f"{prefix}.{f}")) else None)
+                for f in ("samples_per_s", "h100_eq")}
+
+    for j, (r, _) in enumerate(parts):
+        r["ranges"] = ranges(str(j))
+        r["range"] = r["ranges"]["samples_per_s"]
+    result["total"]["ranges"] = ranges("total")
+    result["total"]["range"] = result["total"]["ranges"]["samples_per_s"]
+    result["range_samples"] = sampled.to_dict()
 
 
 def share_jobs(jobs: list[dict], parts: list[dict], seq_len: int | None, how: str = "both") -> dict:

@@ -34,9 +34,10 @@ def installed(plan: Plan) -> dict[int, dict[tuple[str, str], int]]:
     return out
 
 
-def run_buildout(plan: Plan, *, workers=None) -> dict:
-    """`evaluate_plan`, plus the best mix (``best_mix``) when the plan has an optimize block."""
-    rates = _rates(plan, workers)
+def run_buildout(plan: Plan, *, workers=None, cache_dir=None, force: bool = False) -> dict:
+    """`evaluate_plan`, plus the best mix (``best_mix``) when the plan has an optimize block.
+    ``cache_dir``: keep the engine's per-device rates there between runs (`rates.island_rates`)."""
+    rates = _rates(plan, workers, cache_dir, force)
     result = evaluate_plan(plan, rates=rates)
     if plan.optimize is not None:
         from .mix import optimize
@@ -45,11 +46,11 @@ def run_buildout(plan: Plan, *, workers=None) -> dict:
     return result
 
 
-def _rates(plan: Plan, workers):
+def _rates(plan: Plan, workers, cache_dir=None, force: bool = False):
     from .rates import device_rates
 
     return device_rates({n: (t.preset, t.island) for n, t in plan.types.items()}, list(plan.workloads.values()),
-                        plan.reference, plan.island, workers)
+                        plan.reference, plan.island, workers, cache_dir, force)
 
 
 def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
@@ -74,7 +75,7 @@ def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
         eq = dict.fromkeys(plan.workloads, 0.0)
         eq_vendor = dict.fromkeys(vendors, 0.0)
         thr = dict.fromkeys(plan.workloads, 0.0)
-        marks = set()
+        marks, peak_marks = set(), set()
         for n, d in dev.items():
             if not d:
                 continue
@@ -86,11 +87,12 @@ def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
                 eq_vendor[t.vendor] += mix[w] * d * per_type[n].h100_eq[w]
             if "peak" in t.assumed:
                 marks.update(("peak_flops", "h100_eq"))
+                peak_marks.add(t.vendor)
         sites = {}
         for s in plan.sites.values():
             it = sum(u * plan.types[n].power_per_unit.value for (n, site), u in units.items() if site == s.name)
             cap = site_cap(s, q)
-            sites[s.name] = {"it_w": it, "facility_w": it * s.pue.value, "cap_w": cap,
+            sites[s.name] = {"it_w": it, "facility_w": it * s.pue.value, "cap_w": cap, "cap_assumed": s.cap_assumed,
                              "over_cap": it * s.pue.value > cap * (1 + 1e-9)}
             if it and (s.pue.assumed or any(plan.types[n].power_per_unit.assumed
                                             for (n, site) in units if site == s.name)):
@@ -109,7 +111,7 @@ def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
         weighted = sum(eq_vendor.values())
         row = {"quarter": quarter_name(q), "year": quarter_year(q), "devices": dev,
                "units": {f"{n}@{site}": u for (n, site), u in units.items()},
-               "peak_flops": peak, "peak_flops_total": total_peak,
+               "peak_flops": peak, "peak_flops_total": total_peak, "peak_assumed_vendors": sorted(peak_marks),
                "h100_eq": eq, "h100_eq_mix": weighted,
                "samples_per_s": {w: mix[w] * thr[w] for w in plan.workloads}, "mix": mix,
                "share_by_peak": {v: peak[v] / total_peak if total_peak else 0.0 for v in vendors},
@@ -126,11 +128,79 @@ def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:
             row["data"] = _data_row(plan, data, qi, thr, mix, ref)
         row["assumed"] = sorted(marks)
         rows.append(row)
+    for row, spread in zip(rows, money_power_ranges(plan, online)):
+        row["ranges"] = spread
+        eq = _eq_range(plan, per_type, row)
+        if eq:
+            row["ranges"]["h100_eq_mix"] = eq
     return {"name": plan.name, "description": plan.description, "precision": plan.precision,
             "reference": ref, "workloads": list(plan.workloads), "vendors": vendors,
             "types": {n: _type_json(t, per_type[n]) for n, t in plan.types.items()},
             "quarters": rows, "data": data, "assumptions": assumptions(plan),
             "notes": _notes(plan, per_type, rows)}
+
+
+RANGE_SAMPLES = 256
+
+
+def _eq_range(plan: Plan, per_type: dict, row: dict) -> list[float] | None:
+    """p10 and p90 of the quarter's mix-weighted H100-equivalents over the engine's draws
+    (`rates.engine_draws`); None when a type online has no draws."""
+    import numpy as np
+
+    total = None
+    for n, d in row["devices"].items():
+        if not d:
+            continue
+        draws = per_type[n].h100_eq_draws
+        if any(len(draws.get(w, ())) == 0 for w in plan.workloads):
+            return None
+        v = d * sum(row["mix"][w] * np.asarray(draws[w]) for w in plan.workloads)
+        total = v if total is None else total + v
+    if total is None:
+        return None
+    return [float(np.percentile(total, 10)), float(np.percentile(total, 90))]
+
+
+def money_power_ranges(plan: Plan, online: dict, samples: int = RANGE_SAMPLES, seed: int = 0) -> list[dict]:
+    """Per quarter, p10 and p90 of facility power, capex, opex and cumulative spend when every
+    assumed figure with a range (prices, powers, PUEs, load factor, electricity) moves within it
+    (seeded Latin hypercube; the stated value is each range's median, `figures.Figure.at`)."""
+    import numpy as np
+
+    from ..ranges import latin_hypercube
+
+    types, sites = list(plan.types.values()), list(plan.sites.values())
+    figs = ([t.price_per_unit for t in types] + [t.power_per_unit for t in types] + [s.pue for s in sites]
+            + [plan.load_factor, plan.electricity])
+    ranged = [i for i, f in enumerate(figs) if f.has_range]
+    u = latin_hypercube(samples, len(ranged), seed) if ranged else np.zeros((samples, 0))
+    draws = np.array([np.full(samples, f.value) for f in figs]).T          # (n, figures)
+    for col, i in enumerate(ranged):
+        draws[:, i] = figs[i].at(u[:, col])
+    nt, nk = len(types), len(sites)
+    price, power, pue = draws[:, :nt], draws[:, nt:2 * nt], draws[:, 2 * nt:2 * nt + nk]
+    load, elec = draws[:, -2], draws[:, -1]
+    tix = {t.name: i for i, t in enumerate(types)}
+    kix = {s.name: i for i, s in enumerate(sites)}
+    units = np.zeros((len(plan.quarters), nt, nk))
+    added = np.zeros((len(plan.quarters), nt))
+    for qi, q in enumerate(plan.quarters):
+        for (n, site), u_ in online[q].items():
+            units[qi, tix[n], kix[site]] = u_
+        for c in plan.changes:
+            if c["quarter"] == q and c["units"] > 0:
+                added[qi, tix[c["type"]]] += c["units"]
+    facility = np.einsum("qtk,nt,nk->nq", units, power, pue)
+    capex = added @ price.T                                                  # (q, n)
+    opex = facility * (load * elec)[:, None] * QUARTER_S
+    cum = np.cumsum(capex.T + opex, axis=1)
+    out = []
+    for qi in range(len(plan.quarters)):
+        out.append({k: [float(np.percentile(v[:, qi], 10)), float(np.percentile(v[:, qi], 90))]
+                    for k, v in (("power_w", facility), ("capex_usd", capex.T), ("opex_usd", opex),
+                                 ("cumulative_usd", cum))})
+    return out
 
 
 def _data_row(plan: Plan, data: dict, qi: int, thr: dict, mix: dict, ref: dict) -> dict:
@@ -154,8 +224,16 @@ def _type_json(t, r) -> dict:
     return {"preset": t.preset, "vendor": t.vendor, "devices_per_unit": t.chips_per_unit, "island": t.island,
             "peak_flops_per_device": t.peak_per_device, "price_usd_per_unit": t.price_per_unit.value,
             "power_w_per_unit": t.power_per_unit.value, "limit_per_quarter": t.limit,
-            "samples_per_s_per_device": r.samples_per_s, "h100_eq_per_device": r.h100_eq, "splits": r.splits,
+            "samples_per_s_per_device": r.samples_per_s, "h100_eq_per_device": r.h100_eq,
+            "h100_eq_per_device_p10_p90": {w: [float(x) for x in _p10_p90(v)] for w, v in r.h100_eq_draws.items()},
+            "splits": r.splits,
             "assumed": t.assumed, "preset_assumed_fields": t.preset_assumed}
+
+
+def _p10_p90(values) -> tuple[float, float]:
+    import numpy as np
+
+    return np.percentile(values, 10), np.percentile(values, 90)
 
 
 def assumptions(plan: Plan) -> list[dict]:

@@ -2,7 +2,9 @@
 
 A build-out multiplies device counts by per-device rates over dozens of quarters, so each
 (preset, island, workload) is searched once — the way `fleet` does it (`fleet.search_island`:
-the best split on one island of the preset) — and cached for the session. H100-equivalents are
+the best split on one island of the preset) — and cached for the session, and, given a cache
+directory, on disk (``rates.json``, keyed by a fingerprint of dojosim's own source and presets,
+so any change to the engine, a preset or the zoo starts afresh). H100-equivalents are
 defined as in `fleet`: a device's samples/s over one reference device's share of a reference
 island on the same workload.
 
@@ -15,9 +17,13 @@ Workloads a plan can name (its ``workloads:`` mix), each with its model and batc
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import SpecError
 from ..yamlfile import check_mapping
@@ -95,16 +101,35 @@ class DeviceRates:
     island: int
     samples_per_s: dict[str, float] = field(default_factory=dict)
     h100_eq: dict[str, float] = field(default_factory=dict)
+    h100_eq_draws: dict[str, list[float]] = field(default_factory=dict)   # at each engine draw
     splits: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
-_CACHE: dict[tuple, tuple[float, str | None, str | None]] = {}
+_CACHE: dict[tuple, tuple[float, str | None, str | None, list[float]]] = {}
 
 
-def _search(key: tuple) -> tuple[float, str | None, str | None]:
-    """(samples/s of one island, split text, note) for (engine_key, preset, island)."""
+ENGINE_DRAWS = 32       # draws of the engine's assumed figures per rate (seeded, shared by all rates)
+ENGINE_SEED = 0
+
+
+def engine_draws() -> list:
+    """The `Assumptions` of each draw: a Latin hypercube over every assumed field's range, the
+    same draws for every system so that ratios (H100-equivalents) move both sides together."""
+    from ..assumptions import DEFAULT, assumed_names
+    from ..ranges import latin_hypercube
+
+    names = assumed_names()
+    u = latin_hypercube(ENGINE_DRAWS, len(names), ENGINE_SEED)
+    return [DEFAULT.at_quantiles(dict(zip(names, row))) for row in u]
+
+
+def _search(key: tuple) -> tuple[float, str | None, str | None, list[float]]:
+    """(samples/s of one island, split text, note, samples/s at each engine draw) for
+    (engine_key, preset, island). The draws keep the split found at the default assumptions: a
+    search per draw could only be faster, so the low end is conservative."""
     (model_name, sets, batch, precision), preset, island = key
+    from ..engine.estimate import estimate
     from ..workload import build
     from .fleet import search_island
 
@@ -114,13 +139,71 @@ def _search(key: tuple) -> tuple[float, str | None, str | None]:
         raise err.prefixed("workloads") from None
     system, cand, used, err = search_island(model, preset, island, batch, precision, workers=1)
     if cand is None:
-        return 0.0, None, err or f"no split of {model_name} fits on an island of {island} devices of {preset}"
+        return 0.0, None, err or f"no split of {model_name} fits on an island of {island} devices of {preset}", []
     note = f"batch {batch} has no split on {island} devices of {preset}; used {used}" if used != batch else None
-    return cand.estimate.samples_per_s, cand.strategy.label(model), note
+    draws = []
+    for a in engine_draws():
+        try:
+            draws.append(estimate(model, system, cand.strategy, a).samples_per_s)
+        except SpecError:   # a draw where the split no longer holds: count it as the point figure
+            draws.append(cand.estimate.samples_per_s)
+    return cand.estimate.samples_per_s, cand.strategy.label(model), note, draws
 
 
-def island_rates(keys: list[tuple], workers: int | None = None) -> dict[tuple, tuple]:
-    """Search every (engine_key, preset, island) not yet cached, in parallel processes."""
+@functools.lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """A hash of every source file and preset of the installed dojosim: rates stored under
+    another fingerprint were computed by other code and are not reused."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:20]
+
+
+CACHE_FILE = "rates.json"
+
+
+def _load_disk(cache_dir: Path) -> dict:
+    f = cache_dir / CACHE_FILE
+    try:
+        doc = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("fingerprint") != fingerprint() or not isinstance(doc.get("rates"), list):
+        return {}
+    out = {}
+    for item in doc["rates"]:
+        try:
+            (m, sets, batch, prec), preset, island = item["key"]
+            key = ((m, tuple(tuple(kv) for kv in sets), batch, prec), preset, island)
+            thr, split, note, draws = item["value"]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if isinstance(thr, (int, float)) and thr >= 0 and isinstance(draws, list):
+            out[key] = (float(thr), split, note, [float(d) for d in draws])
+    return out
+
+
+def _save_disk(cache_dir: Path, entries: dict, force: bool = False) -> Path:
+    """Write every cached rate to ``cache_dir/rates.json`` through the safe writer (atomic)."""
+    from ..outfile import make_output_dir, write_text
+
+    d = make_output_dir(cache_dir, force=force, what="--cache")
+    doc = {"fingerprint": fingerprint(),
+           "rates": [{"key": [list(k[0][:1]) + [[list(kv) for kv in k[0][1]], k[0][2], k[0][3]], k[1], k[2]],
+                      "value": list(v)} for k, v in entries.items()]}
+    return write_text(d / CACHE_FILE, json.dumps(doc), force=force, what="--cache", suffixes=(".json",))
+
+
+def island_rates(keys: list[tuple], workers: int | None = None, cache_dir: Path | None = None,
+                 force: bool = False) -> dict[tuple, tuple]:
+    """Search every (engine_key, preset, island) not yet cached, in parallel processes; with
+    ``cache_dir``, reuse and extend the rates stored there."""
+    if cache_dir is not None:
+        for k, v in _load_disk(Path(cache_dir)).items():
+            _CACHE.setdefault(k, v)
     # largest islands first: they take longest, and the pool stays busy to the end
     todo = sorted((k for k in dict.fromkeys(keys) if k not in _CACHE), key=lambda k: -k[2])
     n = min(len(todo), workers or os.cpu_count() or 1)
@@ -134,11 +217,14 @@ def island_rates(keys: list[tuple], workers: int | None = None) -> dict[tuple, t
     else:
         for k in todo:
             _CACHE[k] = _search(k)
+    if cache_dir is not None and todo:
+        _save_disk(Path(cache_dir), _CACHE, force)
     return {k: _CACHE[k] for k in keys}
 
 
 def device_rates(types: dict[str, tuple[str, int]], workloads: list[Workload], reference: str,
-                 island: int = DEFAULT_ISLAND, workers: int | None = None) -> tuple[dict[str, DeviceRates], dict]:
+                 island: int = DEFAULT_ISLAND, workers: int | None = None,
+                 cache_dir: Path | None = None, force: bool = False) -> tuple[dict[str, DeviceRates], dict]:
     """Rates per system type (name -> (preset, island)) and the reference per-device rate per workload."""
     from .fleet import _island
 
@@ -147,21 +233,25 @@ def device_rates(types: dict[str, tuple[str, int]], workloads: list[Workload], r
     for wl in workloads:
         keys.append((wl.engine_key, reference, ref_island))
         keys += [(wl.engine_key, preset, isl) for preset, isl in types.values()]
-    found = island_rates(keys, workers)
-    ref = {}
+    found = island_rates(keys, workers, cache_dir, force)
+    ref, ref_draws = {}, {}
     for wl in workloads:
-        thr, split, _ = found[(wl.engine_key, reference, ref_island)]
+        thr, split, _, draws = found[(wl.engine_key, reference, ref_island)]
         if thr <= 0:
             raise SpecError("reference", f"no split of workload {wl.name} fits on {ref_island} devices of {reference}")
         ref[wl.name] = {"preset": reference, "island": ref_island, "split": split,
                         "samples_per_s_per_device": thr / ref_island / wl.divisor}
+        ref_draws[wl.name] = draws
     out = {}
     for name, (preset, isl) in types.items():
         r = DeviceRates(preset, isl)
         for wl in workloads:
-            thr, split, note = found[(wl.engine_key, preset, isl)]
+            thr, split, note, draws = found[(wl.engine_key, preset, isl)]
             r.samples_per_s[wl.name] = thr / isl / wl.divisor
             r.h100_eq[wl.name] = r.samples_per_s[wl.name] / ref[wl.name]["samples_per_s_per_device"]
+            rd = ref_draws[wl.name]
+            if len(draws) == len(rd) and draws:   # per draw: the divisor cancels in the ratio
+                r.h100_eq_draws[wl.name] = [d / isl / (x / ref_island) for d, x in zip(draws, rd)]
             r.splits[wl.name] = split or "-"
             if note and note not in r.notes:
                 r.notes.append(note)

@@ -116,6 +116,12 @@ def _default_estimator() -> Callable:
     return estimate
 
 
+def _default_lower_bound() -> Callable:
+    from ..engine.estimate import step_lower_bound
+
+    return step_lower_bound
+
+
 # Per-process state: set before the pool forks (or by the initializer), read by `_run_shapes`.
 _CTX: dict = {}
 
@@ -170,6 +176,7 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
     n = {"enumerated": 0, "pruned_memory": 0, "pruned_fit": 0, "pruned_bound": 0, "evaluated": 0,
          "rejected": 0, "not_fit": 0}
     bound_on = objective == "throughput" and c.get("bound", True)
+    lower_bound = c.get("lower_bound") if bound_on else None
 
     # The K-th best score of the seeding pass, or of earlier tasks in this process: each is
     # reached by K real strategies of the space, so the final top K is at least that good.
@@ -202,6 +209,15 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
                     if floor is not None and beaten(floor):
                         n["pruned_bound"] += per_mb
                         continue
+                    if lower_bound is not None:
+                        # the engine's bound from compute alone, before any collective is costed
+                        try:
+                            lb = lower_bound(model, system, g.make(mb, rc, g.orders[0]))
+                        except SpecError:
+                            lb = 0.0
+                        if beaten(lb):
+                            n["pruned_bound"] += per_mb
+                            continue
                     for oi, order in enumerate(g.orders):
                         vi += 1
                         strat = g.make(mb, rc, order)
@@ -268,7 +284,7 @@ def _split(items: list, parts: int) -> list[list]:
 def search_with_stats(model, system, global_batch: int, objective: str = "throughput", top: int = 10,
                       constraints: dict | None = None, *, workers: int | None = None,
                       estimator: Callable | None = None, devices: int | None = None,
-                      progress: bool = False) -> SearchResult:
+                      progress: bool = False, assumptions=None) -> SearchResult:
     """Like `search`, and also report what the search did (`SearchStats`)."""
     if objective not in OBJECTIVES:
         raise SpecError("objective", f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
@@ -282,6 +298,13 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
     devices = int(devices or getattr(system, "chips"))
     levels = _level_sizes(system)
     est_fn = estimator or _default_estimator()
+    # The engine's compute-only step bound prunes before estimating; a stand-in estimator has none.
+    lower_bound = None if estimator is not None else _default_lower_bound()
+    if assumptions is not None and estimator is None:
+        import functools
+
+        est_fn = functools.partial(est_fn, assumptions=assumptions)
+        lower_bound = functools.partial(lower_bound, assumptions=assumptions)
     all_shapes = list(enumerate(shapes(facts, devices, global_batch, space)))
     stats = SearchStats(shapes=len(all_shapes))
     if not all_shapes:
@@ -298,7 +321,7 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
         capacity = None
     stats.capacity_bytes = capacity
     ctx = dict(estimator=est_fn, model=model, system=system, objective=objective, global_batch=global_batch,
-               top=top, facts=facts, space=space, levels=levels, capacity=capacity)
+               top=top, facts=facts, space=space, levels=levels, capacity=capacity, lower_bound=lower_bound)
     if objective == "throughput" and len(all_shapes) > top:
         ctx["seed_bar"], seeded = _seed_bar(ctx, all_shapes)
         stats.evaluated += seeded
@@ -367,7 +390,8 @@ def search(model, system, global_batch: int, objective: str = "throughput", top:
     ``{"tp": [1, 2, 4, 8], "recompute": "none", "precision": "fp8", "orders": "default"}``;
     ``{"exhaustive": True}`` turns off the two named pruning rules of `space`. Raises `FitError`
     when no strategy fits. Keyword options: ``workers`` (processes; default all cores),
-    ``estimator`` (a stand-in for `dojosim.engine.estimate`), ``devices`` (default system.chips).
+    ``estimator`` (a stand-in for `dojosim.engine.estimate`), ``devices`` (default system.chips),
+    ``assumptions`` (the engine's figures, `dojosim.assumptions`; default DEFAULT).
     """
     return search_with_stats(model, system, global_batch, objective, top, constraints, **kwargs).candidates
 

@@ -162,13 +162,32 @@ def _closest_to_fitting(model, system, gb, objective, cons, search_fn, estimate_
 def compare(model, systems: Sequence, *, normalize: str = DEFAULT_NORMALIZE, global_batch: int | None = None,
             objective: str = "throughput", constraints: dict | None = None, strategy=None,
             search_fn: Callable | None = None, estimate_fn: Callable | None = None, workers: int | None = None,
-            progress: Callable[[str], None] | None = None) -> list[dict]:
+            progress: Callable[[str], None] | None = None, assumptions=None, samples: int = 0,
+            seed: int = 0) -> list[dict]:
     """Rows of the comparison, reference first. ``systems`` holds System objects or preset names.
 
     With ``strategy`` (a run's split) the reference system keeps that split; every other system,
     and the reference without one, gets the best split `plan.search` finds for ``objective``.
+    ``assumptions`` moves the engine's figures (`dojosim.assumptions`). With ``samples`` > 0 each
+    row gets the p10/p50/p90 ``ranges`` of its figures and of its ratio to the reference, the
+    chosen splits re-estimated under ``samples`` Latin hypercube draws of the assumed figures
+    (`dojosim.ranges`; one draw moves every system alike, so shared assumptions cancel in a ratio).
     """
+    import functools
+
     from ..hardware import load_system
+    from ..assumptions import DEFAULT
+
+    assumptions = assumptions or DEFAULT
+    if assumptions != DEFAULT:
+        if estimate_fn is None:
+            from ..engine import estimate
+
+            estimate_fn = functools.partial(estimate, assumptions=assumptions)
+        if search_fn is None:
+            from ..plan.search import search
+
+            search_fn = functools.partial(search, assumptions=assumptions)
 
     if normalize not in NORMALIZE:
         raise SpecError("normalize", f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZE)}")
@@ -200,7 +219,48 @@ def compare(model, systems: Sequence, *, normalize: str = DEFAULT_NORMALIZE, glo
     for r in rows:
         r["relative_samples_per_s"] = (r["samples_per_s"] / ref_row["samples_per_s"]
                                        if r.get("samples_per_s") and ref_row.get("samples_per_s") else None)
+    if samples:
+        _attach_ranges(model, rows, sized, assumptions, samples, seed)
     return rows
+
+
+# Figures of a comparison row that carry a range (the ratio to the reference is sampled jointly).
+ROW_FIGURES = ("step_time_s", "samples_per_s", "relative_samples_per_s", "energy_j_per_sample",
+               "cost_usd_per_sample")
+
+
+def _attach_ranges(model, rows: list[dict], systems: list, assumptions, samples: int, seed: int) -> None:
+    """Re-estimate each row's chosen split (not re-searched) under draws of the assumed figures
+    and add ``range`` (step time) and ``ranges`` (every `ROW_FIGURES` entry) to each row."""
+    from ..engine import estimate
+    from ..plan.search import score
+    from ..ranges import sample
+    from ..strategy import Strategy
+
+    live = [k for k, r in enumerate(rows) if not r.get("error")]
+    strategies = {k: Strategy.model_validate(rows[k]["strategy"]) for k in live}
+    gb = rows[0]["global_batch"]
+
+    def figures(a, drawn) -> dict[str, float]:
+        out, ref_rate = {}, None
+        for k in live:
+            est = estimate(model, drawn[k], strategies[k], a)
+            rate = est.samples_per_s
+            if k == 0:
+                ref_rate = rate
+            out.update({f"{k}.step_time_s": est.step_time_s, f"{k}.samples_per_s": rate,
+                        f"{k}.energy_j_per_sample": est.energy_j_per_step / gb,
+                        f"{k}.cost_usd_per_sample": score(est, "cost", gb, drawn[k])})
+            if ref_rate:
+                out[f"{k}.relative_samples_per_s"] = rate / ref_rate
+        return out
+
+    sampled = sample(figures, systems, assumptions=assumptions, samples=samples, seed=seed)
+    for k in live:
+        spreads = {f: sampled.outputs.get(f"{k}.{f}") for f in ROW_FIGURES}
+        rows[k]["ranges"] = {f: (v.to_dict() if v is not None else None) for f, v in spreads.items()}
+        rows[k]["range"] = rows[k]["ranges"]["step_time_s"]
+        rows[k]["range_samples"] = sampled.to_dict()
 
 
 def _row(model, system, gb, normalize, objective, constraints, strategy, search_fn, estimate_fn, workers) -> dict:

@@ -137,10 +137,10 @@ def _estimate_section(est: Estimate, model=None, system=None) -> str:
               f"{_trace_link(trace_events(tl, title=f'{est.model} on {est.system}'))}</p>",
               _figure(figure_gantt(tl), "Predicted step timeline (Gantt)")]
     m = est.memory
-    mrows = [(_e(k), _e(units.format(v, "bytes"))) for k, v in m.components.items()]
-    trows = [(_e(k), _e(units.format(v.get("used", 0.0), "bytes")), _e(units.format(v.get("capacity", 0.0), "bytes")))
+    mrows = [(_e(k), _e(units.format_gib(v))) for k, v in m.components.items()]
+    trows = [(_e(k), _e(units.format_gib(v.get("used", 0.0))), _e(units.format_gib(v.get("capacity", 0.0))))
              for k, v in m.tiers.items()]
-    parts += ["<h2>Memory per device</h2>", _table(["component", "bytes"], mrows),
+    parts += ["<h2>Memory per device</h2>", _table(["component", "memory"], mrows),
               _table(["tier", "used", "capacity"], trows), _figure(plots.figure_memory(est), "Memory per device")]
     if est.stage and est.stage.ops:
         parts.append(_figure(plots.figure_op_times(est), "Time per module, one stage, one micro-batch"))
@@ -154,29 +154,39 @@ def _estimate_section(est: Estimate, model=None, system=None) -> str:
     return "\n".join(parts)
 
 
+def _approx(text: str, assumed: bool) -> str:
+    """An assumed figure as the report shows it: '≈ 2.1 MW (assumed)'."""
+    return f"≈ {text} (assumed)" if assumed else text
+
+
 def _compare_section(rows: Sequence[dict]) -> str:
     from . import plots
 
-    head = ["system", "devices", "power", "split", "step time", "samples/s", "vs ref", "MFU", "mem/device",
-            "energy/sample", "cost/sample"]
+    head = ["system", "devices", "power", "price", "split", "step time", "samples/s", "vs ref", "MFU",
+            "memory/device", "energy/sample", "$ per 1M samples"]
     body = []
     for r in rows:
+        a = set(r.get("assumed") or ())
+        first = [_e(r["label"]), _e(f"{r['devices']:,}"), _e(_approx(units.format(r["power_w"], "power"), "power_w" in a)),
+                 _e(_approx(units.format(r["price_usd"], "money"), "price_usd" in a) if r.get("price_usd") else "-")]
         if r.get("error"):
-            body.append([_e(r["label"]), _e(r["devices"]), _e(units.format(r["power_w"], "power")),
-                         f'<span class="bad">{_e(r["error"])}</span>'] + [""] * (len(head) - 4))
+            body.append(first + [f'<span class="bad">{_e(r["error"])}</span>'] + [""] * (len(head) - 5))
             continue
-        body.append([_e(r["label"]), _e(r["devices"]), _e(units.format(r["power_w"], "power")), _e(r["split"]),
-                     _e(_t(r["step_time_s"])), _e(f"{r['samples_per_s']:,.4g}"),
+        cost = r.get("cost_usd_per_sample")
+        body.append(first + [_e(r["split"]),
+                     _e(_t(r["step_time_s"])), _e(units.format_number(r["samples_per_s"])),
                      _e(f"{r['relative_samples_per_s']:.2f}x" if r.get("relative_samples_per_s") else "n/a"),
                      _e(_pct(r["mfu"])),
-                     _e(units.format(r["memory_per_device_bytes"], "bytes"))
+                     _e(units.format_gib(r["memory_per_device_bytes"]))
                      + ("" if r["fits"] else ' <span class="bad">(no fit)</span>'),
-                     _e(units.format(r["energy_j_per_sample"], "energy")),
-                     _e(units.format(r["cost_usd_per_sample"], "money"))])
+                     _e(_approx(units.format(r["energy_j_per_sample"], "energy"), "power_w" in a)),
+                     _e(_approx(f"${units.format_number(cost * 1e6)}", "price_usd" in a) if cost is not None else "-")])
     norm = rows[0]["normalize"] if rows else ""
     out = ["<h2>The same workload on other systems</h2>",
            f'<p class="sub">Sized to equal {_e(norm)} with the first row; each system runs the best split '
-           f"the search found for it (the first row keeps the run's own split).</p>", _table(head, body)]
+           f"the search found for it (the first row keeps the run's own split). Cost: the hardware price "
+           f"paid off over 4 years, plus electricity. ≈ … (assumed): rests on figures that are not "
+           f"published (prices, some power figures).</p>", _table(head, body)]
     ok = [r for r in rows if not r.get("error")]
     if ok:
         out.append(_figure(plots.figure_compare(ok), f"Comparison at equal {norm}"))
@@ -184,7 +194,8 @@ def _compare_section(rows: Sequence[dict]) -> str:
 
 
 def render_report(est: Estimate, *, title: str = "", model=None, system=None, compare_rows: Sequence[dict] = (),
-                  notes: Sequence[str] = (), run: dict | None = None, claims: Sequence = ()) -> str:
+                  notes: Sequence[str] = (), run: dict | None = None, claims: Sequence = (),
+                  sensitivity=None) -> str:
     """The whole report as one HTML string."""
     title = title or f"{est.model} on {est.system}"
     split = ", ".join(f"{k}={v}" for k, v in (est.strategy or {}).items() if v not in (None, False))
@@ -197,6 +208,10 @@ def render_report(est: Estimate, *, title: str = "", model=None, system=None, co
         from .claims_html import claims_section
 
         parts.append(claims_section(claims))
+    if sensitivity is not None:
+        from .sensitivity_html import sensitivity_section
+
+        parts.append(sensitivity_section(sensitivity))
     all_notes = list(est.notes) + list(notes)
     assumed = list(getattr(system, "assumed", []) or [])
     if assumed:

@@ -86,18 +86,18 @@ def figure_memory(est: Estimate):
     plt = _plt()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     comp = {k: v for k, v in est.memory.components.items() if v > 0}
-    ax1.bar(list(comp), [v / 1e9 for v in comp.values()], color="#4C72B0")
-    ax1.set_ylabel("GB per device")
+    ax1.bar(list(comp), [v / 2**30 for v in comp.values()], color="#4C72B0")
+    ax1.set_ylabel("GiB per device")
     ax1.set_title("Memory by component")
     ax1.tick_params(axis="x", rotation=30)
     tiers = est.memory.tiers
     names = list(tiers)
-    used = [tiers[t].get("used", 0.0) / 1e9 for t in names]
-    cap = [tiers[t].get("capacity", 0.0) / 1e9 for t in names]
+    used = [tiers[t].get("used", 0.0) / 2**30 for t in names]
+    cap = [tiers[t].get("capacity", 0.0) / 2**30 for t in names]
     ax2.bar(names, cap, color="#DDDDDD", label="capacity")
     ax2.bar(names, used, color=["#55A868" if u <= c else "#C44E52" for u, c in zip(used, cap)], width=0.5,
             label="used")
-    ax2.set_ylabel("GB per device")
+    ax2.set_ylabel("GiB per device")
     ax2.set_title("Memory by tier" + ("" if est.memory.fits else " (does not fit)"))
     ax2.legend(fontsize=8)
     fig.tight_layout()
@@ -178,19 +178,22 @@ def figure_search(candidates: Sequence) -> object:
     """The splits a search ranked: samples/s of each (bars), memory per device (dots)."""
     plt = _plt()
     cands = list(candidates)
-    labels = [c.strategy.label() for c in cands]
+    # One bar per row, at its rank: labels are distinct (`Strategy.label`), and the rank in front
+    # keeps them so even for equal splits, so no two rows share a bar.
+    labels = [f"{i + 1}. {c.strategy.label()}" for i, c in enumerate(cands)]
     est = [c.estimate for c in cands]
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * max(1, len(cands))))
-    ax.barh(labels, [e.samples_per_s for e in est],
+    ax.barh(range(len(cands)), [e.samples_per_s for e in est],
             color=["#4C72B0" if e.memory.fits else "#C44E52" for e in est])
+    ax.set_yticks(range(len(cands)), labels)
     ax.invert_yaxis()
     ax.set_xlabel("samples per second")
     ax.set_title(f"Search: {len(cands)} best splits (red = does not fit)")
     ax2 = ax.twiny()
-    ax2.plot([e.memory.per_device_bytes / 1e9 for e in est], range(len(est)), "o", color="#DD8452",
-             label="memory per device")
-    ax2.set_xlabel("GB per device", color="#DD8452")
-    ax2.set_xlim(0, max([e.memory.per_device_bytes / 1e9 for e in est] + [1e-9]) * 1.1)
+    gib = [e.memory.per_device_bytes / 2**30 for e in est]
+    ax2.plot(gib, range(len(est)), "o", color="#DD8452", label="memory per device")
+    ax2.set_xlabel("GiB per device", color="#DD8452")
+    ax2.set_xlim(0, max(gib + [1e-9]) * 1.1)
     fig.tight_layout()
     return fig
 
@@ -240,33 +243,94 @@ def _pick_columns(df, x: str | None, y: str | None) -> tuple[str, str]:
     return x, y
 
 
+_AXIS_LABELS = {
+    "samples_per_s": "samples per second", "tokens_per_s": "tokens per second", "mfu": "MFU",
+    "step_time_s": "step time (s)", "energy_j_per_step": "energy per step (J)", "power_w": "power (W)",
+    "cost_usd_per_step": "cost per step ($)", "price_usd": "price ($)",
+    "memory.per_device_bytes": "memory per device (bytes)", "devices": "devices",
+}
+
+
+def column_label(column: str) -> str:
+    """A column of a sweep store as people read it: 'param.system.levels[tile].link_bandwidth' ->
+    'tile link bandwidth'; 'energy_j_per_step' -> 'energy per step (J)'."""
+    if column in _AXIS_LABELS:
+        return _AXIS_LABELS[column]
+    words = []
+    segs = column.removeprefix("param.").split(".")
+    for k, seg in enumerate(segs):
+        base, _, index = seg.partition("[")
+        index = index.rstrip("]")
+        if index and not index.isdigit():
+            words.append(index)  # a level's name: 'tile'
+        if k == len(segs) - 1:
+            words.append(base.removesuffix("_bytes").replace("_", " "))
+        elif base not in ("system", "workload", "strategy", "levels", "chip"):  # the path's plumbing
+            words.append(base.removesuffix("s").replace("_", " "))
+    return " ".join(w for w in words if w)
+
+
+def _value_text(column: str, value) -> str:
+    from .. import units
+
+    if isinstance(value, float) and "bandwidth" in column:
+        return units.format(value, "bandwidth", 3)
+    if isinstance(value, float) and "bytes" in column:
+        return units.format(value, "bytes", 3)
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def sweep_groups(df, x: str, y: str) -> tuple[list[str], list[str]]:
+    """(workload columns that split the points into model sizes, other swept columns). A front
+    only compares points of one model: a bigger model is slower, not a worse design."""
+    swept = [c for c in df.columns if str(c).startswith("param.") and df[c].nunique(dropna=True) > 1
+             and c not in (x, y)]
+    return [c for c in swept if c.startswith("param.workload.")], [c for c in swept if not c.startswith("param.workload.")]
+
+
 def figure_sweep(df, x: str | None = None, y: str | None = None):
-    """All sweep points of two numeric columns, with the Pareto front drawn through the best."""
+    """The sweep's points of two columns with a Pareto front per model size; each front point is
+    labelled with the swept parameters that are not on an axis."""
     plt = _plt()
     x, y = _pick_columns(df, x, y)
-    d = df[[x, y]].dropna()
-    xs, ys = d[x].astype(float).tolist(), d[y].astype(float).tolist()
-    # Points that do not fit in memory are drawn but never make the front.
-    fits = (df.loc[d.index, "memory.fits"].astype(bool).tolist() if "memory.fits" in df.columns
-            else [True] * len(xs))
-    ok = [i for i, f in enumerate(fits) if f]
-    sub = pareto_front([xs[i] for i in ok], [ys[i] for i in ok], x_low=lower_is_better(x), y_low=lower_is_better(y))
-    front = [ok[i] for i in sub]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.scatter([xs[i] for i in ok], [ys[i] for i in ok], s=14, color="#AAAAAA", label=f"points ({len(ok)})")
-    if len(ok) < len(xs):
-        bad = [i for i, f in enumerate(fits) if not f]
-        ax.scatter([xs[i] for i in bad], [ys[i] for i in bad], s=14, marker="x", color="#C44E52",
-                   label=f"does not fit ({len(bad)})")
-    ax.plot([xs[i] for i in front], [ys[i] for i in front], "o-", color="#C44E52", label="Pareto front")
-    for ax_set, col, vals in ((ax.set_xscale, x, xs), (ax.set_yscale, y, ys)):
+    d = df.dropna(subset=[x, y])
+    size_cols, other_cols = sweep_groups(d, x, y)
+    fits_all = d["memory.fits"].astype(bool) if "memory.fits" in d.columns else None
+    groups = list(d.groupby(size_cols, sort=True)) if size_cols else [((), d)]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    xs_all, ys_all = d[x].astype(float).tolist(), d[y].astype(float).tolist()
+    for i, (key, g) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        name = ", ".join(f"{column_label(c)} {_value_text(c, v)}" for c, v in zip(size_cols, key)) or "points"
+        colour = f"C{i}"
+        fits = fits_all.loc[g.index].tolist() if fits_all is not None else [True] * len(g)
+        gx, gy = g[x].astype(float).tolist(), g[y].astype(float).tolist()
+        ok = [j for j, f in enumerate(fits) if f]
+        ax.scatter([gx[j] for j in ok], [gy[j] for j in ok], s=12, color=colour, alpha=0.35)
+        bad = [j for j, f in enumerate(fits) if not f]
+        if bad:  # drawn, but never on a front
+            ax.scatter([gx[j] for j in bad], [gy[j] for j in bad], s=14, marker="x", color=colour, alpha=0.6)
+        sub = pareto_front([gx[j] for j in ok], [gy[j] for j in ok], x_low=lower_is_better(x),
+                           y_low=lower_is_better(y))
+        front = [ok[j] for j in sub]
+        ax.plot([gx[j] for j in front], [gy[j] for j in front], "o-", color=colour, ms=4,
+                label=f"{name}: front of {len(ok)} that fit" + (f", {len(bad)} do not (x)" if bad else ""))
+        rows = g.iloc[front]
+        for j, (_, r) in zip(front, rows.iterrows()):
+            text = ", ".join(f"{column_label(c)} {_value_text(c, r[c])}" for c in other_cols)
+            if text:
+                ax.annotate(text, (gx[j], gy[j]), fontsize=6, xytext=(3, 3), textcoords="offset points",
+                            color=colour)
+    for ax_set, vals in ((ax.set_xscale, xs_all), (ax.set_yscale, ys_all)):
         if vals and min(vals) > 0 and max(vals) / min(vals) > 50:
             ax_set("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    better = f"{'lower' if lower_is_better(x) else 'higher'} {x}, {'lower' if lower_is_better(y) else 'higher'} {y}"
-    ax.set_title(f"Sweep: Pareto front ({better} is better)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_xlabel(column_label(x))
+    ax.set_ylabel(column_label(y))
+    better = (f"{'lower' if lower_is_better(x) else 'higher'} {column_label(x)} and "
+              f"{'lower' if lower_is_better(y) else 'higher'} {column_label(y)} are better")
+    swept = ", ".join(column_label(c) for c in size_cols + other_cols)
+    ax.set_title(f"Sweep: Pareto front per model ({better})" + (f"\nswept: {swept}" if swept else ""), fontsize=9)
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

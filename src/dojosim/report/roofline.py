@@ -16,16 +16,17 @@ def roofline_points(model, system, precision: str = "bf16", est: Estimate | None
 
     Intensity = FLOPs / bytes moved (reads + writes at the precision's element size); attainable =
     min(peak, intensity x memory bandwidth) — the roofline of Williams et al. (CACM 2009). With
-    ``est``, each op the engine timed also gets ``achieved``: its per-device forward FLOPs for one
-    micro-batch (split by tensor / context parallelism as the op's hints say) over the engine's
-    forward time — how far below its roof the engine puts it.
+    ``est``, each op the engine timed also gets ``achieved``: the forward FLOPs one device does for
+    one micro-batch (as the engine split them: tensor, context or spatial parallelism, per-block
+    partitions) over the engine's forward time — a per-chip rate, like the roof it is drawn under.
     """
     peak, bw = chip_roof(system, precision)
     size = 4 if precision in ("fp32", "tf32") else (1 if precision in ("fp8", "cfp8") else 2)
     timed: dict[str, float] = {}
     split = {"mb": 1, "tp": 1, "cp": 1, "sp": False}
     if est is not None and est.stage is not None:
-        timed = {n: f for n, f, _ in est.stage.ops if f > 0}
+        # (name, fwd s, bwd s[, this device's fwd FLOPs]): older estimates lack the FLOPs
+        timed = {o[0]: (o[1], o[3] if len(o) > 3 else None) for o in est.stage.ops if o[1] > 0}
         st = est.strategy or {}
         split = {"mb": int((est.extra or {}).get("micro_batch") or st.get("micro_batch") or 1),
                  "tp": int(st.get("tp") or 1), "cp": int(st.get("cp") or 1),
@@ -39,12 +40,14 @@ def roofline_points(model, system, precision: str = "bf16", est: Estimate | None
         pt = {"name": op.name, "kind": op.kind, "intensity": ai, "attainable": min(peak, ai * bw),
               "flops": op.flops * block.count}
         if op.name in timed:
-            per_device = op.flops * split["mb"]
-            if op.tp or (split["sp"] and op.seq):
-                per_device /= split["tp"]
-            if op.seq and split["cp"] > 1:
-                per_device /= split["cp"]
-            pt["achieved"] = per_device / timed[op.name]
+            seconds, per_device = timed[op.name]
+            if per_device is None:
+                per_device = op.flops * split["mb"]
+                if op.tp or (split["sp"] and op.seq):
+                    per_device /= split["tp"]
+                if op.seq and split["cp"] > 1:
+                    per_device /= split["cp"]
+            pt["achieved"] = per_device / seconds
         pts.append(pt)
     return pts
 

@@ -238,7 +238,7 @@ def timeline(est: Estimate, *, schedule: str | None = None, layers: int | None =
     pipeline_s = pipe_end - pipe_start
     events.append(Event("step", f"pipeline ({m} micro-batches x {p} stages)", pipe_start, pipeline_s, "phase"))
 
-    ops = [(n, f, bk) for n, f, bk in st.ops if f > 0 or bk > 0]
+    ops = [(o[0], o[1], o[2]) for o in st.ops if o[1] > 0 or o[2] > 0]
     reps = layers // (p * v) if layers and layers >= p * v else None
     total_f = sum(o[1] for o in ops)
     uniform = bool(reps and total_f > 0 and 0.5 <= st.forward_s / (reps * total_f) <= 1.5)

@@ -1,0 +1,39 @@
+"""`dojosim sensitivity` as a section of the HTML report: the tornado chart and the table."""
+from __future__ import annotations
+
+from .html import _e, _figure, _table
+
+# Rows of the table in the report (the drivers that move the answer most).
+MAX_ROWS = 12
+
+
+def _num(x) -> str:
+    return "—" if x is None else f"{x:.4g}"
+
+
+def sensitivity_section(result) -> str:
+    """HTML of a `plan.sensitivity.Sensitivity`."""
+    from .tornado import figure_tornado
+
+    pair = result.ratio is not None
+    moving = [d for d in result.drivers if d.swing > 0]
+    head = ["assumed figure", "low", "high", "step time at low", "step time at high"]
+    if pair:
+        head += ["ratio at low", "ratio at high"]
+    rows = []
+    for d in moving[:MAX_ROWS]:
+        row = [_e(d.name), _e(_num(d.low)), _e(_num(d.high)), _e(f"{d.step_time_low_s:.4g} s"),
+               _e(f"{d.step_time_high_s:.4g} s")]
+        if pair:
+            row += [_e(_num(d.ratio_low)), _e(_num(d.ratio_high))]
+        rows.append(row)
+    still = len(result.drivers) - len(moving)
+    sub = ("Each assumed figure is moved alone to the low and the high end of its range, everything "
+           "else at its point value, and the run re-estimated with its own split. "
+           + (f"{still} more assumed figures do not move this answer. " if still else "")
+           + (f"{len(result.unranged)} assumed preset figures carry no range and are not swung."
+              if result.unranged else ""))
+    return ("<h2>Which assumptions the answer depends on</h2>"
+            f'<p class="sub">{_e(sub)}</p>'
+            + _figure(figure_tornado(result), "sensitivity (tornado)")
+            + _table(head, rows))
