@@ -40,6 +40,7 @@ def main() -> None:
           f"{cpu + kid_cpu / a.workers:.1f} s wall on {a.workers} idle cores; "
           f"load average now {os.getloadavg()[0]:.1f}")
     print(f"  utilization {s['utilization']:.1%}, fragmentation {s['fragmentation']:.2%}, "
+          f"held by policy {s['held_by_policy']:.1%}, "
           f"wait p50 {s['wait_p50_s']:.0f} s, p99 {s['wait_p99_s']:.0f} s, {s['jobs_per_day']:,.0f} jobs/day")
 
 
