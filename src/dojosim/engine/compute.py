@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..workload.graph import COMPUTE_KINDS, Block, Op
 from ..assumptions import DEFAULT, Assumptions
 from .cores import CoreArray, make_core_array, matrix_time, vector_time
+from .precision import precision as precision_of
 
 # What bound each op's time, summed per block (BlockTime.bound_s), in this order: the matrix or
 # vector units, a D1 node's SRAM ports or mesh (engine/cores.py), the chip's memory (HBM or the
@@ -24,29 +25,13 @@ from .cores import CoreArray, make_core_array, matrix_time, vector_time
 BOUND_KEYS = ("matrix", "vector", "sram", "mesh", "memory", "stream", "overhead")
 _CORE_BOUND = {"mac": "matrix", "simd": "vector", "sram": "sram", "mesh": "mesh"}
 
-# Bytes per element of activations and weights in the working precision. Under fp8 training the
-# activations and master weights stay in 16-bit (Transformer Engine keeps bf16 copies); only the
-# GEMM inputs are cast, which `peak_for` reflects.
-ELEMENT_BYTES: dict[str, float] = {
-    "fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 2.0, "cfp8": 2.0,
-}
-
-# Which peak each precision's tensor ops use, with fallbacks when a chip does not list it.
-_PEAK_KEYS: dict[str, tuple[str, ...]] = {
-    "fp32": ("fp32",),
-    "tf32": ("tf32", "fp32"),
-    "bf16": ("bf16", "fp16"),
-    "fp16": ("fp16", "bf16"),
-    "fp8": ("fp8", "cfp8", "bf16", "fp16"),
-    "cfp8": ("cfp8", "fp8", "bf16", "fp16"),
-}
 # Vector (non tensor-core) work: norms, activations, softmax run on the fp32/vector units.
 _VECTOR_KEYS = ("fp32", "tf32", "bf16")
 
 
 def peak_for(peaks: dict[str, float], precision: str) -> float:
     """Peak FLOP/s of the chip's tensor units in ``precision`` (first listed fallback)."""
-    for key in _PEAK_KEYS.get(precision, (precision,)):
+    for key in precision_of(precision).peak_keys:
         value = peaks.get(key)
         if value:
             return float(value)
@@ -159,8 +144,8 @@ def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: flo
         half_peak=peak_for(peaks, "bf16"),
         vector_peak=vector,
         act_bandwidth=act_bandwidth,
-        element_bytes=ELEMENT_BYTES.get(precision, 2.0),
-        fp8=precision in ("fp8", "cfp8"),
+        element_bytes=precision_of(precision).element_bytes,
+        fp8=precision_of(precision).fp8,
         te_fp8=precision == "fp8" and bool(peaks.get("fp8")),
         fast_bytes=chip.sram_bytes * a.sram_operand_fraction if sram_only else 0.0,
         spill_bandwidth=spill_bandwidth if sram_only else 0.0,
