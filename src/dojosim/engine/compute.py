@@ -332,6 +332,7 @@ class BlockTime:
     stream_fwd_s: float = 0.0  # of fwd_s/bwd_s: exposed operand streaming (SRAM-only chips)
     stream_bwd_s: float = 0.0
     bound_s: tuple[float, ...] = (0.0,) * len(BOUND_KEYS)   # fwd + bwd seconds by what bound them
+    attn_bwd_s: float = 0.0    # backward time of attention-core ops (what ring attention hides behind)
 
     def __add__(self, other: "BlockTime") -> "BlockTime":
         """Two blocks run one after the other (their op lists concatenated)."""
@@ -340,23 +341,26 @@ class BlockTime:
                          self.attn_fwd_s + other.attn_fwd_s, self.attn_fwd_flops + other.attn_fwd_flops,
                          self.ops + other.ops, self.stream_fwd_s + other.stream_fwd_s,
                          self.stream_bwd_s + other.stream_bwd_s,
-                         tuple(x + y for x, y in zip(self.bound_s, other.bound_s)))
+                         tuple(x + y for x, y in zip(self.bound_s, other.bound_s)),
+                         self.attn_bwd_s + other.attn_bwd_s)
 
     def stretched(self, f: float) -> "BlockTime":
         """The same work taking ``f`` times as long (the busiest chip of an uneven split)."""
         return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops, self.bwd_flops,
                          self.attn_fwd_s * f, self.attn_fwd_flops, self.ops,
-                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s))
+                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s),
+                         self.attn_bwd_s * f)
 
     def scaled(self, f: float) -> "BlockTime":
         """``f`` repetitions' worth of time and FLOPs (the op list stays one repetition's)."""
         return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops * f, self.bwd_flops * f,
                          self.attn_fwd_s * f, self.attn_fwd_flops * f, self.ops,
-                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s))
+                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s),
+                         self.attn_bwd_s * f)
 
 
 def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> BlockTime:
-    fs = bs = ff = bf = af = aff = sf = sb = 0.0
+    fs = bs = ff = bf = af = ab = aff = sf = sb = 0.0
     ops = []
     bounds = [0.0] * len(BOUND_KEYS)
     over, fixed = BOUND_KEYS.index("overhead"), 2 * dev.a.kernel_overhead_s
@@ -372,9 +376,10 @@ def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> Blo
         sb += t.stream_bwd_s
         if op.kind == "attention":
             af += t.fwd_s
+            ab += t.bwd_s
             aff += t.fwd_flops
         ops.append((op.name, t.fwd_s, t.bwd_s, t.fwd_flops))  # fwd_flops: this device's, for the roofline
-    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops), sf, sb, tuple(bounds))
+    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops), sf, sb, tuple(bounds), ab)
 
 
 def fp8_layer_facts(blocks, split: Split, dev: Device) -> tuple[float, float]:

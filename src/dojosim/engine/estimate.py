@@ -482,8 +482,9 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
         tp_mb = per_fwd * (2.0 if recompute == "full" else 1.0) + per
     cp_mb = 0.0
     if s.cp > 1:
-        # ring attention: each layer's K/V exchange hides behind that layer's attention compute
-        attn = L.attn_fwd_s * (3.5 if recompute == "full" else 2.5)
+        # ring attention: each layer's K/V exchange hides behind that layer's attention compute,
+        # forward and backward (and the recomputed forward), as the engine timed them
+        attn = L.attn_fwd_s * (2.0 if recompute == "full" else 1.0) + L.attn_bwd_s
         raw = comm.time("cp", "all_gather", costs.kv_bytes) + comm.time("cp", "reduce_scatter", costs.kv_bytes)
         cp_mb = layers_dev * overlapped(raw, attn, slow)
         if costs.halo_ops > 0 or costs.edge_halo_ops > 0:
