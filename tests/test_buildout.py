@@ -6,6 +6,7 @@ import math
 
 import pytest
 import yaml
+from hypothesis import given, settings, strategies as st
 
 from dojosim.cli import main
 from dojosim.errors import SpecError
@@ -207,3 +208,44 @@ def test_money_and_power_ranges_bracket_the_central_case():
             assert lo < central < hi
     q1 = res["quarters"][0]
     assert q1["ranges"]["capex_usd"][0] < q1["capex_usd"] == pytest.approx(100 * 400e3)
+
+
+JUNK = [None, -1, 0, 1e308, float("nan"), "x", "", [], {}, True, "2025Q9", "-$1B", "130 kg", [1, 2], {"value": -1}]
+
+
+def _leaves(obj, path=()):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaves(v, path + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _leaves(v, path + (i,))
+    yield path
+
+
+def _set(obj, path, value):
+    for k in path[:-1]:
+        obj = obj[k]
+    obj[path[-1]] = value
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_any_broken_plan_gets_a_spec_error_and_nothing_else(data):
+    import copy
+
+    spec = _plan(data={"cars": {"2025Q1": 1e6}}, optimize={"systems": ["h100-dgx"], "budget": "$1B"},
+                 systems={"t": {"preset": "dojo-tile", "price": {"value": "$80k", "low": "$50k", "high": "$100k",
+                                                                  "reason": "r"}}})
+    paths = [p for p in _leaves(spec) if p]
+    broken = copy.deepcopy(spec)
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(paths))
+        try:
+            _set(broken, path, data.draw(st.sampled_from(JUNK)))
+        except (KeyError, IndexError, TypeError):
+            pass
+    try:
+        check_plan(broken)
+    except SpecError as err:
+        assert "\n" not in str(err)

@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 
 from dojosim.errors import SpecError
 from dojosim.plan.fleetdata import DAY_S, check_data, evaluate
-from dojosim.plan.figures import Figure, lhs_samples, parse_figure
+from dojosim.plan.figures import Figure, parse_figure
 from dojosim.plan.quarters import QUARTER_S, parse_quarter
 
 WL = ("fsd", "occupancy", "auto-labeling")
@@ -64,12 +64,6 @@ def test_the_stated_value_is_the_median_of_its_range(value, up, down):
     assert f.at(0.0) == pytest.approx(value / down) and f.at(1.0) == pytest.approx(value * up)
     us = np.linspace(0, 1, 11)
     assert np.all(np.diff(f.at(us)) >= -1e-12)
-
-
-def test_latin_hypercube_uses_each_stratum_once():
-    u = lhs_samples(3, 50, seed=1)
-    for d in range(3):
-        assert sorted((u[:, d] * 50).astype(int).tolist()) == list(range(50))
 
 
 @pytest.mark.parametrize("raw, field", [

@@ -82,3 +82,14 @@ def test_the_cheaper_capacity_per_dollar_wins_under_a_budget_and_per_watt_under_
     power_bound = MixProblem(**base, price=price, power=power, budget=np.array([1000.0]), cap_left=np.array([[10.0]]))
     assert solve(money_bound)["x"][0, :, 0].tolist() == [10.0, 0.0]
     assert solve(power_bound)["x"][0, :, 0].tolist() == [0.0, 10.0]
+
+
+def test_a_program_too_large_to_solve_is_refused_up_front():
+    import pytest
+
+    from dojosim.errors import SpecError
+    from dojosim.plan.mix import check_size
+
+    check_size(40, 20, 2, carry=False)
+    with pytest.raises(SpecError, match="plan.optimize: .* fewer quarters"):
+        check_size(400, 100, 5, carry=True)

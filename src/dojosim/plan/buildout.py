@@ -48,6 +48,7 @@ ENTRY_KEYS = ("quarter", "budget", "add", "retire", "workloads", "note")
 CHANGE_KEYS = ("system", "count", "devices", "site")
 MAX_QUARTERS = 400            # a century of quarters bounds the work a plan can ask for
 MAX_UNITS = 10**9
+MAX_ISLAND = 2**16            # devices per job copy searched; larger islands make each search slow
 # Who designs the chip, by the start of its name in the preset (a type may say vendor: itself).
 VENDOR_PREFIXES = (("D1", "Tesla"), ("D2", "Tesla"), ("AI4", "Tesla"), ("A100", "NVIDIA"), ("H100", "NVIDIA"),
                    ("H200", "NVIDIA"), ("H800", "NVIDIA"), ("B200", "NVIDIA"), ("GB200", "NVIDIA"),
@@ -137,7 +138,7 @@ def _system_type(name: str, raw: dict, path: str, precision: str, default_island
         base = load_system(preset)
     except SpecError as err:  # the loader names its own field; the plan's is this one
         raise SpecError(preset_at or f"{path}.preset", err.reason) from None
-    want = _positive_int(raw["island"], f"{path}.island", 10**7) if "island" in raw else default_island
+    want = _positive_int(raw["island"], f"{path}.island", MAX_ISLAND) if "island" in raw else default_island
     island = _island(preset, want, 10**9)
     try:
         isl_sys = load_system(preset, devices=island)
@@ -209,7 +210,7 @@ def check_plan(spec, base_dir: Path | None = None) -> Plan:
     if not isinstance(precision, str):
         raise SpecError("plan.precision", f"expected a dtype name, got {precision!r}")
     reference = spec.get("reference", "h100-dgx")
-    island = _positive_int(spec["island"], "plan.island", 10**7) if "island" in spec else DEFAULT_ISLAND
+    island = _positive_int(spec["island"], "plan.island", MAX_ISLAND) if "island" in spec else DEFAULT_ISLAND
     # workloads: definitions (built-ins or {model, ...}) and the initial mix
     wraw = spec.get("workloads", {"fsd": 1.0})
     if not isinstance(wraw, dict) or not wraw:

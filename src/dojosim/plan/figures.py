@@ -10,8 +10,9 @@ A bare number is the user's own figure with no source: it is marked assumed (its
 single value) so every result built on it carries the ``≈ … (assumed)`` mark. Values may carry
 units ("1.5 GB", "130 MW", "$2B", "365 days") when the field has a dimension.
 
-`lhs_samples` draws a seeded Latin hypercube over the assumed ranges so results get p10/p50/p90
-(`Figure.at` maps a quantile to a value: the stated value is the median of its range).
+Plans sample the assumed ranges with `dojosim.ranges.latin_hypercube` (seeded) for p10/p50/p90;
+`Figure.at` maps a quantile to a value with `assumptions.at_quantile` (the stated value is the
+median of its range), on a log scale for ranges spanning 10x or more.
 """
 from __future__ import annotations
 
@@ -47,12 +48,13 @@ class Figure:
         """The value at quantile ``u`` in [0, 1]: the stated value is the median, each half of
         the range holds half the draws, uniform within it — on a log scale when the range spans
         10x or more (clips per car from 0.05 to 5 is "about 0.5, give or take 10x")."""
-        u = np.asarray(u, dtype=float)
+        from ..assumptions import at_quantile
+
         lo, mid, hi = self.low, self.value, self.high
         log = lo > 0 and hi / lo >= 10
         if log:
             lo, mid, hi = np.log(lo), np.log(mid), np.log(hi)
-        x = np.where(u < 0.5, lo + (mid - lo) * 2 * u, mid + (hi - mid) * (2 * u - 1))
+        x = np.vectorize(lambda q: at_quantile(q, lo, mid, hi), otypes=[float])(np.asarray(u, dtype=float))
         return np.exp(x) if log else x
 
     def describe(self) -> dict:
@@ -130,15 +132,6 @@ def parse_figure(raw, path: str, dim: str = "count", *, lo: float | None = 0.0, 
         if hi is not None and v > hi:
             raise SpecError(at, f"must be at most {hi:g}, got {v:g}")
     return fig
-
-
-def lhs_samples(n_dims: int, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` x ``n_dims`` Latin hypercube in [0, 1): each dimension's n strata used once."""
-    rng = np.random.default_rng(seed)
-    u = (rng.random((n, n_dims)) + np.arange(n)[:, None]) / n
-    for d in range(n_dims):
-        u[:, d] = u[rng.permutation(n), d]
-    return u
 
 
 def percentiles(samples: np.ndarray) -> dict:

@@ -31,7 +31,8 @@ import numpy as np
 
 from ..errors import SpecError
 from ..yamlfile import check_mapping
-from .figures import Figure, assumed, lhs_samples, parse_figure, percentiles
+from ..ranges import latin_hypercube
+from .figures import Figure, assumed, parse_figure, percentiles
 from .quarters import QUARTER_S, parse_quarter
 
 DAY_S = 86400.0
@@ -120,7 +121,7 @@ def evaluate(data: dict, quarters: list[int]) -> dict:
     figs = figures_of(data)
     ranged = [i for i, f in enumerate(figs) if f.has_range]
     n = data["samples"]
-    u = lhs_samples(len(ranged), n, data["seed"]) if ranged else np.zeros((n, 0))
+    u = latin_hypercube(n, len(ranged), data["seed"]) if ranged else np.zeros((n, 0))
     draws = [np.full(n, f.value) for f in figs]
     for col, i in enumerate(ranged):
         draws[i] = figs[i].at(u[:, col])

@@ -43,6 +43,7 @@ DEFAULT_TIME_LIMIT_S = 20.0
 # the LP relaxation usually gets there at once; gap: 0 asks for the exact optimum.
 DEFAULT_GAP = 1e-3
 MAX_VARIABLES = 200_000
+MAX_NONZEROS = 5_000_000       # bounds the memory and time of one solve (~100 MB of sparse matrix)
 
 
 @dataclass
@@ -80,6 +81,16 @@ class MixProblem:
                     and np.all(x.sum(axis=2) <= self.limit + tol))
 
 
+def check_size(T: int, S: int, K: int, carry: bool, path: str = "plan.optimize") -> None:
+    """A `SpecError` before any work when the program would be too large to solve in bounded
+    time and memory: power rows (and budget rows with carry) hold every quarter so far."""
+    n = T * S * K
+    nnz = S * K * T * (T + 1) // 2 * (2 if carry else 1) + 2 * n
+    if n > MAX_VARIABLES or nnz > MAX_NONZEROS:
+        raise SpecError(path, f"{n:,} variables and {nnz:,} coefficients (at most {MAX_VARIABLES:,} and "
+                              f"{MAX_NONZEROS:,}); buy over fewer quarters (from/to) or among fewer systems")
+
+
 def _program(p: MixProblem):
     """(c, A, row upper bounds, column upper bounds) of the program, scaled so that prices,
     powers and weights are all near 1 (HiGHS works best on well-scaled rows)."""
@@ -87,8 +98,7 @@ def _program(p: MixProblem):
 
     T, S, K = p.shape
     n = T * S * K
-    if n > MAX_VARIABLES:
-        raise SpecError("optimize", f"{n:,} variables (quarters x systems x sites); at most {MAX_VARIABLES:,}")
+    check_size(T, S, K, p.carry)
     money = max(float(p.price.max()), 1.0)
     watts = max(float(p.power.max()), 1.0)
     idx = np.arange(n).reshape(T, S, K)
@@ -281,6 +291,7 @@ def check_optimize(raw, plan) -> dict:
     gap = raw.get("gap", DEFAULT_GAP)
     if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not 0 <= gap < 1:
         raise SpecError("plan.optimize.gap", f"must be a share in [0, 1), got {gap!r}")
+    check_size(q1 - q0 + 1, len(set(names)), len(plan.sites), carry)
     return {"systems": list(dict.fromkeys(names)), "from": q0, "to": q1, "budget": budget, "carry": carry,
             "objective": objective, "sweep": sweep, "time_limit": float(tl), "gap": float(gap)}
 

@@ -168,13 +168,13 @@ def money_power_ranges(plan: Plan, online: dict, samples: int = RANGE_SAMPLES, s
     (seeded Latin hypercube; the stated value is each range's median, `figures.Figure.at`)."""
     import numpy as np
 
-    from .figures import lhs_samples
+    from ..ranges import latin_hypercube
 
     types, sites = list(plan.types.values()), list(plan.sites.values())
     figs = ([t.price_per_unit for t in types] + [t.power_per_unit for t in types] + [s.pue for s in sites]
             + [plan.load_factor, plan.electricity])
     ranged = [i for i, f in enumerate(figs) if f.has_range]
-    u = lhs_samples(len(ranged), samples, seed) if ranged else np.zeros((samples, 0))
+    u = latin_hypercube(samples, len(ranged), seed) if ranged else np.zeros((samples, 0))
     draws = np.array([np.full(samples, f.value) for f in figs]).T          # (n, figures)
     for col, i in enumerate(ranged):
         draws[:, i] = figs[i].at(u[:, col])

@@ -117,10 +117,10 @@ def engine_draws() -> list:
     """The `Assumptions` of each draw: a Latin hypercube over every assumed field's range, the
     same draws for every system so that ratios (H100-equivalents) move both sides together."""
     from ..assumptions import DEFAULT, assumed_names
-    from .figures import lhs_samples
+    from ..ranges import latin_hypercube
 
     names = assumed_names()
-    u = lhs_samples(len(names), ENGINE_DRAWS, ENGINE_SEED)
+    u = latin_hypercube(ENGINE_DRAWS, len(names), ENGINE_SEED)
     return [DEFAULT.at_quantiles(dict(zip(names, row))) for row in u]
 
 
