@@ -520,7 +520,9 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     devices, power = facts.chips, facts.power_w
     peak = devices * costs.tensor_peak
     tokens = model.seq_len * s.global_batch / step if model.seq_len else None
-    stage = StageTiming(forward_s=fwd_s / v, backward_s=(bwd_s + re_s) / v,
+    # fp8 scale updates (one fused kernel per pass) belong to the passes' compute
+    scale_upd = (comp.per_mb_s - (fwd_s + bwd_s + re_s)) / 2.0
+    stage = StageTiming(forward_s=(fwd_s + scale_upd) / v, backward_s=(bwd_s + re_s + scale_upd) / v,
                         comm_s={"tp": tp_mb / v, "cp": cp_mb / v, "ep": ep_mb / v, "pp": pp_mb / v},
                         ops=L.ops)
     notes = _notes(s, stages, k, parts.n_layers, mem_rep.fits, input_info, spill, mem)
@@ -539,5 +541,8 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
                "edge_activation_bytes": edge_acts, "streamed_bytes_per_step": moved,
                "input_s": t_in, "layers_per_device": layers_dev,
                "stage_layers": list(stages), "input": input_info, "op_bounds": _shares(op_bounds),
-               "partitions": [list(p) for p in costs.partitions]},
+               "partitions": [list(p) for p in costs.partitions],
+               # what the timeline needs to replay the step to the same total: the part of each
+               # micro-batch's compute spent waiting on streamed operands, and the fp8 weight cast
+               "stream_per_micro_batch_s": comp.stream_mb_s, "fp8_weight_cast_s": comp.weight_cast_s},
     )
