@@ -24,8 +24,8 @@ from ..strategy import Strategy, check, stage_layers
 from .comm_api import CommContext
 from .datapath import InputPath, input_path
 from .finite import check_finite
-from .compute import (BOUND_KEYS, BlockTime, Device, Split, block_time, fp8_layer_facts, make_device,
-                      param_shard, saved_shard)
+from .compute import (BOUND_KEYS, BlockTime, Device, Split, block_time, fp8_layer_facts, is_te_fp8,
+                      make_device, param_shard, saved_shard)
 from .partition import plan
 from .memory import (Tier, in_flight_micro_batches, report, state_bytes, stream_bytes_per_step,
                      weight_bytes)
@@ -212,7 +212,7 @@ def _link_bandwidth(system) -> float:
     return system.scale_out.link_bandwidth if system.scale_out else 1.0
 
 
-def _block_bytes(blocks, mb, split, eb):
+def _block_bytes(blocks, mb, split, eb, dev: Device | None = None):
     params = saved = row = a2a = kv = expert = rows_n = 0.0
     for b in blocks:
         p = s = r = a = k = x = rn = 0.0
@@ -221,7 +221,10 @@ def _block_bytes(blocks, mb, split, eb):
             p += op.params / param_shard(op, split)
             if op.expert:
                 x += op.params / param_shard(op, split)
-            s += op.saved * mb / saved_shard(op, split)
+            # Transformer Engine keeps an fp8 GEMM's input for the weight gradient as its fp8
+            # copy (1 byte per element, not 2)
+            fp8_saved = dev is not None and is_te_fp8(op, dev, b.layer)
+            s += op.saved * mb / saved_shard(op, split) * (0.5 if fp8_saved else 1.0)
             if op.tp == "row":
                 r += op.writes * mb / split.cp
                 rn += 1
@@ -252,7 +255,7 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, 
     m_pre = _map_blocks(parts.pre, mb, split, dev, link)
     m_post = _map_blocks(parts.post, mb, split, dev, link)
     layer = m_layers.time.scaled(1.0 / n)
-    lp, ls, lr, la, lk, lx, ln = _block_bytes(parts.layers, mb, split, eb)
+    lp, ls, lr, la, lk, lx, ln = _block_bytes(parts.layers, mb, split, eb, dev)
     pp_, ps, pr, _, _, _, pn = _block_bytes(parts.pre, mb, split, eb)
     qp, qs, qr, _, _, _, qn = _block_bytes(parts.post, mb, split, eb)
     hidden = model.hidden or 0
