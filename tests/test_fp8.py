@@ -19,7 +19,7 @@ def _ops(precision, preset="h100-dgx", block=1, a=DEFAULT):
     chip = load_system(preset).chip
     dev = make_device(chip, precision, chip.dram_bandwidth, a=a)
     b = MODEL.blocks[block]
-    return {name: (f, bk) for name, f, bk in block_time(b, 2, Split(tp=2), dev).ops}
+    return {op[0]: (op[1], op[2]) for op in block_time(b, 2, Split(tp=2), dev).ops}
 
 
 def test_which_ops_run_in_fp8():

@@ -331,6 +331,7 @@ def evaluate_point(params: dict, spec: dict) -> dict:
         row = _flatten(cand.estimate, outputs)
         row.update({f"best.{k}": v for k, v in cand.strategy.model_dump(mode="json").items()
                     if k in ("dp", "tp", "pp", "cp", "ep", "micro_batch", "interleave", "recompute", "zero")})
+        row["best.split"] = cand.strategy.label(model)  # the label every table and plot uses
         return row
     from ..engine.estimate import estimate
 
