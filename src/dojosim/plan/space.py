@@ -96,6 +96,8 @@ class Space:
         """Build a space from ``{"tp": 8, "recompute": ["none", "full"], "orders": "default"}``."""
         if not constraints:
             return cls()
+        if not isinstance(constraints, dict):
+            raise SpecError(path, f"expected a mapping of strategy field -> value or list, got {constraints!r}")
         known = set(cls.__dataclass_fields__) - {"extra"}
         kwargs: dict = {}
         for key, value in constraints.items():
