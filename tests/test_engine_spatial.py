@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dojosim import Strategy, estimate
+from dojosim import Strategy
+from dojosim.engine import estimate   # the engine: reports a split that does not fit instead of raising
 from dojosim.errors import StrategyError
 from dojosim.assumptions import DEFAULT as A
 from dojosim.engine.compute import make_device, memory_time

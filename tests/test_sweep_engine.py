@@ -45,6 +45,7 @@ def test_evaluate_search_records_the_best_split(tmp_path):
     df = sw.load_results(tmp_path / "r")
     assert len(df) == 2 and df["error"].isna().all()
     assert (df["best.dp"] * df["best.tp"] * df["best.pp"] * df["best.cp"] == 8).all()
+    assert all(split.startswith("dp" if dp > 1 else "") for split, dp in zip(df["best.split"], df["best.dp"]))
     deeper, shallower = df.sort_values("param.workload.layers", ascending=False)["step_time_s"]
     assert deeper > shallower
     with pytest.raises(SpecError, match="sweep.evaluate"):

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from ..errors import SpecError
-from ._app import JSON_OPTION, app, console, emit_json
+from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json
 
 
 def _list(text: Optional[str]) -> list[str]:
@@ -56,13 +56,19 @@ def cloud_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (searches, sweep points)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Sweep results directory (default out/sweeps/cloud)."),
     json_: bool = JSON_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Many tenants on one machine: partitions, a job queue, utilization, waits and price.
 
     Example: dojosim cloud --synthetic 200 --system dojo-exapod --compare h100-dgx
     """
+    from ..outfile import check_output, write_text
     from ..plan.cloud import read_jobs, run_cloud
     from ..plan.cloud import synthetic as draw
+
+    check_plot_dir(plot, force)
+    if html_out is not None:
+        check_output(html_out, force=force, what="--html")
 
     if (jobs_file is None) == (synthetic is None):
         raise SpecError("jobs", "give a jobs file or --synthetic N (one of them)")
@@ -89,13 +95,11 @@ def cloud_cmd(
     if plot is not None:
         from ..report.cloud import write_plots
 
-        written += write_plots(res, plot)
+        written += write_plots(res, plot, force=force)
     if html_out is not None:
         from ..report.cloud import render_cloud_report
 
-        html_out.parent.mkdir(parents=True, exist_ok=True)
-        html_out.write_text(render_cloud_report(res), encoding="utf-8")
-        written.append(html_out)
+        written.append(write_text(html_out, render_cloud_report(res), force=force, what="--html"))
     if json_:
         emit_json({"policy": policy, "load": load, "jobs": len(jobs), "searches": res["searches"],
                    "wall_s": res["wall_s"], "systems": [r.summary for r in res["runs"]],

@@ -45,8 +45,8 @@ def numerics(
 ) -> None:
     """Train the same network on the same synthetic data in FP32, BF16 and CFP8 and compare.
 
-    The default is a quick run (under 2 minutes on 2 busy cores) that shows the loss curves part;
-    --full makes the longer run whose results docs/numerics.md reports.
+    The default is a quick run (under 2 minutes on 2 busy cores) that checks every precision
+    trains; --full makes the longer run whose results docs/numerics.md reports.
 
     Example: dojosim numerics --model fsd-mini --full --seed 0 --out out/numerics --plot out/numerics
     """
@@ -78,8 +78,8 @@ def numerics(
         return
     _table(result)
     if not full and steps < s.default_steps:
-        console.print(f"quick run ({steps} steps): enough to see the curves part, too short to rank the "
-                      f"precisions; --full trains {s.default_steps} steps as docs/numerics.md does.", markup=False)
+        console.print(f"quick run ({steps} steps): checks that every precision trains, too short to rank "
+                      f"them; --full trains {s.default_steps} steps, as docs/numerics.md reports.", markup=False)
     wrote(files)
 
 

@@ -236,7 +236,10 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
                             for r in rcs[:ri + 1]:  # this mode and those keeping more activations
                                 limit[r] = min(limit[r], mi)
                             break
-                        key = (score(est, objective, gb, system), simplicity(strat), si, vi)
+                        # equal scores (every split waiting on the same input hosts): the one
+                        # with the least busy time, then the simplest
+                        busy = est.step_time_s - est.breakdown.get("input", 0.0)
+                        key = (score(est, objective, gb, system), (busy, *simplicity(strat)), si, vi)
                         if len(heap) < top:
                             heapq.heappush(heap, _heapkey(key, strat))
                         elif key < _unkey(heap[0]):

@@ -120,16 +120,16 @@ def figure_occupancy(run):
     return fig
 
 
-def write_plots(result: dict, folder: str | Path) -> list[Path]:
+def write_plots(result: dict, folder: str | Path, *, force: bool = False) -> list[Path]:
     """utilization.png, wait-cdf.png and occupancy-<kind>.png (+ SVG) into ``folder``."""
     from .plots import _save_all
 
     runs, jobs = result["runs"], result["jobs"]
     out = []
-    out += _save_all(figure_utilization(runs), folder, "cloud-utilization")
-    out += _save_all(figure_wait_cdf(runs, jobs), folder, "cloud-wait-cdf")
+    out += _save_all(figure_utilization(runs), folder, "cloud-utilization", force)
+    out += _save_all(figure_wait_cdf(runs, jobs), folder, "cloud-wait-cdf", force)
     for run in runs:
-        out += _save_all(figure_occupancy(run), folder, f"cloud-occupancy-{run.pool.kind}")
+        out += _save_all(figure_occupancy(run), folder, f"cloud-occupancy-{run.pool.kind}", force)
     return out
 
 

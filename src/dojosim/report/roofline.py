@@ -2,6 +2,7 @@
 and where the engine's time puts it."""
 from __future__ import annotations
 
+from ..engine.compute import Split, shard
 from ..engine.result import Estimate
 
 
@@ -41,12 +42,8 @@ def roofline_points(model, system, precision: str = "bf16", est: Estimate | None
               "flops": op.flops * block.count}
         if op.name in timed:
             seconds, per_device = timed[op.name]
-            if per_device is None:
-                per_device = op.flops * split["mb"]
-                if op.tp or (split["sp"] and op.seq):
-                    per_device /= split["tp"]
-                if op.seq and split["cp"] > 1:
-                    per_device /= split["cp"]
+            if per_device is None:   # the engine's own share of the op on one device
+                per_device = op.flops * split["mb"] / shard(op, Split(split["tp"], split["cp"], 1, split["sp"]))
             pt["achieved"] = per_device / seconds
         pts.append(pt)
     return pts
