@@ -52,7 +52,7 @@ def as_strategy(strategy, system, model, **fields):
     if isinstance(strategy, Strategy):
         return strategy
     if strategy is not None and not isinstance(strategy, dict):
-        raise SpecError("strategy", f"expected a Strategy, a dict or keyword fields, got {type(strategy).__name__}")
+        raise SpecError("strategy", f"expected a Strategy or a mapping of its fields, got {type(strategy).__name__}")
     data = dict(strategy or fields)
     if "dp" not in data:
         inner = 1
@@ -67,7 +67,7 @@ def as_strategy(strategy, system, model, **fields):
     return Strategy.from_dict(data)
 
 
-def estimate(model, system, strategy=None, assumptions=None, *, devices: int | None = None,
+def estimate(model, system, strategy=None, *, devices: int | None = None, assumptions=None,
              allow_unfit: bool = False, **fields):
     """Predict one training step; see the module doc for what each argument may be.
 
@@ -100,7 +100,7 @@ def search(model, system, global_batch: int | None = None, *, devices: int | Non
         global_batch = (getattr(mdl, "config", None) or {}).get("global_batch")
         if not global_batch:
             raise SpecError("global_batch", f"{mdl.name} has no default global batch; pass global_batch=")
-    return plan_search(mdl, sys_, global_batch, objective, top, constraints, **kwargs)
+    return plan_search(mdl, sys_, global_batch, objective, top, constraints, **kwargs)  # checks the batch
 
 
 def compare(model, systems: Sequence = ("dojo-exapod", "h100-dgx"), **kwargs) -> list[dict]:
