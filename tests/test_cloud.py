@@ -205,3 +205,32 @@ def test_cli_json_and_compare(tmp_path):
     assert max(powers) / min(powers) < 1.05                # equal power
     assert all(s["gpu_cloud"]["break_even_usd_per_grain_hour"] > 0 for s in doc["systems"])
     assert (tmp_path / "cloud-occupancy-dojo.png").exists()
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_passes_after_arrivals_alone_change_nothing_else(policy):
+    """The scheduler's shortcut (after an arrival with nothing freed, look only at the new
+    jobs' signatures) starts exactly the jobs a full pass would."""
+    from dojosim.plan.cloud import runner
+    from dojosim.plan.cloud.scheduler import Prepared, simulate
+    from dojosim.plan.cloud.timing import Timer
+
+    jobs = synthetic(1500, seed=5, size_median=8, size_sigma=1.5, max_gpus=1100, elastic=0.3)
+    pool = make_pool("dojo-exapod")
+    wls = runner.load_workloads([j.workload for j in jobs])
+    timer = Timer({k: v[0] for k, v in wls.items()}, fake_search)
+    work, batches, _ = runner.job_work(jobs, timer, wls)
+    opts = [runner.options(pool, j, batches[j.index], work[j.index], timer) for j in jobs]
+    jobs = runner.set_load(jobs, pool, opts, 1.3)
+    prep = [Prepared(j.index, j.arrival, o[0], o[0], o[1], o[2]) for j, o in zip(jobs, opts)]
+    fast = simulate(prep, make_pool("dojo-exapod"), policy)
+    full = simulate(prep, make_pool("dojo-exapod"), policy, incremental=False)
+    assert fast.start == full.start and fast.keys == full.keys
+
+
+def test_gpu_cluster_break_even_is_the_instance_price():
+    """Whole H100 nodes priced at the p5.48xlarge rate bill what the instances would: the
+    break-even node-hour price of an H100 cluster is the instance's hourly price."""
+    res = run_cloud(synthetic(200, seed=4), "h100-dgx", 64, "best-fit", load=0.8, search_fn=fake_search)
+    s = res["runs"][0].summary
+    assert s["gpu_cloud"]["break_even_usd_per_grain_hour"] == pytest.approx(98.32, rel=1e-9)

@@ -105,3 +105,16 @@ def test_set_overflowing_number_is_one_line(cli):
     code, _, err = cli("search", "--model", "gpt", "--set", "layers=1e400", "--system", "dojo-tile",
                        "--global-batch", "25")
     assert one_line_error(code, err, "layers"), err
+
+
+def test_control_characters_are_one_line():
+    with pytest.raises(SpecError, match=r"line 2: character #x001b is not allowed"):
+        parse_yaml("a: 1\nb: \x1b", "sweep")
+
+
+def test_a_file_name_too_long_is_one_line(cli, tmp_path):
+    long = "x" * 300
+    for args, words in ((["estimate", long], "run: cannot read"), (["show", long], "unknown"),
+                        (["trace", tmp_path / "r.yaml", "-o", tmp_path / long], "--output")):
+        code, _, err = cli(*args)
+        assert one_line_error(code, err, words), (args, err)

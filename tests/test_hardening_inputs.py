@@ -183,8 +183,8 @@ def test_public_api_raises_only_spec_errors_for_bad_input(small, tmp_path):
     model, system, strategy = small
     from dojosim.plan.sweep import run_sweep
 
-    calls = [lambda: dojosim.estimate(1, system, strategy), lambda: dojosim.estimate(model, "dojo-tile", strategy),
-             lambda: dojosim.estimate(model, system, 5), lambda: dojosim.estimate(model, system, strategy, "a"),
+    calls = [lambda: dojosim.estimate(1, system, strategy), lambda: dojosim.estimate(model, 3.5, strategy),
+             lambda: dojosim.estimate(model, system, 5), lambda: dojosim.estimate(model, system, strategy, assumptions="a"),
              lambda: dojosim.estimate(model, system, {"dp": 0}), lambda: dojosim.Strategy(dp=0),
              lambda: dojosim.Strategy(tp="x"), lambda: dojosim.search(None, system, 8),
              lambda: dojosim.search(model, system, "8"), lambda: dojosim.search(model, system, 8, top=-1),
@@ -193,7 +193,9 @@ def test_public_api_raises_only_spec_errors_for_bad_input(small, tmp_path):
              lambda: dojosim.load_run(5), lambda: dojosim.load_run({"workload": 1}),
              lambda: dojosim.load_cases(3.5), lambda: run_sweep(7, tmp_path / "x"),
              lambda: run_sweep({"grid": {"workload.layers": [1]}}, 7),
-             lambda: run_sweep({"grid": {"workload.layers": [1]}}, tmp_path / "y", workers="many")]
+             lambda: run_sweep({"grid": {"workload.layers": [1]}}, tmp_path / "y", workers="many"),
+             lambda: dojosim.build({"a": 1}), lambda: dojosim.search(model, system, 25, constraints=[1]),
+             lambda: dojosim.load_results(5), lambda: dojosim.Strategy.from_dict([1])]
     for i, call in enumerate(calls):
         with pytest.raises(SpecError):
             call()

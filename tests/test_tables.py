@@ -122,3 +122,21 @@ def test_report_compare_section_carries_assumed_marks_and_gib():
     html = _compare_section([row])
     assert "≈ 2.12 MW (assumed)" in html and "≈ $10.8M (assumed)" in html and "≈ $19.63 (assumed)" in html
     assert "1.318 GiB" in html
+
+
+@pytest.mark.parametrize("args", [
+    ["capacity", "--target", "100 EFLOPS", "--dtype", "bf16", "--chips", "d1,a100-80gb-dgx,h100-dgx"],
+    ["models", "show", "gpt3-175b"],
+])
+def test_more_tables_fit_80_columns(args, columns, capsys):
+    columns(80)
+    check_fits(run(args, capsys), 80)
+
+
+def test_hbm_in_gib_as_vendors_state_it(columns, capsys):
+    columns(120)
+    out = run(["show", "a100-80gb-dgx"], capsys)
+    assert "HBM/DRAM 80 GiB" in out and "HBM/DRAM 640 GiB" in out  # NVIDIA: 80 GB per GPU, 640 GB per DGX
+    out = run(["systems"], capsys)
+    row = next(line for line in out.splitlines() if line.startswith("│ a100-80gb-dgx"))
+    assert "640 GiB" in row

@@ -51,6 +51,8 @@ def as_strategy(strategy, system, model, **fields):
         raise SpecError("strategy", "give a strategy or its fields as keywords, not both")
     if isinstance(strategy, Strategy):
         return strategy
+    if strategy is not None and not isinstance(strategy, dict):
+        raise SpecError("strategy", f"expected a Strategy or a mapping of its fields, got {type(strategy).__name__}")
     data = dict(strategy or fields)
     if "dp" not in data:
         inner = 1
@@ -98,7 +100,7 @@ def search(model, system, global_batch: int | None = None, *, devices: int | Non
         global_batch = (getattr(mdl, "config", None) or {}).get("global_batch")
         if not global_batch:
             raise SpecError("global_batch", f"{mdl.name} has no default global batch; pass global_batch=")
-    return plan_search(mdl, sys_, int(global_batch), objective, top, constraints, **kwargs)
+    return plan_search(mdl, sys_, global_batch, objective, top, constraints, **kwargs)  # checks the batch
 
 
 def compare(model, systems: Sequence = ("dojo-exapod", "h100-dgx"), **kwargs) -> list[dict]:

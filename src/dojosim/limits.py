@@ -37,10 +37,12 @@ MAX_MODEL_SIZE = 2**40
 
 # ---- sweeps ------------------------------------------------------------------------------------
 # Random samples drawn per sweep (the "2^32 samples" bound on draws); the points
-# themselves are held in memory (~1 kB each), so their number has its own, lower bound.
+# themselves are listed in memory before the first is costed, so their number has its own bound.
 MAX_SAMPLES = 2**32
-# 2^20 = 1 M points: ~1 GB of point list, and days of estimates on a laptop.
-MAX_SWEEP_POINTS = 2**20
+# 2^18 = 262,144 points, 26x the largest example sweep: listing them peaks at ~3 kB per point
+# (0.8 GB; measured with tracemalloc) and takes ~1 min on one loaded core. Split a larger design
+# space into several sweeps, each with its own --out.
+MAX_SWEEP_POINTS = 2**18
 
 # ---- numerics ----------------------------------------------------------------------------------
 # Training steps per precision of `dojosim numerics`: the defaults are 200-500 and each step of

@@ -59,6 +59,13 @@ def check_output(path, *, force: bool = False, what: str = "output", suffixes: t
     Nothing is created. With ``force`` a symlink resolves to its target and an existing file
     may be replaced. ``suffixes`` (e.g. ``(".png", ".svg")``) restricts the file type.
     """
+    try:
+        return _check_output(path, force, what, suffixes)
+    except OSError as exc:  # a name too long, a loop of links, a directory we may not search
+        raise _err(what, Path(str(path)), f"cannot be used: {exc.strerror or exc}") from None
+
+
+def _check_output(path, force: bool, what: str, suffixes: tuple[str, ...]) -> Path:
     p = _as_path(path, what)
     if suffixes and p.suffix.lower() not in suffixes:
         raise _err(what, p, f"must end in {' or '.join(suffixes)}")
@@ -84,6 +91,13 @@ def check_output(path, *, force: bool = False, what: str = "output", suffixes: t
 
 def check_output_dir(path, *, force: bool = False, what: str = "output directory") -> Path:
     """The directory to write files into, checked like `check_output` (nothing is created)."""
+    try:
+        return _check_output_dir(path, force, what)
+    except OSError as exc:
+        raise _err(what, Path(str(path)), f"cannot be used: {exc.strerror or exc}") from None
+
+
+def _check_output_dir(path, force: bool, what: str) -> Path:
     p = _as_path(path, what)
     if p.is_symlink() and not force:
         raise _err(what, p, "is a symbolic link; dojosim does not write through links "
@@ -130,7 +144,7 @@ def atomic_path(path, *, force: bool = False, what: str = "output", suffixes: tu
     tmp = Path(tmp_name)
     try:
         yield tmp
-        _fsync(tmp)
+        fsync_file(tmp)
         os.replace(tmp, p)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -160,7 +174,8 @@ def _written(path, force: bool) -> Path:
     return p.resolve() if force and p.is_symlink() else p
 
 
-def _fsync(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush ``path``'s bytes to disk (before the rename that publishes it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -121,6 +121,8 @@ class Strategy(SpecModel):
 
     @classmethod
     def from_dict(cls, data: dict, path: str = "strategy") -> "Strategy":
+        if data is not None and not isinstance(data, dict):
+            raise StrategyError(path, f"expected a mapping of strategy fields, got {type(data).__name__}")
         data = {k: v for k, v in (data or {}).items() if v is not None or k == "micro_batch"}
         try:
             return cls.model_validate(data)

@@ -102,7 +102,12 @@ def parse_yaml(text: str, where: str) -> Any:
     """The YAML document in ``text``; anything wrong is a `SpecError` at ``where`` with its line."""
     if not isinstance(text, str):
         raise SpecError(where, f"expected YAML text, got {type(text).__name__}")
-    loader = StrictLoader(text)
+    try:
+        loader = StrictLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character the YAML spec does not allow
+        line = text[:exc.position].count("\n") + 1
+        raise SpecError(where, f"cannot read YAML at line {line}: character #x{exc.character:04x} "
+                               "is not allowed in YAML text") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -130,11 +135,11 @@ def read_text(path: str | os.PathLike, where: str, max_bytes: int | None = None)
     p = Path(path)
     if "\x00" in str(p):
         raise SpecError(where, "a file path cannot contain a NUL byte")
-    if not p.exists():
-        raise SpecError(where, f"no such file: {str(p)!r}")
-    if not p.is_file():
-        raise SpecError(where, f"not a regular file: {str(p)!r}")
     try:
+        if not p.exists():
+            raise SpecError(where, f"no such file: {str(p)!r}")
+        if not p.is_file():
+            raise SpecError(where, f"not a regular file: {str(p)!r}")
         with p.open("rb") as fh:
             data = fh.read(limit + 1)
     except OSError as exc:

@@ -95,6 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:  # `dojosim ... | head`: the reader left; nothing to say
         sys.stderr.close()
         sys.exit(0)
+    except OSError as err:
+        # A path the user gave that the system refuses (a name too long, a permission); the
+        # readers and writers turn the usual cases into SpecErrors, this catches the rest.
+        name = str(err.filename or "")
+        name = f"{name[:80]}…: " if len(name) > 80 else (f"{name}: " if name else "")
+        fail(f"error: {name}{err.strerror or err}")
     sys.exit(code if isinstance(code, int) else 0)
 
 

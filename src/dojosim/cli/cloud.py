@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from ..errors import SpecError
-from ._app import JSON_OPTION, app, console, emit_json
+from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json
 
 
 def _list(text: Optional[str]) -> list[str]:
@@ -45,6 +45,8 @@ def cloud_cmd(
     workload: Optional[str] = typer.Option(None, "--workload", help="Workload of jobs whose file gives none (zoo name or run file)."),
     fixed_gpus: Optional[float] = typer.Option(None, "--size", help="Synthetic: every job asks for this many GPUs."),
     elastic: float = typer.Option(0.0, "--elastic-share", help="Synthetic: share of jobs accepting half to twice their size."),
+    size_median: Optional[float] = typer.Option(None, "--size-median", help="Synthetic: median job size in GPUs (default 2)."),
+    size_sigma: Optional[float] = typer.Option(None, "--size-sigma", help="Synthetic: log-normal sigma of sizes (default 1.5)."),
     at: Optional[float] = typer.Option(None, "--at", help="Hours into the stream for the occupancy map (default: half-way)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write utilization, wait CDF and occupancy plots here."),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report section to this file."),
@@ -54,13 +56,19 @@ def cloud_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (searches, sweep points)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Sweep results directory (default out/sweeps/cloud)."),
     json_: bool = JSON_OPTION,
+    force: bool = FORCE_OPTION,
 ) -> None:
     """Many tenants on one machine: partitions, a job queue, utilization, waits and price.
 
     Example: dojosim cloud --synthetic 200 --system dojo-exapod --compare h100-dgx
     """
+    from ..outfile import check_output, write_text
     from ..plan.cloud import read_jobs, run_cloud
     from ..plan.cloud import synthetic as draw
+
+    check_plot_dir(plot, force)
+    if html_out is not None:
+        check_output(html_out, force=force, what="--html")
 
     if (jobs_file is None) == (synthetic is None):
         raise SpecError("jobs", "give a jobs file or --synthetic N (one of them)")
@@ -70,7 +78,8 @@ def cloud_cmd(
                _seeds(seeds) if seeds else [seed], _list(policies) or [policy], executor, workers, out, json_)
         return
     if synthetic is not None:
-        jobs = draw(synthetic, seed, fixed_gpus=fixed_gpus, elastic=elastic)
+        shape = {k: v for k, v in (("size_median", size_median), ("size_sigma", size_sigma)) if v is not None}
+        jobs = draw(synthetic, seed, fixed_gpus=fixed_gpus, elastic=elastic, **shape)
         load = 0.9 if load is None else load
         base = None
     else:
@@ -79,8 +88,6 @@ def cloud_cmd(
     snapshot = None if at is None else at * 3600.0
     if at is not None and not (at >= 0 and at < 1e6):
         raise SpecError("at", f"must be hours >= 0, got {at!r}")
-    if snapshot is None:
-        snapshot = jobs[-1].arrival / 2 if load is None else None
     res = run_cloud(jobs, system, count, policy, load=load, compare=others, scatter=scatter, price=price,
                     instance_name=instance, snapshot_at=snapshot, base_dir=base, workers=workers,
                     keep_cells=False)
@@ -88,13 +95,11 @@ def cloud_cmd(
     if plot is not None:
         from ..report.cloud import write_plots
 
-        written += write_plots(res, plot)
+        written += write_plots(res, plot, force=force)
     if html_out is not None:
         from ..report.cloud import render_cloud_report
 
-        html_out.parent.mkdir(parents=True, exist_ok=True)
-        html_out.write_text(render_cloud_report(res), encoding="utf-8")
-        written.append(html_out)
+        written.append(write_text(html_out, render_cloud_report(res), force=force, what="--html"))
     if json_:
         emit_json({"policy": policy, "load": load, "jobs": len(jobs), "searches": res["searches"],
                    "wall_s": res["wall_s"], "systems": [r.summary for r in res["runs"]],
@@ -109,19 +114,22 @@ def _print(res: dict) -> None:
     from ..report.cloud import rows
 
     rs = rows(res)
-    t = Table(title=f"{len(res['jobs']):,} jobs, policy {res['policy']}", title_justify="left")
-    cols = [("system", "system"), ("size", "size"), ("util", "utilization"), ("frag", "fragmentation"),
-            ("wait p50", "wait p50"), ("wait p99", "wait p99"), ("jobs/day", "jobs/day")]
+    t = Table(title=f"{len(res['jobs']):,} jobs, policy {res['policy']}", title_justify="left", show_edge=False)
+    cols = [("system", "system"), ("util", "utilization"), ("frag", "fragmentation"),
+            ("held", "held"), ("wait p50", "wait p50"), ("wait p99", "wait p99"), ("jobs/day", "jobs/day")]
     for name, _ in cols:
         t.add_column(name, justify="left" if name in ("system", "size") else "right")
     for r in rs:
         t.add_row(*[r[k] for _, k in cols])
     console.print(t)
-    m = Table(title="money per grain-hour (tile, node, cube)", title_justify="left")
-    for name in ("system", "cost", "break-even"):
-        m.add_column(name, justify="left" if name == "system" else "right")
+    console.print("util: busy share of the machine; frag: free but no waiting job fits; held: free, a "
+                  "waiting job fits, the policy holds it back (order, reservation). Averages over the "
+                  "arrivals, first 10% left out (warm-up).", markup=False)
+    m = Table(title="size, power and money per grain-hour", title_justify="left", show_edge=False)
+    for name in ("system", "size", "power", "cost", "break-even"):
+        m.add_column(name, justify="left" if name in ("system", "size") else "right")
     for r in rs:
-        m.add_row(r["system"], r["cost/grain-h"], r["break-even/grain-h"])
+        m.add_row(r["system"], r["size"], r["power"], r["cost/grain-h"], r["break-even/grain-h"])
     console.print(m)
     run0 = res["runs"][0].summary
     gc = run0.get("gpu_cloud") or {}

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ..errors import SpecError
 from . import _inputs as _in
-from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive, wrote
+from ._app import FORCE_OPTION, JSON_OPTION, app, check_plot_dir, console, emit_json, is_interactive, print_table, wrote
 from ._ranges import RANGE_NOTE, SAMPLES_OPTION, SEED_OPTION, span, spread_json
 
 PLOT_OPTION = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory.")
@@ -242,15 +242,16 @@ def validate_cmd(
     if json_:
         emit_json(result)
         return
-    t = Table(title=f"validation: {cases if cases is not None else 'published cases (built in)'}")
-    t.add_column("case", overflow="fold")
-    for col, j in (("measured s", "right"), ("predicted s", "right"), ("error", "right"),
-                   ("q", "left"), ("note", "left")):
-        t.add_column(col, justify=j)
-    for r in result["cases"]:
-        t.add_row(r["id"], f"{r['measured_step_time_s']:.4g}", f"{r['predicted_step_time_s']:.4g}",
-                  f"{r['error']:+.1%}", r["quality"], "; ".join(r["notes"]))
-    console.print(t)
+    from ..report.table import Col
+
+    rows = [[r["id"], f"{r['measured_step_time_s']:.4g}", f"{r['predicted_step_time_s']:.4g}", f"{r['error']:+.1%}",
+             r["quality"]] for r in result["cases"]]
+    print_table(f"validation: {cases if cases is not None else 'published cases (built in)'}",
+                [Col("case", "left", wrap=True), Col("measured s"), Col("predicted s"), Col("error"),
+                 Col("q", "left")], rows)
+    for r in result["cases"]:  # notes under the table, so the numbers keep one line each
+        if r["notes"]:
+            console.print(f"{r['id']}: {'; '.join(r['notes'])}", markup=False)
     if result["count"]:
         console.print(f"{result['count']} cases: median |error| {result['median_abs_error']:.1%}, "
                       f"mean {result['mean_abs_error']:.1%}, p90 {result['p90_abs_error']:.1%}, "

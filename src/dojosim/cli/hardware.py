@@ -16,13 +16,14 @@ from ._ranges import RANGE_NOTE, SAMPLES_OPTION, SEED_OPTION, span
 _BEST_DTYPES = ("bf16", "cfp8", "fp16", "int8", "fp32")
 
 
-def _q(system, path: str, value: float | None, dim: str) -> str:
+def _q(system, path: str, value: float | None, dim: str, binary: bool = False) -> str:
+    """A preset figure with its range and assumed mark; ``binary``: bytes in GiB (HBM, as vendors state it)."""
     if value is None:
         return "-"
     src = system.sources.get(path)
-    text = units.format(value, dim)
+    text = units.format(value, dim, binary=binary)
     if src is not None and src.range:
-        text += f" [{units.format(src.range[0], dim)} – {units.format(src.range[1], dim)}]"
+        text += f" [{units.format(src.range[0], dim, binary=binary)} – {units.format(src.range[1], dim, binary=binary)}]"
     return _mark(text, bool(src and src.assumed))
 
 
@@ -95,7 +96,7 @@ def _show_tree(system, t: dict) -> Tree:
             pp = f"{p}.memory_pools[{j}]"
             cnt = system.sources.get(f"{pp}.count")
             node.add(f"{_mark(str(pool.count), bool(cnt and cnt.assumed))} × {pool.name}: "
-                     f"{_q(system, pp + '.capacity_bytes', pool.capacity_bytes, 'bytes')}, "
+                     f"{_q(system, pp + '.capacity_bytes', pool.capacity_bytes, 'bytes', binary=True)}, "
                      f"{_q(system, pp + '.bandwidth', pool.bandwidth, 'bandwidth')}, "
                      f"link {_q(system, pp + '.link_bandwidth', pool.link_bandwidth, 'bandwidth')}")
         if lv.power_overhead_w or lv.cost_overhead_usd:
@@ -108,7 +109,7 @@ def _show_tree(system, t: dict) -> Tree:
     chip.add(f"SRAM {_q(system, 'chip.sram_bytes', c.sram_bytes, 'bytes')} at "
              f"{_q(system, 'chip.sram_bandwidth', c.sram_bandwidth, 'bandwidth')}")
     if c.dram_bytes:
-        chip.add(f"HBM/DRAM {_q(system, 'chip.dram_bytes', c.dram_bytes, 'bytes')} at "
+        chip.add(f"HBM/DRAM {_q(system, 'chip.dram_bytes', c.dram_bytes, 'bytes', binary=True)} at "
                  f"{_q(system, 'chip.dram_bandwidth', c.dram_bandwidth, 'bandwidth')}")
     chip.add(f"TDP {_q(system, 'chip.tdp_w', c.tdp_w, 'power')}, price {_q(system, 'chip.price_usd', c.price_usd, 'money')}")
     tot = tree.add(Text("totals", style="bold"))
@@ -233,17 +234,16 @@ def capacity(
     if json_out:
         emit_json(rows)
         return
-    table = Table(title=f"capacity for {units.format(rows[0]['target_flops'], 'flops')} peak {dtype}")
-    table.add_column("system", no_wrap=True, min_width=13)
-    for col in ("chips", "rack", "racks", "power", "price", "power/chip"):
-        table.add_column(col, justify="left" if col == "rack" else "right")
-    for r in rows:
-        a = set(r["assumed"])
-        table.add_row(r["system"], _est(f"{r['chips']:,}", "chips" in a), f"{r['rack']} ({r['chips_per_rack']})",
-                      _est(f"{r['racks']:,}", "racks" in a), _est(units.format(r["power_w"], "power"), "power_w" in a),
-                      _est(units.format(r["price_usd"], "money"), "price_usd" in a),
-                      units.format(r["power_per_chip_w"], "power"))
-    console.print(table)
+    from ..report.table import Col
+
+    table = [[r["system"], _est(f"{r['chips']:,}", "chips" in r["assumed"]), f"{r['rack']} ({r['chips_per_rack']})",
+              _est(f"{r['racks']:,}", "racks" in r["assumed"]),
+              _est(units.format(r["power_w"], "power"), "power_w" in r["assumed"]),
+              _est(units.format(r["price_usd"], "money"), "price_usd" in r["assumed"]),
+              units.format(r["power_per_chip_w"], "power")] for r in rows]
+    print_table(f"capacity for {units.format(rows[0]['target_flops'], 'flops')} peak {dtype}",
+                [Col("system", "left"), Col("chips"), Col("rack (chips)", "left", wrap=True), Col("racks"),
+                 Col("power"), Col("price"), Col("power/chip")], table)
     if samples:
         from ..report.table import Col
 

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from .. import units
 from ..errors import SpecError, UnknownNameError
-from ._app import JSON_OPTION, app, console, emit_json
+from ._app import JSON_OPTION, app, console, emit_json, print_table
+from ..report.table import Col
 
 # Activation bytes are shown for 2-byte (fp16/bf16) activations: the graph counts elements.
 ACTIVATION_BYTES_PER_ELEMENT = 2
@@ -111,17 +112,13 @@ def _print(s: dict) -> None:
         if s[key] is not None:
             head.add_row(key, f"{s[key]:,}")
     console.print(head)
-    blocks = Table(title="blocks, per sample (count N: stored once, repeated N times)")
-    blocks.add_column("block", no_wrap=True, min_width=12)
-    for col in ("x", "layer", "ops", "params", "fwd FLOP", "share", "saved"):
-        blocks.add_column(col, justify="right", no_wrap=True)
     total = s["flops_fwd_per_sample"] or 1.0
-    for b in s["blocks"]:
-        blocks.add_row(b["name"], str(b["count"]), "yes" if b["layer"] else "", str(b["ops"]),
-                       fmt(b["params"], "count", 3), fmt(b["flops_fwd_per_sample"], "flop", 3),
-                       f"{100 * b['flops_fwd_per_sample'] / total:.1f}%",
-                       fmt(b["activation_bytes_per_sample"], "bytes", 3))
-    console.print(blocks)
+    rows = [[b["name"], str(b["count"]), "yes" if b["layer"] else "", str(b["ops"]), fmt(b["params"], "count", 3),
+             fmt(b["flops_fwd_per_sample"], "flop", 3), f"{100 * b['flops_fwd_per_sample'] / total:.1f}%",
+             fmt(b["activation_bytes_per_sample"], "bytes", 3)] for b in s["blocks"]]
+    print_table("blocks, per sample (count N: stored once, repeated N times)",
+                [Col("block", "left", wrap=True), Col("x"), Col("layer"), Col("ops"), Col("params"),
+                 Col("fwd FLOP"), Col("share"), Col("saved")], rows)
     if "ops" in s:
         table = Table(title="ops, per sample (of one repetition of their block)")
         table.add_column("block / op", no_wrap=True)

@@ -98,7 +98,11 @@ def load_system(ref: str | os.PathLike, devices: int | None = None) -> System:
     if not isinstance(ref, (str, os.PathLike)) or not os.fspath(ref):
         raise SpecError("system", f"expected a preset name or a system file path, got {ref!r}")
     ref_s = os.fspath(ref)
-    if _looks_like_path(ref_s) or (Path(ref_s).is_file() and ref_s not in _registry()):
+    try:
+        is_file = Path(ref_s).is_file()
+    except OSError:  # a name too long for a path: it can only be a (wrong) preset name
+        is_file = False
+    if _looks_like_path(ref_s) or (is_file and ref_s not in _registry()):
         system = load_file(ref_s)
     else:
         system = _preset(ref_s)

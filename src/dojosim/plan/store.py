@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import SpecError
+from ..outfile import fsync_file
 
 MANIFEST = "sweep.json"
 LOCK = "writer.lock"
@@ -137,7 +138,7 @@ class Store:
         name = f"part-{len(self.parts()):06d}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = self.path / f".tmp-{name}"
         df.to_parquet(tmp, index=False)
-        self._fsync(tmp)
+        fsync_file(tmp)
         os.replace(tmp, self.path / name)
         self._fsync_dir()
         return self.path / name
@@ -159,17 +160,9 @@ class Store:
     def _write_atomic(self, target: Path, data: bytes) -> None:
         tmp = target.with_name(f".tmp-{target.name}-{uuid.uuid4().hex[:8]}")
         tmp.write_bytes(data)
-        self._fsync(tmp)
+        fsync_file(tmp)
         os.replace(tmp, target)
         self._fsync_dir()
-
-    @staticmethod
-    def _fsync(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def _fsync_dir(self) -> None:
         try:

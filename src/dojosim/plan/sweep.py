@@ -464,7 +464,10 @@ def run_sweep(spec: dict | str | os.PathLike, out: str | os.PathLike, *, resume:
     if evaluator is not None and not callable(evaluator):
         raise SpecError("evaluator", f"expected a function (params, spec) -> row, got {type(evaluator).__name__}")
     fn = evaluator or resolve_evaluator(spec.get("evaluator"))
-    workers = cap_workers(workers)
+    # Local workers are processes on this machine: at most one per core. Ray's are tasks in
+    # flight on a cluster that may be far larger than this machine.
+    workers = (cap_workers(workers) if executor == "local"
+               else check_int(workers or os.cpu_count() or 1, "workers", high=limits.MAX_DEVICES))
     check_int(chunk, "chunk", high=limits.MAX_SWEEP_POINTS)
     if not isinstance(out, (str, os.PathLike)):
         raise SpecError("out", f"expected a directory path, got {type(out).__name__}")
@@ -515,6 +518,8 @@ def _progress(enabled: bool, total: int, completed: int):
 
 def load_results(path: str | os.PathLike):
     """The results of a sweep as a pandas DataFrame (one row per point, in point order)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise SpecError("results", f"expected a directory path, got {type(path).__name__}")
     p = Path(path)
     if not p.is_dir():
         raise SpecError("results", f"no sweep results at {path}")

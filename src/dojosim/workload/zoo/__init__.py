@@ -165,6 +165,8 @@ def configure(name: str, overrides: dict, path: str = "") -> tuple[Family, dict,
 
 def build(name: str, *, _path: str = "", **overrides) -> Model:
     """The op graph of zoo model ``name`` (a family or a preset) with ``overrides`` applied."""
+    if not isinstance(name, str):
+        raise SpecError(f"{_path}.model" if _path else "model", f"expected a zoo model name, got {name!r}")
     fam, cfg, label = configure(name, overrides, _path)
     try:
         return fam.builder(cfg, label)
