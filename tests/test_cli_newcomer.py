@@ -113,3 +113,9 @@ def test_the_readme_python_example_runs(capsys):
     exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert out.startswith("Estimate: gpt3-175b on a100-80gb-dgx (1,024 devices)")
+
+
+def test_compare_takes_the_megatron_batch_spelling(capsys):
+    out = json.loads(run(["compare", "--model", "gpt", "--set", "layers=4", "--systems", "dojo-tile,a100-80gb-dgx",
+                          "--normalize", "chips", "--global-batch-size", "200", "--json"], capsys).out)
+    assert all(r["global_batch"] == 200 for r in out["rows"])
