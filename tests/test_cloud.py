@@ -234,3 +234,16 @@ def test_gpu_cluster_break_even_is_the_instance_price():
     res = run_cloud(synthetic(200, seed=4), "h100-dgx", 64, "best-fit", load=0.8, search_fn=fake_search)
     s = res["runs"][0].summary
     assert s["gpu_cloud"]["break_even_usd_per_grain_hour"] == pytest.approx(98.32, rel=1e-9)
+
+
+def test_seeds_and_policies_run_through_the_sweep_store(tmp_path):
+    from dojosim.plan.cloud.sweep import evaluate, sweep_spec
+    from dojosim.plan.sweep import load_results, run_sweep
+
+    spec = sweep_spec({"synthetic": 12, "system": "dojo-exapod", "count": 1, "load": 0.9}, [0, 1],
+                      ["backfill", "fifo"])
+    stats = run_sweep(spec, tmp_path / "s", workers=1, evaluator=evaluate)
+    assert stats["points"] == 4 and stats["errors"] == 0
+    df = load_results(tmp_path / "s")
+    assert set(df["param.cloud.policy"]) == {"backfill", "fifo"}
+    assert df["dojo.utilization"].between(0, 1).all()

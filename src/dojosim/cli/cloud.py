@@ -134,9 +134,11 @@ def _print(res: dict) -> None:
     run0 = res["runs"][0].summary
     gc = run0.get("gpu_cloud") or {}
     if gc:
+        lo, hi = gc["usd_per_hour_range"]
+        span = f" (range ${lo:,.2f}-{hi:,.2f}/h: break-even {rs[0]['break-even range']})" if lo != hi else ""
         console.print(f"break-even: the price per grain-hour at which the stream costs what it costs on "
-                      f"{gc['name']} at ${gc['usd_per_hour']:,.2f}/h ≈ (assumed; {gc['source']}). Cost: "
-                      f"price paid off over 4 years plus energy at the utilization reached.", markup=False)
+                      f"{gc['name']} at ${gc['usd_per_hour']:,.2f}/h ≈ (assumed; {gc['source']}){span}. "
+                      f"Cost: price paid off over 4 years plus energy at the utilization reached.", markup=False)
     rej = sum(r.summary["rejected"] for r in res["runs"])
     if rej:
         console.print(f"{rej:,} job placements rejected (no partition fits them); see --json", markup=False)

@@ -151,6 +151,7 @@ def rows(result: dict) -> list[dict]:
             "jobs/day": f"{s['jobs_per_day']:,.0f}",
             "cost/grain-h": _usd(s.get("cost_usd_per_grain_hour")),
             "break-even/grain-h": _usd(gc.get("break_even_usd_per_grain_hour")) + " ≈ (assumed)" if gc else "n/a",
+            "break-even range": ("–".join(_usd(x) for x in gc["break_even_range"])) if gc else "n/a",
         })
     return out
 

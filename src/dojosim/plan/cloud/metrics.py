@@ -44,8 +44,10 @@ def instance(name: str) -> dict:
         raise UnknownNameError("instance", name, table, what="instance")
     rec = table[name]
     price = rec["usd_per_hour"]
+    value = float(price["value"])
+    low, high = (float(x) for x in price.get("range") or (value, value))
     return {"name": name, "description": rec["description"], "gpus": int(rec["gpus"]), "system": rec["system"],
-            "usd_per_hour": float(price["value"]), "usd_per_gpu_hour": float(price["value"]) / int(rec["gpus"]),
+            "usd_per_hour": value, "usd_per_hour_range": (low, high), "usd_per_gpu_hour": value / int(rec["gpus"]),
             "source": price.get("source", ""), "assumed": bool(price.get("assumed", False))}
 
 
@@ -134,8 +136,11 @@ def summarize(jobs, prepared, sim, pool, timings, work, *, price_per_grain_hour:
         out["profit_usd"] = out["revenue_usd"] - cost
     if gpu_bill_usd is not None and grain_hours:
         inst = instance(instance_name)
-        out["gpu_cloud"] = {**inst, "bill_usd": gpu_bill_usd,
-                            "break_even_usd_per_grain_hour": gpu_bill_usd / grain_hours}
+        be = gpu_bill_usd / grain_hours
+        low, high = inst["usd_per_hour_range"]
+        # the bill is linear in the instance price, so its range carries straight through
+        out["gpu_cloud"] = {**inst, "bill_usd": gpu_bill_usd, "break_even_usd_per_grain_hour": be,
+                            "break_even_range": (be * low / inst["usd_per_hour"], be * high / inst["usd_per_hour"])}
     return out
 
 
