@@ -367,6 +367,29 @@ def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float
     return out
 
 
+def _staged_partitions(partitions, parts: Parts, stages) -> list[list]:
+    """[block, partition, pipeline stage] of a spatial split: the blocks before the layers run
+    on the first stage, those after on the last, each layer block where its layers fall."""
+    if not partitions:
+        return []
+    bounds, acc = [], 0.0
+    for n in stages:
+        acc += n
+        bounds.append(acc)
+    stage_of = {}
+    done = 0.0
+    for b in parts.layers:   # a non-layer block between layers goes where it falls
+        mid = done + (b.count / 2.0 if b.layer else 0.0)
+        stage_of[b.name] = next((i for i, e in enumerate(bounds) if mid <= e + 1e-9), len(bounds) - 1)
+        done += b.count if b.layer else 0
+    last = len(stages) - 1
+    for b in parts.pre:
+        stage_of.setdefault(b.name, 0)
+    for b in parts.post:
+        stage_of.setdefault(b.name, last)
+    return [[name, part, stage_of.get(name, 0)] for name, part in partitions]
+
+
 def _shares(seconds: dict[str, float]) -> dict[str, float]:
     """Each key's share of the total (what bound the ops' time, forward + backward)."""
     total = sum(seconds.values())
@@ -541,7 +564,7 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
                "edge_activation_bytes": edge_acts, "streamed_bytes_per_step": moved,
                "input_s": t_in, "layers_per_device": layers_dev,
                "stage_layers": list(stages), "input": input_info, "op_bounds": _shares(op_bounds),
-               "partitions": [list(p) for p in costs.partitions],
+               "partitions": _staged_partitions(costs.partitions, parts, stages),
                # what the timeline needs to replay the step to the same total: the part of each
                # micro-batch's compute spent waiting on streamed operands, and the fp8 weight cast
                "stream_per_micro_batch_s": comp.stream_mb_s, "fp8_weight_cast_s": comp.weight_cast_s},
