@@ -247,3 +247,13 @@ def test_seeds_and_policies_run_through_the_sweep_store(tmp_path):
     df = load_results(tmp_path / "s")
     assert set(df["param.cloud.policy"]) == {"backfill", "fifo"}
     assert df["dojo.utilization"].between(0, 1).all()
+
+
+def test_oversized_job_file_is_refused_before_reading(tmp_path, monkeypatch):
+    from dojosim.plan.cloud import jobs as jobs_mod
+
+    p = tmp_path / "big.csv"
+    p.write_text("arrival,size,samples\n" + "0,1,10\n" * 100)
+    monkeypatch.setattr(jobs_mod, "MAX_FILE_BYTES", 100)
+    with pytest.raises(SpecError, match="at most"):
+        read_jobs(p, "gpt")

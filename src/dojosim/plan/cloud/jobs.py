@@ -38,6 +38,7 @@ DEFAULT_MIX = (("resnet50", 0.4), ("vit-l16", 0.3), ("gpt", 0.3))
 # Assumed, range 64-2048 (typical ResNet/ViT/GPT fine-tuning batches).
 DEFAULT_BATCH = 256
 MAX_JOBS = 5_000_000
+MAX_FILE_BYTES = 1 << 30       # a job file larger than 1 GiB is refused before it is read
 
 # Column names of the public traces -> our fields (the first present wins).
 ALIASES = {
@@ -140,6 +141,8 @@ def read_jobs(path: str | os.PathLike, default_workload: str | None = None) -> l
     where = p.name
     if not p.is_file():
         raise SpecError("jobs", f"no such file: {str(p)!r}")
+    if p.stat().st_size > MAX_FILE_BYTES:
+        raise SpecError(where, f"{p.stat().st_size / 2**30:.1f} GiB; a job file may hold at most 1 GiB")
     suffix = p.suffix.lower()
     if suffix in (".yaml", ".yml"):
         from ...yamlfile import read_yaml
