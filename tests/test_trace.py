@@ -208,3 +208,39 @@ def test_activation_counters_follow_1f1b(tmp_path):
         # 1F1B holds at most p - s micro-batches on stage s, and ends the step holding none.
         assert max(vals) == pytest.approx(peak * (p - stage) / p)
         assert vals[-1] == 0
+
+
+@pytest.mark.parametrize("split", [
+    dict(dp=16, micro_batch=1, global_batch=32),
+    dict(dp=1, tp=4, pp=4, micro_batch=1, global_batch=16, recompute="full"),
+    dict(dp=1, tp=4, pp=4, interleave=2, micro_batch=1, global_batch=16),
+    dict(dp=1, tp=4, pp=4, micro_batch=1, global_batch=8, schedule="gpipe"),
+    dict(dp=4, tp=4, micro_batch=1, global_batch=16, zero=3),
+    dict(dp=2, tp=2, cp=2, pp=2, micro_batch=1, global_batch=8, zero=1),
+])
+def test_the_timeline_replays_the_engines_schedule_to_its_step_time(split):
+    """Each slot holds what the engine charges one micro-batch chunk, so the replayed schedule
+    (bubbles from the schedule itself) ends exactly at the estimate's step time."""
+    from dojosim import Strategy
+    from dojosim.engine import estimate
+    from dojosim.hardware import load_system
+    from dojosim.report.timeline import timeline
+    from dojosim.workload import build
+
+    model = build("gpt", layers=8, hidden=512, heads=8, seq_len=512, vocab=8000)
+    est = estimate(model, load_system("a100-80gb-dgx", devices=16), Strategy(**split))
+    tl = timeline(est)
+    assert not tl.truncated and tl.step_time_s == pytest.approx(est.step_time_s, rel=1e-9)
+    assert not tl.notes
+
+
+def test_an_input_bound_dojo_step_replays_to_its_step_time():
+    from pathlib import Path
+
+    from dojosim.engine import estimate
+    from dojosim.report.timeline import timeline
+    from dojosim.run import load_run
+
+    r = load_run(Path(__file__).resolve().parents[1] / "examples" / "fsd-dojo-tile.yaml")
+    est = estimate(r.model, r.system, r.strategy)
+    assert timeline(est).step_time_s == pytest.approx(est.step_time_s, rel=1e-9)

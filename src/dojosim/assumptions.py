@@ -173,6 +173,11 @@ class Assumptions:
         "ZeRO-3 runs on Selene are bound by the per-GPU port, not the node (Narayanan et al. SC'21, "
         "Table 2); frameworks issue sharded collectives on the flat data-parallel group")
 
+    moe_all_to_alls_per_pass: float = _f(
+        2.0, "pos",
+        "a mixture-of-experts layer sends its tokens to their experts and the results back: one "
+        "all-to-all to dispatch and one to combine in each pass (Lepikhin et al. 2020, GShard §2.2)")
+
     # --- communication -------------------------------------------------------------------------
     comm_bandwidth_efficiency: float = _f(
         0.85, "fraction",

@@ -53,13 +53,15 @@ def _short(v: float, dim: str) -> str:
 
 def print_types(result: dict) -> None:
     wls = result["workloads"]
-    t = _table("system types (per unit = one copy of the preset)",
-               ["type", "vendor", "dev/unit", "price", "power"] + [f"{w[:9]} eq" for w in wls], left=("type", "vendor"))
+    mix = result["quarters"][-1]["mix"]
+    t = _table(f"system types: one unit = one copy of the preset; H100-eq of the workload mix at "
+               f"{result['quarters'][-1]['quarter']} (per workload: --json)",
+               ["type", "vendor", "devices", "price", "power", "H100-eq"], left=("type", "vendor"))
     for name, ty in result["types"].items():
-        t.add_row(name[:14], ty["vendor"], f"{ty['devices_per_unit']:,}",
+        eq = sum(mix[w] * ty["h100_eq_per_device"][w] for w in wls) * ty["devices_per_unit"]
+        t.add_row(name[:16], ty["vendor"], f"{ty['devices_per_unit']:,}",
                   _m(_short(ty["price_usd_per_unit"], "money"), "price" in ty["assumed"]),
-                  _m(_short(ty["power_w_per_unit"], "power"), "power" in ty["assumed"]),
-                  *(f"{ty['h100_eq_per_device'][w] * ty['devices_per_unit']:,.2f}" for w in wls))
+                  _m(_short(ty["power_w_per_unit"], "power"), "power" in ty["assumed"]), f"{eq:,.2f}")
     t.print()
     ref = result["reference"]
     for w, r in ref.items():

@@ -17,10 +17,6 @@ def default_claims_dir() -> Path:
     return _REPO_CLAIMS if _REPO_CLAIMS.is_dir() else Path("examples/claims")
 
 
-def _short(x: float) -> str:
-    return f"{x:,.3g}" if abs(x) < 1e4 else f"{x:.3g}"
-
-
 @app.command("claims")
 def claims_cmd(
     directory: Optional[Path] = typer.Option(None, "--dir", help="Directory of claim files "
@@ -35,6 +31,7 @@ def claims_cmd(
     """
     from ..outfile import check_output, write_text
     from ..plan.claims import ledger
+    from ..report.claims_html import _need_text, _num, claimed_text
 
     if html is not None:
         check_output(html, force=force, what="--html")
@@ -57,15 +54,13 @@ def claims_cmd(
     t.add_column("ratio", justify="right")
     t.add_column("", justify="left")
     for e in entries:
-        t.add_row(e.id, f"{e.compare} {_short(e.claimed)}", _short(e.predicted), f"{e.ratio:.2f}",
-                  "meets" if e.hit else "misses")
+        d = e.to_dict()
+        t.add_row(e.id, claimed_text(d), _num(e.predicted, e.unit), f"{e.ratio:.2f}", "meets" if e.hit else "misses")
     console.print(t)
     for e in entries:
         if e.needs:
             console.print(f"{e.id}: what would have to be true (each alone):", markup=False)
             for n in e.needs:
-                from ..report.claims_html import _need_text
-
                 console.print(f"  {_need_text(n)}", markup=False)
     if written:
         console.print(f"wrote {written}", markup=False)

@@ -45,6 +45,8 @@ def cloud_cmd(
     workload: Optional[str] = typer.Option(None, "--workload", help="Workload of jobs whose file gives none (zoo name or run file)."),
     fixed_gpus: Optional[float] = typer.Option(None, "--size", help="Synthetic: every job asks for this many GPUs."),
     elastic: float = typer.Option(0.0, "--elastic-share", help="Synthetic: share of jobs accepting half to twice their size."),
+    size_median: Optional[float] = typer.Option(None, "--size-median", help="Synthetic: median job size in GPUs (default 2)."),
+    size_sigma: Optional[float] = typer.Option(None, "--size-sigma", help="Synthetic: log-normal sigma of sizes (default 1.5)."),
     at: Optional[float] = typer.Option(None, "--at", help="Hours into the stream for the occupancy map (default: half-way)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write utilization, wait CDF and occupancy plots here."),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report section to this file."),
@@ -76,7 +78,8 @@ def cloud_cmd(
                _seeds(seeds) if seeds else [seed], _list(policies) or [policy], executor, workers, out, json_)
         return
     if synthetic is not None:
-        jobs = draw(synthetic, seed, fixed_gpus=fixed_gpus, elastic=elastic)
+        shape = {k: v for k, v in (("size_median", size_median), ("size_sigma", size_sigma)) if v is not None}
+        jobs = draw(synthetic, seed, fixed_gpus=fixed_gpus, elastic=elastic, **shape)
         load = 0.9 if load is None else load
         base = None
     else:
@@ -85,8 +88,6 @@ def cloud_cmd(
     snapshot = None if at is None else at * 3600.0
     if at is not None and not (at >= 0 and at < 1e6):
         raise SpecError("at", f"must be hours >= 0, got {at!r}")
-    if snapshot is None:
-        snapshot = jobs[-1].arrival / 2 if load is None else None
     res = run_cloud(jobs, system, count, policy, load=load, compare=others, scatter=scatter, price=price,
                     instance_name=instance, snapshot_at=snapshot, base_dir=base, workers=workers,
                     keep_cells=False)
@@ -113,26 +114,31 @@ def _print(res: dict) -> None:
     from ..report.cloud import rows
 
     rs = rows(res)
-    t = Table(title=f"{len(res['jobs']):,} jobs, policy {res['policy']}", title_justify="left")
-    cols = [("system", "system"), ("size", "size"), ("util", "utilization"), ("frag", "fragmentation"),
-            ("wait p50", "wait p50"), ("wait p99", "wait p99"), ("jobs/day", "jobs/day")]
+    t = Table(title=f"{len(res['jobs']):,} jobs, policy {res['policy']}", title_justify="left", show_edge=False)
+    cols = [("system", "system"), ("util", "utilization"), ("frag", "fragmentation"),
+            ("held", "held"), ("wait p50", "wait p50"), ("wait p99", "wait p99"), ("jobs/day", "jobs/day")]
     for name, _ in cols:
         t.add_column(name, justify="left" if name in ("system", "size") else "right")
     for r in rs:
         t.add_row(*[r[k] for _, k in cols])
     console.print(t)
-    m = Table(title="money per grain-hour (tile, node, cube)", title_justify="left")
-    for name in ("system", "cost", "break-even"):
-        m.add_column(name, justify="left" if name == "system" else "right")
+    console.print("util: busy share of the machine; frag: free but no waiting job fits; held: free, a "
+                  "waiting job fits, the policy holds it back (order, reservation). Averages over the "
+                  "arrivals, first 10% left out (warm-up).", markup=False)
+    m = Table(title="size, power and money per grain-hour", title_justify="left", show_edge=False)
+    for name in ("system", "size", "power", "cost", "break-even"):
+        m.add_column(name, justify="left" if name in ("system", "size") else "right")
     for r in rs:
-        m.add_row(r["system"], r["cost/grain-h"], r["break-even/grain-h"])
+        m.add_row(r["system"], r["size"], r["power"], r["cost/grain-h"], r["break-even/grain-h"])
     console.print(m)
     run0 = res["runs"][0].summary
     gc = run0.get("gpu_cloud") or {}
     if gc:
+        lo, hi = gc["usd_per_hour_range"]
+        span = f" (range ${lo:,.2f}-{hi:,.2f}/h: break-even {rs[0]['break-even range']})" if lo != hi else ""
         console.print(f"break-even: the price per grain-hour at which the stream costs what it costs on "
-                      f"{gc['name']} at ${gc['usd_per_hour']:,.2f}/h ≈ (assumed; {gc['source']}). Cost: "
-                      f"price paid off over 4 years plus energy at the utilization reached.", markup=False)
+                      f"{gc['name']} at ${gc['usd_per_hour']:,.2f}/h ≈ (assumed; {gc['source']}){span}. "
+                      f"Cost: price paid off over 4 years plus energy at the utilization reached.", markup=False)
     rej = sum(r.summary["rejected"] for r in res["runs"])
     if rej:
         console.print(f"{rej:,} job placements rejected (no partition fits them); see --json", markup=False)

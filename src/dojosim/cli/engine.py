@@ -60,13 +60,17 @@ def with_ranges(out: dict, sampled) -> dict:
 
 
 def partition_runs(partitions) -> list[str]:
-    """Consecutive blocks on the same partition as one "first..last: partition" entry."""
+    """Consecutive blocks on the same partition (and pipeline stage) as one "first..last:
+    partition" entry; "stage N" is added when the blocks span several stages."""
+    staged = len({p[2] for p in partitions if len(p) > 2}) > 1
+    key = (lambda p: (p[1], p[2])) if staged else (lambda p: p[1])  # noqa: E731
     out, start = [], 0
     for i in range(1, len(partitions) + 1):
-        if i == len(partitions) or partitions[i][1] != partitions[start][1]:
+        if i == len(partitions) or key(partitions[i]) != key(partitions[start]):
             first, last = partitions[start][0], partitions[i - 1][0]
             name = first if first == last else f"{first}..{last}"
-            out.append(f"{name}: {partitions[start][1]}")
+            where = f" (stage {partitions[start][2]})" if staged else ""
+            out.append(f"{name}: {partitions[start][1]}{where}")
             start = i
     return out
 

@@ -105,7 +105,7 @@ def compare_cmd(
                                           help="Comma-separated presets; the first is the reference "
                                                "(default: dojo-exapod,h100-dgx)."),
     normalize: str = typer.Option("power", "--normalize", help="Equalize systems on chips, power or price."),
-    global_batch: Optional[int] = typer.Option(None, "--global-batch", help="Samples per step (default: the "
+    global_batch: Optional[int] = typer.Option(None, "--global-batch", "--global-batch-size", help="Samples per step (default: the "
                                                                              "model's, or one per device)."),
     objective: str = typer.Option("throughput", "--objective", help="What the split search optimizes: "
                                                                    "throughput, cost or energy."),

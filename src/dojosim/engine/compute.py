@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..workload.graph import COMPUTE_KINDS, Block, Op
 from ..assumptions import DEFAULT, Assumptions
 from .cores import CoreArray, make_core_array, matrix_time, vector_time
+from .precision import precision as precision_of
 
 # What bound each op's time, summed per block (BlockTime.bound_s), in this order: the matrix or
 # vector units, a D1 node's SRAM ports or mesh (engine/cores.py), the chip's memory (HBM or the
@@ -24,29 +25,13 @@ from .cores import CoreArray, make_core_array, matrix_time, vector_time
 BOUND_KEYS = ("matrix", "vector", "sram", "mesh", "memory", "stream", "overhead")
 _CORE_BOUND = {"mac": "matrix", "simd": "vector", "sram": "sram", "mesh": "mesh"}
 
-# Bytes per element of activations and weights in the working precision. Under fp8 training the
-# activations and master weights stay in 16-bit (Transformer Engine keeps bf16 copies); only the
-# GEMM inputs are cast, which `peak_for` reflects.
-ELEMENT_BYTES: dict[str, float] = {
-    "fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 2.0, "cfp8": 2.0,
-}
-
-# Which peak each precision's tensor ops use, with fallbacks when a chip does not list it.
-_PEAK_KEYS: dict[str, tuple[str, ...]] = {
-    "fp32": ("fp32",),
-    "tf32": ("tf32", "fp32"),
-    "bf16": ("bf16", "fp16"),
-    "fp16": ("fp16", "bf16"),
-    "fp8": ("fp8", "cfp8", "bf16", "fp16"),
-    "cfp8": ("cfp8", "fp8", "bf16", "fp16"),
-}
 # Vector (non tensor-core) work: norms, activations, softmax run on the fp32/vector units.
 _VECTOR_KEYS = ("fp32", "tf32", "bf16")
 
 
 def peak_for(peaks: dict[str, float], precision: str) -> float:
     """Peak FLOP/s of the chip's tensor units in ``precision`` (first listed fallback)."""
-    for key in _PEAK_KEYS.get(precision, (precision,)):
+    for key in precision_of(precision).peak_keys:
         value = peaks.get(key)
         if value:
             return float(value)
@@ -159,8 +144,8 @@ def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: flo
         half_peak=peak_for(peaks, "bf16"),
         vector_peak=vector,
         act_bandwidth=act_bandwidth,
-        element_bytes=ELEMENT_BYTES.get(precision, 2.0),
-        fp8=precision in ("fp8", "cfp8"),
+        element_bytes=precision_of(precision).element_bytes,
+        fp8=precision_of(precision).fp8,
         te_fp8=precision == "fp8" and bool(peaks.get("fp8")),
         fast_bytes=chip.sram_bytes * a.sram_operand_fraction if sram_only else 0.0,
         spill_bandwidth=spill_bandwidth if sram_only else 0.0,
@@ -347,6 +332,7 @@ class BlockTime:
     stream_fwd_s: float = 0.0  # of fwd_s/bwd_s: exposed operand streaming (SRAM-only chips)
     stream_bwd_s: float = 0.0
     bound_s: tuple[float, ...] = (0.0,) * len(BOUND_KEYS)   # fwd + bwd seconds by what bound them
+    attn_bwd_s: float = 0.0    # backward time of attention-core ops (what ring attention hides behind)
 
     def __add__(self, other: "BlockTime") -> "BlockTime":
         """Two blocks run one after the other (their op lists concatenated)."""
@@ -355,23 +341,26 @@ class BlockTime:
                          self.attn_fwd_s + other.attn_fwd_s, self.attn_fwd_flops + other.attn_fwd_flops,
                          self.ops + other.ops, self.stream_fwd_s + other.stream_fwd_s,
                          self.stream_bwd_s + other.stream_bwd_s,
-                         tuple(x + y for x, y in zip(self.bound_s, other.bound_s)))
+                         tuple(x + y for x, y in zip(self.bound_s, other.bound_s)),
+                         self.attn_bwd_s + other.attn_bwd_s)
 
     def stretched(self, f: float) -> "BlockTime":
         """The same work taking ``f`` times as long (the busiest chip of an uneven split)."""
         return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops, self.bwd_flops,
                          self.attn_fwd_s * f, self.attn_fwd_flops, self.ops,
-                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s))
+                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s),
+                         self.attn_bwd_s * f)
 
     def scaled(self, f: float) -> "BlockTime":
         """``f`` repetitions' worth of time and FLOPs (the op list stays one repetition's)."""
         return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops * f, self.bwd_flops * f,
                          self.attn_fwd_s * f, self.attn_fwd_flops * f, self.ops,
-                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s))
+                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s),
+                         self.attn_bwd_s * f)
 
 
 def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> BlockTime:
-    fs = bs = ff = bf = af = aff = sf = sb = 0.0
+    fs = bs = ff = bf = af = ab = aff = sf = sb = 0.0
     ops = []
     bounds = [0.0] * len(BOUND_KEYS)
     over, fixed = BOUND_KEYS.index("overhead"), 2 * dev.a.kernel_overhead_s
@@ -387,9 +376,10 @@ def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> Blo
         sb += t.stream_bwd_s
         if op.kind == "attention":
             af += t.fwd_s
+            ab += t.bwd_s
             aff += t.fwd_flops
         ops.append((op.name, t.fwd_s, t.bwd_s, t.fwd_flops))  # fwd_flops: this device's, for the roofline
-    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops), sf, sb, tuple(bounds))
+    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops), sf, sb, tuple(bounds), ab)
 
 
 def fp8_layer_facts(blocks, split: Split, dev: Device) -> tuple[float, float]:

@@ -27,10 +27,10 @@ from .finite import check_finite
 from .compute import (BOUND_KEYS, BlockTime, Device, Split, block_time, fp8_layer_facts, is_te_fp8,
                       make_device, param_shard, saved_shard)
 from .partition import plan
-from .memory import (Tier, in_flight_micro_batches, report, state_bytes, stream_bytes_per_step,
-                     weight_bytes)
+from .memory import Tier
 from .result import BREAKDOWN_KEYS, Estimate, StageTiming
-from .schedule import bubble_time, overlapped
+from . import terms as T
+from .schedule import bubble_time
 
 _CACHE: dict[tuple, tuple] = {}
 _CACHE_MAX = 4096
@@ -212,7 +212,20 @@ def _link_bandwidth(system) -> float:
     return system.scale_out.link_bandwidth if system.scale_out else 1.0
 
 
-def _block_bytes(blocks, mb, split, eb, dev: Device | None = None):
+@dataclass(frozen=True)
+class BlockBytes:
+    """What a run of blocks holds and sends for one micro-batch on one device (all repetitions)."""
+
+    params: float = 0.0         # parameters on this device
+    expert_params: float = 0.0  # of which in MoE experts
+    saved: float = 0.0          # bytes saved for the backward pass
+    tp_row_bytes: float = 0.0   # outputs of row-parallel ops (the TP collectives' payload)
+    tp_rows: float = 0.0        # row-parallel ops: one TP collective each per pass
+    a2a_bytes: float = 0.0      # MoE dispatch payload
+    kv_bytes: float = 0.0       # attention K and V (the CP exchange payload)
+
+
+def _block_bytes(blocks, mb, split, eb, dev: Device | None = None) -> BlockBytes:
     params = saved = row = a2a = kv = expert = rows_n = 0.0
     for b in blocks:
         p = s = r = a = k = x = rn = 0.0
@@ -242,7 +255,7 @@ def _block_bytes(blocks, mb, split, eb, dev: Device | None = None):
         kv += b.count * k * eb
         expert += b.count * x
         rows_n += b.count * rn
-    return params, saved, row, a2a, kv, expert, rows_n
+    return BlockBytes(params, expert, saved, row, rows_n, a2a, kv)
 
 
 def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, a: Assumptions) -> Costs:
@@ -255,9 +268,9 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, 
     m_pre = _map_blocks(parts.pre, mb, split, dev, link)
     m_post = _map_blocks(parts.post, mb, split, dev, link)
     layer = m_layers.time.scaled(1.0 / n)
-    lp, ls, lr, la, lk, lx, ln = _block_bytes(parts.layers, mb, split, eb, dev)
-    pp_, ps, pr, _, _, _, pn = _block_bytes(parts.pre, mb, split, eb)
-    qp, qs, qr, _, _, _, qn = _block_bytes(parts.post, mb, split, eb)
+    lb = _block_bytes(parts.layers, mb, split, eb, dev)
+    pb = _block_bytes(parts.pre, mb, split, eb)
+    qb = _block_bytes(parts.post, mb, split, eb)
     hidden = model.hidden or 0
     seq = model.seq_len or 1
     if hidden:
@@ -270,11 +283,12 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, 
     boundary = layer_input if split.sequence_parallel else layer_input / split.tp  # scatter-gather
     return Costs(
         layer=layer, pre=m_pre.time, post=m_post.time,
-        layer_params=lp / n, layer_expert_params=lx / n, pre_params=pp_, post_params=qp,
-        layer_saved=ls / n, layer_input=layer_input, pre_saved=ps, post_saved=qs,
-        tp_row_bytes=lr / n, pre_tp_row_bytes=pr, post_tp_row_bytes=qr,
-        tp_rows=ln / n, pre_tp_rows=pn, post_tp_rows=qn,
-        a2a_bytes=la / n, kv_bytes=lk / n, boundary_bytes=boundary, tensor_peak=dev.tensor_peak,
+        layer_params=lb.params / n, layer_expert_params=lb.expert_params / n, pre_params=pb.params,
+        post_params=qb.params, layer_saved=lb.saved / n, layer_input=layer_input, pre_saved=pb.saved,
+        post_saved=qb.saved, tp_row_bytes=lb.tp_row_bytes / n, pre_tp_row_bytes=pb.tp_row_bytes,
+        post_tp_row_bytes=qb.tp_row_bytes, tp_rows=lb.tp_rows / n, pre_tp_rows=pb.tp_rows,
+        post_tp_rows=qb.tp_rows, a2a_bytes=lb.a2a_bytes / n, kv_bytes=lb.kv_bytes / n,
+        boundary_bytes=boundary, tensor_peak=dev.tensor_peak,
         halo_bytes=m_layers.halo_bytes / n, halo_ops=m_layers.halo_ops / n,
         edge_halo_bytes=m_pre.halo_bytes + m_post.halo_bytes, edge_halo_ops=m_pre.halo_ops + m_post.halo_ops,
         gather_bytes=m_layers.gather_bytes / n, gather_ops=m_layers.gather_ops / n,
@@ -353,6 +367,29 @@ def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float
     return out
 
 
+def _staged_partitions(partitions, parts: Parts, stages) -> list[list]:
+    """[block, partition, pipeline stage] of a spatial split: the blocks before the layers run
+    on the first stage, those after on the last, each layer block where its layers fall."""
+    if not partitions:
+        return []
+    bounds, acc = [], 0.0
+    for n in stages:
+        acc += n
+        bounds.append(acc)
+    stage_of = {}
+    done = 0.0
+    for b in parts.layers:   # a non-layer block between layers goes where it falls
+        mid = done + (b.count / 2.0 if b.layer else 0.0)
+        stage_of[b.name] = next((i for i, e in enumerate(bounds) if mid <= e + 1e-9), len(bounds) - 1)
+        done += b.count if b.layer else 0
+    last = len(stages) - 1
+    for b in parts.pre:
+        stage_of.setdefault(b.name, 0)
+    for b in parts.post:
+        stage_of.setdefault(b.name, last)
+    return [[name, part, stage_of.get(name, 0)] for name, part in partitions]
+
+
 def _shares(seconds: dict[str, float]) -> dict[str, float]:
     """Each key's share of the total (what bound the ops' time, forward + backward)."""
     total = sum(seconds.values())
@@ -407,6 +444,34 @@ def _slowest_stage(stages: tuple[float, ...], layer_s: float, pre_s: float, post
     return max(range(len(stages)), key=cost.__getitem__)
 
 
+def _recompute_flops(parts: Parts, s: Strategy) -> float:
+    """FLOPs the devices execute beyond the model's: the recomputed forward passes."""
+    if s.recompute == "full":
+        return parts.layer_fwd_flops * s.global_batch
+    if s.recompute == "selective":
+        return parts.layer_attn_flops * s.global_batch
+    return 0.0
+
+
+def _notes(s: Strategy, stages, k: int, n_layers: int, fits: bool, input_info: dict, spill: dict,
+           mem: Memories) -> list[str]:
+    """What the user should know about this estimate, beside its numbers."""
+    notes = []
+    if len(set(stages)) > 1:
+        how = ("as the run gives them" if s.uneven_fields else
+               f"balanced: pp={s.pp} does not divide the {n_layers} layers")
+        notes.append(f"uneven pipeline stages ({how}): {'/'.join(str(int(n)) for n in stages)} layers; "
+                     f"times use the slowest stage ({k + 1} of {s.pp})")
+    if not fits:
+        notes.append("does not fit in memory: needs more than the device's capacity")
+    if input_info.get("bound"):
+        notes.append(input_info["note"])
+    if spill:
+        notes.append("state spills out of on-chip memory and is streamed from "
+                     + ", ".join(t.name for t in mem.tiers[1:]))
+    return notes
+
+
 def _with_note(est: Estimate, note: str) -> Estimate:
     from dataclasses import replace
 
@@ -422,260 +487,68 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
                            lambda: _costs(model, system, s.precision, split, mb, mem, a))
     comm: CommContext = _cached(("comm", id(system), s.tp, s.cp, s.ep, s.pp, s.dp, s.order, a), (system,),
                                 lambda: CommContext(system, s, a))
-    slow = a.overlap_compute_slowdown
     parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     facts: SystemFacts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
     pp, v = s.pp, s.interleave
     L = costs.layer
     recompute = s.recompute
-    # Layers per stage: even, or uneven (given, or balanced when pp does not divide them).
-    stages = _stages(model, s, parts.n_layers)
-
-    # ---- compute per micro-batch on the busiest stage ----------------------------------------
-    # One stage holds everything when pp = 1; otherwise the busiest is the one whose layers plus
+    # Layers per stage: even, or uneven (given, or balanced when pp does not divide them). One
+    # stage holds everything when pp = 1; otherwise the busiest is the one whose layers plus
     # extra block (embedding on the first, output layer + loss on the last) cost the most.
-    pre, post = costs.pre, costs.post
+    stages = _stages(model, s, parts.n_layers)
     k, edges, fwd_s, bwd_s, re_s = _stage_compute(costs, stages, recompute)
-    layers_dev = stages[k]
-    edge_stream = sum(b.stream_fwd_s + b.stream_bwd_s for b in edges)
+    st = T.Stage(s, a, costs, comm, mem, stages, k, tuple(edges), fwd_s, bwd_s, re_s)
+    layers_dev = st.layers
     edge_bounds = [sum(x) for x in zip(*(b.bound_s for b in edges))] or [0.0] * len(BOUND_KEYS)
-    op_bounds = {key: layers_dev * a + e for key, a, e in zip(BOUND_KEYS, L.bound_s, edge_bounds)}
-    compute_mb = fwd_s + bwd_s + re_s
-    # fp8 (Transformer Engine): per pass, the amaxes are reduced over the data-parallel group
-    # (reported with the data-parallel traffic, comm_dp) and every scale updated in one fused
-    # kernel; once per step the weights are cast to fp8
+    op_bounds = {key: layers_dev * x + e for key, x, e in zip(BOUND_KEYS, L.bound_s, edge_bounds)}
     fp8_params, fp8_gemms = _cached(("fp8", id(model), id(system), s.precision, split), (model, system),
                                     lambda: fp8_layer_facts(parts.layers, split, make_device(
                                         system.chip, s.precision, mem.act_bandwidth, a=a)))
-    fp8_weight_cast_s = fp8_amax_s = 0.0
-    if fp8_params > 0:
-        amax_bytes = 4.0 * a.fp8_amax_tensors_per_gemm * fp8_gemms * layers_dev
-        fp8_amax_s = 2.0 * m * comm.time("dp", "all_reduce", amax_bytes) if s.dp > 1 else 0.0
-        compute_mb += 2.0 * a.kernel_overhead_s
-        fp8_weight_cast_s = (layers_dev * fp8_params * a.fp8_weight_cast_bytes_per_param
-                             / (mem.act_bandwidth * a.memory_efficiency))
-    # Of that, the time ops wait on operands streaming from an outer pool (Dojo's DIP HBM when a
-    # D1's SRAM cannot hold them): reported as memory_stream, not compute.
-    op_stream_mb = (layers_dev * (L.stream_fwd_s * (2.0 if recompute == "full" else 1.0) + L.stream_bwd_s)
-                    + edge_stream)
 
-    # ---- exposed per-micro-batch communication -------------------------------------------------
-    tp_mb = 0.0
-    if s.tp > 1:
-        def tp_time(total: float, count: float, gather_scale: float = 1.0) -> float:
-            # one collective per row-parallel op (Megatron's g/f operators), each of its output
-            if count <= 0 or total <= 0:
-                return 0.0
-            each = total / count
-            if s.sequence_parallel:
-                return count * (comm.time("tp", "reduce_scatter", each)
-                                + comm.time("tp", "all_gather", each * gather_scale))
-            return count * comm.time("tp", "all_reduce", each)
-
-        # Transformer Engine's fp8 with sequence parallelism gathers the layers' fp8-cast
-        # inputs of the column-parallel GEMMs in the forward pass (1 byte, not 2)
-        fwd_gather = 0.5 if fp8_params > 0 and s.sequence_parallel else 1.0
-        per = layers_dev * tp_time(costs.tp_row_bytes, costs.tp_rows)
-        per_fwd = layers_dev * tp_time(costs.tp_row_bytes, costs.tp_rows, fwd_gather)
-        if pp == 1:
-            edge_tp = (tp_time(costs.pre_tp_row_bytes, costs.pre_tp_rows)
-                       + tp_time(costs.post_tp_row_bytes, costs.post_tp_rows))
-            per, per_fwd = per + edge_tp, per_fwd + edge_tp
-        # forward (+ recompute), backward
-        tp_mb = per_fwd * (2.0 if recompute == "full" else 1.0) + per
-    cp_mb = 0.0
-    if s.cp > 1:
-        # ring attention: each layer's K/V exchange hides behind that layer's attention compute
-        attn = L.attn_fwd_s * (3.5 if recompute == "full" else 2.5)
-        raw = comm.time("cp", "all_gather", costs.kv_bytes) + comm.time("cp", "reduce_scatter", costs.kv_bytes)
-        cp_mb = layers_dev * overlapped(raw, attn, slow)
-        if costs.halo_ops > 0 or costs.edge_halo_ops > 0:
-            # Spatially split convolutions swap kernel//2 boundary rows with both neighbours
-            # before each forward conv and each backward (gradient) conv, (+ the recompute pass);
-            # interior rows are computed meanwhile, so the exchange hides behind the layer's work.
-            def halo_time(nbytes: float, ops_n: float) -> float:
-                return ops_n * comm.time("cp", "p2p", nbytes / ops_n) if ops_n > 0 else 0.0
-
-            passes_h = 2.0 + (1.0 if recompute == "full" else 0.0)
-            layer_halo = passes_h * halo_time(costs.halo_bytes, costs.halo_ops)
-            cp_mb += layers_dev * overlapped(layer_halo, L.fwd_s + L.bwd_s, slow)
-            cp_mb += overlapped(passes_h * halo_time(costs.edge_halo_bytes, costs.edge_halo_ops),
-                                pre.fwd_s + pre.bwd_s + post.fwd_s + post.bwd_s, slow)
-        if costs.gather_ops > 0 or costs.edge_gather_ops > 0:
-            # Channel-split convolutions need their whole input on every rank: an all-gather
-            # before the forward (and the recompute) conv, a reduce-scatter of the input gradient
-            # after the backward one; the conv waits for it (exposed).
-            def gather_time(nbytes: float, ops_n: float, recomputed: bool) -> float:
-                if ops_n <= 0:
-                    return 0.0
-                each = nbytes / ops_n
-                ag, rs = comm.time("cp", "all_gather", each), comm.time("cp", "reduce_scatter", each)
-                return ops_n * (ag * (2.0 if recomputed else 1.0) + rs)
-
-            cp_mb += layers_dev * gather_time(costs.gather_bytes, costs.gather_ops, recompute == "full")
-            cp_mb += gather_time(costs.edge_gather_bytes, costs.edge_gather_ops, recompute == "full")
-    ep_mb = 0.0
-    if costs.a2a_bytes > 0 and s.ep > 1:
-        passes = 4.0 + (2.0 if recompute == "full" else 0.0)
-        ep_mb = passes * layers_dev * comm.time("ep", "all_to_all", costs.a2a_bytes)
-    pp_mb = 0.0
-    if pp > 1:
-        pp_mb = 2.0 * v * comm.time("pp", "p2p", costs.boundary_bytes)
-    per_mb = compute_mb + tp_mb + cp_mb + ep_mb + pp_mb
-
-    # ---- pipeline ----------------------------------------------------------------------------
+    # ---- per micro-batch on the busiest stage, then the pipeline ------------------------------
+    comp = T.compute_term(st, fp8_params, fp8_gemms)
+    tp_mb, cp_mb, ep_mb, pp_mb = T.tp_term(st, fp8_params), T.cp_term(st), T.ep_term(st), T.pp_term(st)
+    per_mb = comp.per_mb_s + tp_mb + cp_mb + ep_mb + pp_mb
     busy = m * per_mb
     bubble = bubble_time(pp, m, v, per_mb)
 
-    # ---- memory --------------------------------------------------------------------------------
-    # Weights: those of the stage holding the most; activations: the stage keeping the most.
-    stage_params = [n * costs.layer_params + (costs.pre_params if i == 0 else 0.0)
-                    + (costs.post_params if i == pp - 1 else 0.0) for i, n in enumerate(stages)]
-    km = max(range(pp), key=stage_params.__getitem__)
-    params_dev = stage_params[km]
-    edge_params = params_dev - stages[km] * costs.layer_params
-    # Gradients are reduced, and ZeRO shards, over every rank holding the same weights: dp x cp.
-    gdim = "dp_cp" if s.cp > 1 and "dp_cp" in comm.groups else "dp"
-    # Expert weights are held by dp*cp/ep ranks each; their gradients reduce over that group.
-    expert_dev = stages[km] * costs.layer_expert_params
-    edim = "edp" if s.ep > 1 and "edp" in comm.groups else gdim
-    dense = state_bytes(params_dev - expert_dev, costs.layer_params - costs.layer_expert_params,
-                        s.precision, s.zero, s.dp * s.cp, a)
-    experts = state_bytes(expert_dev, costs.layer_expert_params, s.precision, s.zero,
-                          max(s.dp * s.cp // s.ep, 1), a)
-    states = {k: dense[k] + experts[k] for k in dense}
-    in_flight = in_flight_micro_batches(pp, m, v, s.schedule)
-
-    def stage_acts(n_layers: float, held: float) -> float:
-        if recompute == "full":
-            return n_layers * costs.layer_input * held + costs.layer_saved
-        # selective: flash attention leaves nothing s x s to drop
-        return n_layers * costs.layer_saved * held
-
-    if pp == 1:
-        edge_acts = costs.pre_saved + costs.post_saved
-        acts = stage_acts(layers_dev, in_flight) + edge_acts
-    elif len(set(stages)) == 1:
-        # even stages: the first holds the most micro-batches and the embedding's activations
-        edge_acts = costs.pre_saved * in_flight
-        acts = stage_acts(stages[0], in_flight) + edge_acts
-    else:
-        # 1F1B: stage i holds min(pp - i, m) micro-batches at its peak (GPipe: all m)
-        held = [in_flight if s.schedule == "gpipe" else min(float(pp - i), in_flight) for i in range(pp)]
-        per_stage = [stage_acts(n, held[i]) + (costs.pre_saved * held[0] if i == 0 else 0.0)
-                     + (costs.post_saved if i == pp - 1 else 0.0) for i, n in enumerate(stages)]
-        ka = max(range(pp), key=per_stage.__getitem__)
-        acts = per_stage[ka]
-        edge_acts = acts - stage_acts(stages[ka], held[ka])
-    buffers = a.reserved_memory_fraction * mem.tiers[0].capacity + states["zero_live"]
-    components = {"activations": acts, "weights": states["weights"], "gradients": states["gradients"],
-                  "optimizer": states["optimizer"], "buffers": buffers}
-    mem_rep, spill = report(components, mem.tiers)
-
-    # ---- ZeRO-3 / FSDP gathers (per micro-batch, prefetched one layer ahead) -------------------
-    wb = weight_bytes(s.precision)
-    zero_s = 0.0
-    dp_raw = 0.0
-    dp_exposed = 0.0
-    if s.dp * s.cp > 1:
-        if s.zero >= 3:
-            lay_dense = (costs.layer_params - costs.layer_expert_params) * wb
-            lay_expert = costs.layer_expert_params * wb
-            g1 = comm.sharded(gdim, "all_gather", lay_dense) + comm.sharded(edim, "all_gather", lay_expert)
-            r1 = comm.sharded(gdim, "reduce_scatter", lay_dense) + comm.sharded(edim, "reduce_scatter", lay_expert)
-            n_units = layers_dev
-            edge_gather = comm.sharded(gdim, "all_gather", edge_params * wb)
-            edge_rs = comm.sharded(gdim, "reduce_scatter", edge_params * wb)
-            fwd_comm = n_units * g1 + edge_gather
-            bwd_comm = n_units * (g1 + r1) + edge_gather + edge_rs
-            per = (overlapped(fwd_comm, fwd_s, slow, first_s=max(g1, edge_gather))
-                   + overlapped(bwd_comm, bwd_s + re_s, slow, first_s=r1))
-            zero_s = m * per
-            dp_raw = m * (fwd_comm + bwd_comm)
-        else:
-            g_dense = (params_dev - expert_dev) * wb
-            g_expert = expert_dev * wb
-            window = a.dp_overlap_fraction * (bwd_s + re_s)
-            units = max(layers_dev, 1.0)
-            if s.zero == 0:
-                # bucketed all-reduce during the last micro-batch's backward pass
-                dp_raw = comm.time(gdim, "all_reduce", g_dense) + comm.time(edim, "all_reduce", g_expert)
-                dp_exposed = overlapped(dp_raw, window, slow, first_s=dp_raw / units)
-            else:
-                rs = comm.sharded(gdim, "reduce_scatter", g_dense) + comm.sharded(edim, "reduce_scatter", g_expert)
-                ag = comm.sharded(gdim, "all_gather", g_dense) + comm.sharded(edim, "all_gather", g_expert)
-                # ZeRO-2 keeps only its gradient shard, so every micro-batch reduce-scatters;
-                # ZeRO-1 accumulates full gradients and reduce-scatters once, after the last one.
-                n_rs = m if s.zero == 2 else 1
-                dp_raw = n_rs * rs + ag
-                # updated parameters are gathered again, prefetched layer by layer into the
-                # next step's first forward pass
-                dp_exposed = (n_rs * overlapped(rs, window, slow, first_s=rs / units)
-                              + overlapped(ag, fwd_s, slow, first_s=ag / units))
-
-    # ---- Dojo: streaming what spilled out of SRAM ---------------------------------------------
-    stream_s = moved = 0.0
-    if spill and mem.stream_bandwidth > 0:
-        moved = stream_bytes_per_step(spill, m, recompute == "full")
-        stream_s = max(moved / (mem.stream_bandwidth * a.memory_efficiency) - busy, 0.0)
-
-    # ---- optimizer -----------------------------------------------------------------------------
-    opt_params = ((params_dev - expert_dev) / (s.dp * s.cp) + expert_dev / max(s.dp * s.cp // s.ep, 1)
-                  if s.zero >= 1 else params_dev)
-    opt_bw = mem.state_bandwidth if not spill.get("optimizer") else mem.stream_bandwidth or mem.state_bandwidth
-    opt_s = opt_params * a.adam_bytes_per_param / (opt_bw * a.memory_efficiency)
-
-    # ---- breakdown -----------------------------------------------------------------------------
+    # ---- per step: memory, data parallelism, streaming, optimizer, input, overhead ------------
+    memory = T.memory_term(st)
+    dp = T.dp_term(st, memory)
+    stream = T.stream_term(st, memory, busy)
     bd = dict.fromkeys(BREAKDOWN_KEYS, 0.0)
-    bd["compute"] = m * (compute_mb - op_stream_mb) + fp8_weight_cast_s
+    bd["compute"] = m * (comp.per_mb_s - comp.stream_mb_s) + comp.weight_cast_s
     bd["comm_tp"] = m * tp_mb
     bd["comm_cp"] = m * cp_mb
     bd["comm_ep"] = m * ep_mb
     bd["comm_pp"] = m * pp_mb
     bd["bubble"] = bubble
-    bd["comm_zero"] = zero_s
-    bd["comm_dp"] = dp_exposed + fp8_amax_s
-    bd["memory_stream"] = stream_s + m * op_stream_mb
-    bd["optimizer"] = opt_s
+    bd["comm_zero"] = dp.zero_s
+    bd["comm_dp"] = dp.exposed_s + comp.amax_s
+    bd["memory_stream"] = stream.seconds + m * comp.stream_mb_s
+    bd["optimizer"] = T.optimizer_term(st, memory)
     subtotal = sum(bd.values())
-    input_s = t_in = 0.0
-    if mem.input_bandwidth > 0 and model.input_bytes_per_sample > 0:
-        t_in = s.global_batch * model.input_bytes_per_sample / mem.input_bandwidth
-        input_s = max(t_in - subtotal, 0.0)
-    bd["input"] = input_s
-    input_info = _input_report(mem.input, s.global_batch * model.input_bytes_per_sample, subtotal, t_in)
-    bd["overhead"] = a.framework_overhead_fraction * (subtotal + input_s)
+    inp = T.input_term(model, st, subtotal)
+    bd["input"] = inp.seconds
+    input_info = _input_report(mem.input, s.global_batch * model.input_bytes_per_sample, subtotal,
+                               inp.delivery_s)
+    bd["overhead"] = a.framework_overhead_fraction * (subtotal + inp.seconds)
     step = sum(bd.values())
+    mem_rep, spill, params_dev, in_flight = memory.report, memory.spill, memory.params, memory.in_flight
+    edge_acts, dp_raw, moved, t_in = memory.edge_acts, dp.raw_s, stream.bytes, inp.delivery_s
 
     # ---- throughput, FLOPs, energy -------------------------------------------------------------
     model_flops = parts.train_flops * s.global_batch
-    devices = facts.chips
-    # Hardware FLOPs: what the devices execute, recompute included.
-    hw_extra = 0.0
-    if recompute == "full":
-        hw_extra = parts.layer_fwd_flops * s.global_batch
-    elif recompute == "selective":
-        hw_extra = parts.layer_attn_flops * s.global_batch
-    hw_flops = model_flops + hw_extra
+    hw_flops = model_flops + _recompute_flops(parts, s)
+    devices, power = facts.chips, facts.power_w
     peak = devices * costs.tensor_peak
-    power = facts.power_w
     tokens = model.seq_len * s.global_batch / step if model.seq_len else None
-    stage = StageTiming(forward_s=fwd_s / v, backward_s=(bwd_s + re_s) / v,
+    # fp8 scale updates (one fused kernel per pass) belong to the passes' compute
+    scale_upd = (comp.per_mb_s - (fwd_s + bwd_s + re_s)) / 2.0
+    stage = StageTiming(forward_s=(fwd_s + scale_upd) / v, backward_s=(bwd_s + re_s + scale_upd) / v,
                         comm_s={"tp": tp_mb / v, "cp": cp_mb / v, "ep": ep_mb / v, "pp": pp_mb / v},
                         ops=L.ops)
-    notes = []
-    if len(set(stages)) > 1:
-        how = ("as the run gives them" if s.uneven_fields else
-               f"balanced: pp={pp} does not divide the {parts.n_layers} layers")
-        notes.append(f"uneven pipeline stages ({how}): {'/'.join(str(int(n)) for n in stages)} layers; "
-                     f"times use the slowest stage ({k + 1} of {pp})")
-    if not mem_rep.fits:
-        notes.append("does not fit in memory: needs more than the device's capacity")
-    if input_info.get("bound"):
-        notes.append(input_info["note"])
-    if spill:
-        notes.append("state spills out of on-chip memory and is streamed from "
-                     + ", ".join(t.name for t in mem.tiers[1:]))
+    notes = _notes(s, stages, k, parts.n_layers, mem_rep.fits, input_info, spill, mem)
     return Estimate(
         model=model.name, system=system.name, devices=devices, strategy=s.model_dump(mode="json"),
         step_time_s=step, breakdown=bd,
@@ -691,5 +564,8 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
                "edge_activation_bytes": edge_acts, "streamed_bytes_per_step": moved,
                "input_s": t_in, "layers_per_device": layers_dev,
                "stage_layers": list(stages), "input": input_info, "op_bounds": _shares(op_bounds),
-               "partitions": [list(p) for p in costs.partitions]},
+               "partitions": _staged_partitions(costs.partitions, parts, stages),
+               # what the timeline needs to replay the step to the same total: the part of each
+               # micro-batch's compute spent waiting on streamed operands, and the fp8 weight cast
+               "stream_per_micro_batch_s": comp.stream_mb_s, "fp8_weight_cast_s": comp.weight_cast_s},
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..errors import FitError
 from ..assumptions import DEFAULT, Assumptions
+from .precision import precision as precision_of
 from .result import MemoryReport
 
 COMPONENTS = ("activations", "weights", "gradients", "optimizer", "buffers")
@@ -25,11 +26,11 @@ COMPONENTS = ("activations", "weights", "gradients", "optimizer", "buffers")
 
 def weight_bytes(precision: str) -> float:
     """Bytes per parameter of the working weights (and of the gradients)."""
-    return 4.0 if precision in ("fp32", "tf32") else 2.0
+    return precision_of(precision).weight_bytes
 
 
 def optimizer_bytes(precision: str, a: Assumptions = DEFAULT) -> float:
-    return a.adam_state_bytes_fp32 if precision in ("fp32", "tf32") else a.adam_state_bytes
+    return a.adam_state_bytes_fp32 if precision_of(precision).fp32_master else a.adam_state_bytes
 
 
 def in_flight_micro_batches(pp: int, micro_batches: int, interleave: int, schedule: str) -> float:

@@ -32,11 +32,6 @@ def bubble_time(pp: int, micro_batches: int, interleave: int, per_micro_batch_s:
     return (pp - 1) / max(interleave, 1) * per_micro_batch_s
 
 
-def pipeline_time(pp: int, micro_batches: int, interleave: int, per_micro_batch_s: float) -> tuple[float, float]:
-    """(busy seconds, bubble seconds) of the slowest stage for one step."""
-    return micro_batches * per_micro_batch_s, bubble_time(pp, micro_batches, interleave, per_micro_batch_s)
-
-
 def overlapped(comm_s: float, compute_s: float, slowdown: float, first_s: float = 0.0) -> float:
     """Exposed seconds of ``comm_s`` issued alongside ``compute_s`` (prefetch depth one).
 

@@ -313,11 +313,13 @@ class Entry:
     run: str
     needs: tuple[dict, ...]
     range: tuple[float, float] | None = None
+    unit: str = ""          # a `units` dimension for totals ("flops", "bytes"); "" = a plain ratio
 
     def to_dict(self) -> dict:
         return {"id": self.id, "statement": self.statement, "source": self.source, "claimed": self.claimed,
                 "claimed_range": list(self.range) if self.range else None, "compare": self.compare,
                 "predicted": self.predicted, "ratio": self.ratio, "hit": self.hit, "run": self.run,
+                "unit": self.unit,
                 "needs": [dict(n, assumed_range=list(n["assumed_range"]) if n.get("assumed_range") else None)
                           for n in self.needs]}
 
@@ -343,8 +345,9 @@ def check_claim(claim: Claim) -> Entry:
             except (AttributeError, KeyError, IndexError, TypeError, ValueError, SpecError):
                 raise SpecError(f"{claim.run}: needs", f"{path!r} is not a figure of the dojo run's system") from None
             needs.append(solve(claim, runs, path, base_est))
+    unit = {"peak_bf16_flops": "flops", "sram_bytes": "bytes", "pool_bytes": "bytes"}.get(claim.total, "")
     return Entry(claim.id, claim.statement, claim.source, claim.claimed, claim.compare, predicted,
-                 predicted / claim.claimed, ok, claim.run, tuple(needs), claim.range)
+                 predicted / claim.claimed, ok, claim.run, tuple(needs), claim.range, unit)
 
 
 def claim_files(directory: str | Path) -> list[Path]:

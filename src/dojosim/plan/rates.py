@@ -109,7 +109,8 @@ class DeviceRates:
 _CACHE: dict[tuple, tuple[float, str | None, str | None, list[float]]] = {}
 
 
-ENGINE_DRAWS = 32       # draws of the engine's assumed figures per rate (seeded, shared by all rates)
+ENGINE_DRAWS = 16       # draws of the engine's assumed figures per rate (seeded, shared by all rates);
+# each is a full re-estimate with cold engine caches, so they cost more than the search itself
 ENGINE_SEED = 0
 
 

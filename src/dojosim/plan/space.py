@@ -15,15 +15,14 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from ..engine.precision import precision as precision_of
 from ..errors import SpecError
 from ..strategy import DEFAULT_ORDER, Strategy
 
 RECOMPUTES = ("none", "selective", "full")
 
-# Bytes per parameter of the weights and gradients in each training precision. fp8 training keeps
-# its weights in 1-byte form at least on the compute path, so 1 byte is the lowest count an engine
-# could charge; this only makes the bound looser, never wrong.
-_PARAM_BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "cfp8": 1}
+# Bytes per weight, gradient and activation element come from the engine's one precision table
+# (`engine/precision.py`: fp8 training keeps them in 16-bit, as the engine charges them).
 # Adam keeps two fp32 moments per parameter (8 bytes). The fp32 master copy of mixed precision is
 # left out of the bound on purpose: an engine may fold it into the weights.
 _OPTIMIZER_BYTES_MIN = 8
@@ -203,7 +202,7 @@ def static_bytes_lower_bound(facts: ModelFacts, shape: Shape, precision: str) ->
     """A lower bound on weights + gradients + optimizer bytes per device under ``shape``."""
     dense = facts.params - facts.expert_params
     per_device = dense / (shape.tp * shape.pp) + facts.expert_params / (shape.tp * shape.pp * shape.ep)
-    pb = _PARAM_BYTES.get(precision, 1)
+    pb = precision_of(precision).weight_bytes
     shard = shape.dp * shape.cp
     weights = pb * per_device / (shard if shape.zero >= 3 else 1)
     grads = pb * per_device / (shard if shape.zero >= 2 else 1)
@@ -217,7 +216,7 @@ def activation_bytes_lower_bound(facts: ModelFacts, shape: Shape, micro_batch: i
     2·s·b·h bytes per layer in 16-bit, split by tp under sequence parallelism and by cp)."""
     if not (facts.layers and facts.hidden and facts.seq_len):
         return 0.0
-    pb = _PARAM_BYTES.get(precision, 1)
+    pb = precision_of(precision).element_bytes
     per_layer = facts.seq_len * micro_batch * facts.hidden * pb / shape.cp / (shape.tp if sp else 1)
     return per_layer * facts.layers / shape.pp
 

@@ -99,9 +99,13 @@ def figure_occupancy(run):
     grid = occupancy_grid(run)
     shown = np.where(np.isnan(grid), np.nan, np.where(grid < 0, -1, (grid * 7919) % 997))
     fig, ax = plt.subplots(figsize=(8, max(2.5, 8 * grid.shape[0] / max(grid.shape[1], 1))))
-    cmap = plt.get_cmap("tab20").copy()
+    from matplotlib.colors import ListedColormap
+
+    base = plt.get_cmap("tab20")
+    # tab20's two greys (14, 15) would read as the gaps between blocks; leave them out
+    cmap = ListedColormap([base(i) for i in range(20) if i not in (14, 15)])
     cmap.set_under("white")
-    cmap.set_bad("#eeeeee")
+    cmap.set_bad("#444444")
     ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=0, vmax=997, interpolation="nearest")
     pool = run.pool
     busy = sum(1 for x in (run.sim.snapshot or []) if x >= 0)
@@ -109,7 +113,7 @@ def figure_occupancy(run):
             else f"{'leaf groups' if pool.kind == 'gpu' else 'pods'} of {pool.group_units} {pool.grain_name}s")
     ax.set_title(f"{run.summary['system']} at {units.format_time(run.sim.snapshot_time or 0)}: "
                  f"{busy:,} of {pool.units:,} {pool.grain_name}s busy; one colour per job, white free\n"
-                 f"({what}, grey between)", fontsize=9)
+                 f"({what}, dark between)", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
@@ -142,10 +146,12 @@ def rows(result: dict) -> list[dict]:
         out.append({
             "system": s["system"], "size": f"{s['grains']:,} {s['grain']}s", "power": units.format(s["power_w"], "power"),
             "utilization": f"{s['utilization']:.1%}", "fragmentation": f"{s['fragmentation']:.1%}",
+            "held": f"{s['held_by_policy']:.1%}",
             "wait p50": _t(s["wait_p50_s"]), "wait p99": _t(s["wait_p99_s"]),
             "jobs/day": f"{s['jobs_per_day']:,.0f}",
             "cost/grain-h": _usd(s.get("cost_usd_per_grain_hour")),
             "break-even/grain-h": _usd(gc.get("break_even_usd_per_grain_hour")) + " ≈ (assumed)" if gc else "n/a",
+            "break-even range": ("–".join(_usd(x) for x in gc["break_even_range"])) if gc else "n/a",
         })
     return out
 

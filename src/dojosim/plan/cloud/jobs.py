@@ -12,7 +12,7 @@ Synthetic streams (`synthetic`) draw, from one seed:
               report; the parameters are assumed (docs/cloud.md gives ranges and reasons).
   durations   log-normal on the requested GPUs, median `DURATION_MEDIAN_S`, sigma
               `DURATION_SIGMA` (heavy tail: p99 about 100x the median), capped at 14 days.
-  arrivals    Poisson; the rate is set later from the offered load (see `cloud.run`).
+  arrivals    Poisson; the rate is set later from the offered load (`runner.set_load`).
   workloads   drawn from a mix of zoo models; tenants Zipf-like over `TENANTS`.
 """
 from __future__ import annotations
@@ -38,6 +38,7 @@ DEFAULT_MIX = (("resnet50", 0.4), ("vit-l16", 0.3), ("gpt", 0.3))
 # Assumed, range 64-2048 (typical ResNet/ViT/GPT fine-tuning batches).
 DEFAULT_BATCH = 256
 MAX_JOBS = 5_000_000
+MAX_FILE_BYTES = 1 << 30       # a job file larger than 1 GiB is refused before it is read
 
 # Column names of the public traces -> our fields (the first present wins).
 ALIASES = {
@@ -84,8 +85,9 @@ def unit_gpus(unit: str) -> float:
     preset, level = SIZE_UNITS[unit]
     sys_ = load_system(preset)
     chips = 1 if level == 1 else (sys_.level_chips(0) if level in (None, 0) else sys_.chips)
-    peak = sys_.chip.peak_flops.get("bf16") or max(sys_.chip.peak_flops.values())
-    return chips * peak / reference_peak()
+    from .partitions import chip_peak
+
+    return chips * chip_peak(sys_.chip) / reference_peak()
 
 
 _SIZE_RE = re.compile(r"^\s*([0-9.eE+]+)\s*(?:-\s*([0-9.eE+]+))?\s*([a-z]*)\s*$")
@@ -139,6 +141,8 @@ def read_jobs(path: str | os.PathLike, default_workload: str | None = None) -> l
     where = p.name
     if not p.is_file():
         raise SpecError("jobs", f"no such file: {str(p)!r}")
+    if p.stat().st_size > MAX_FILE_BYTES:
+        raise SpecError(where, f"{p.stat().st_size / 2**30:.1f} GiB; a job file may hold at most 1 GiB")
     suffix = p.suffix.lower()
     if suffix in (".yaml", ".yml"):
         from ...yamlfile import read_yaml
@@ -297,6 +301,10 @@ def synthetic(n: int, seed: int = 0, *, mix=DEFAULT_MIX, max_gpus: float = 1024.
 
     if not isinstance(n, int) or isinstance(n, bool) or n < 1 or n > MAX_JOBS:
         raise SpecError("synthetic", f"must be a whole number of jobs from 1 to {MAX_JOBS:,}, got {n!r}")
+    for name, v, lo, hi in (("size-median", size_median, 1, 1e6), ("size-sigma", size_sigma, 0, 5),
+                            ("elastic-share", elastic, 0, 1), ("size", fixed_gpus or 1, 1e-3, 1e6)):
+        if not (isinstance(v, (int, float)) and lo <= v <= hi):
+            raise SpecError(name, f"must be a number from {lo:g} to {hi:g}, got {v!r}")
     rng = np.random.default_rng(seed)
     names = [m for m, _ in mix]
     weights = np.array([w for _, w in mix], dtype=float)

@@ -44,8 +44,10 @@ def instance(name: str) -> dict:
         raise UnknownNameError("instance", name, table, what="instance")
     rec = table[name]
     price = rec["usd_per_hour"]
+    value = float(price["value"])
+    low, high = (float(x) for x in price.get("range") or (value, value))
     return {"name": name, "description": rec["description"], "gpus": int(rec["gpus"]), "system": rec["system"],
-            "usd_per_hour": float(price["value"]), "usd_per_gpu_hour": float(price["value"]) / int(rec["gpus"]),
+            "usd_per_hour": value, "usd_per_hour_range": (low, high), "usd_per_gpu_hour": value / int(rec["gpus"]),
             "source": price.get("source", ""), "assumed": bool(price.get("assumed", False))}
 
 
@@ -91,6 +93,7 @@ def summarize(jobs, prepared, sim, pool, timings, work, *, price_per_grain_hour:
     util = time_average(sim.times, [b / units for b in sim.busy], w0, window_end)
     util_all = time_average(sim.times, [b / units for b in sim.busy], t0, t0 + makespan)
     frag = time_average(sim.times, [f / units for f in sim.frag], w0, window_end)
+    held = time_average(sim.times, [h / units for h in sim.held], w0, window_end)
     queue = time_average(sim.times, sim.queue, w0, window_end)
     grains = {i: pool.key_grains(sim.keys[i]) for i in done}
     grain_hours = sum(grains[i] * (sim.end[i] - sim.start[i]) for i in done) / 3600.0
@@ -102,7 +105,9 @@ def summarize(jobs, prepared, sim, pool, timings, work, *, price_per_grain_hour:
     capex = pool_price_usd(pool)
     cost = capex * makespan / AMORTIZATION_S + energy_j * ELECTRICITY_USD_PER_J
     useful_flops = sum(work[i] * timings[i].flops_per_sample for i in done)
-    peak = pool.chips * max(pool.system.chip.peak_flops.values())
+    from .partitions import chip_peak
+
+    peak = pool.chips * chip_peak(pool.system.chip)
     classes = {}
     for hi, name in SIZE_CLASSES:
         w = np.array([sim.start[i] - jobs[i].arrival for i in done if size_class(jobs[i].size) == name])
@@ -113,7 +118,7 @@ def summarize(jobs, prepared, sim, pool, timings, work, *, price_per_grain_hour:
         "chips": pool.chips, "power_w": pool_power_w(pool), "price_usd": capex,
         "jobs": len(jobs), "completed": len(done), "rejected": len(sim.rejected),
         "makespan_s": makespan, "window_s": window_end - w0,
-        "utilization": util, "utilization_with_drain": util_all, "fragmentation": frag,
+        "utilization": util, "utilization_with_drain": util_all, "fragmentation": frag, "held_by_policy": held,
         "mean_queue": queue, "max_queue": int(max(sim.queue, default=0)),
         "wait_p50_s": _pct(waits, 50), "wait_p99_s": _pct(waits, 99), "wait_mean_s": float(waits.mean()) if len(waits) else None,
         "wait_by_size": classes,
@@ -131,8 +136,11 @@ def summarize(jobs, prepared, sim, pool, timings, work, *, price_per_grain_hour:
         out["profit_usd"] = out["revenue_usd"] - cost
     if gpu_bill_usd is not None and grain_hours:
         inst = instance(instance_name)
-        out["gpu_cloud"] = {**inst, "bill_usd": gpu_bill_usd,
-                            "break_even_usd_per_grain_hour": gpu_bill_usd / grain_hours}
+        be = gpu_bill_usd / grain_hours
+        low, high = inst["usd_per_hour_range"]
+        # the bill is linear in the instance price, so its range carries straight through
+        out["gpu_cloud"] = {**inst, "bill_usd": gpu_bill_usd, "break_even_usd_per_grain_hour": be,
+                            "break_even_range": (be * low / inst["usd_per_hour"], be * high / inst["usd_per_hour"])}
     return out
 
 

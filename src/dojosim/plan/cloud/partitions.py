@@ -30,6 +30,8 @@ from ...hardware.schema import Level, System, Topology
 # builds scalable units of 32 nodes; which switch a node hangs off inside one is not modelled.
 # Assumed (range 16-64: leaf radix and rail layout vary by site).
 GPU_NODES_PER_LEAF = 32
+# Mesh blocks of up to this many tiles get precomputed placement tables (2^tiles states each).
+TABLE_TILES = 16
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ class Pool:
 
     @property
     def grain_peak(self) -> float:
-        return self.grain_chips * max(self.system.chip.peak_flops.values())
+        """bf16 peak of one grain: requests are in reference GPUs by their bf16 peak."""
+        return self.grain_chips * chip_peak(self.system.chip)
 
     def grains_for(self, flops: float) -> int:
         """Grains whose peak covers a request of ``flops`` (at least one)."""
@@ -109,7 +112,8 @@ class Pool:
     def release(self, alloc: Allocation) -> None:
         raise NotImplementedError
 
-    def _own(self, cells, job: int) -> None:
+    def own(self, cells, job: int) -> None:
+        """Mark ``cells`` as held by job ``job`` (the occupancy map reads it)."""
         for c in cells:
             self.owner[c] = job
 
@@ -149,6 +153,7 @@ class MeshPool(Pool):
         self._placements: dict[tuple, list[int]] = {}
         self.rects = sorted({(r, c) for r in range(1, self.rows + 1) for c in range(1, self.cols + 1)},
                             key=lambda rc: (rc[0] * rc[1], abs(rc[0] - rc[1]), rc))
+        self._build_tables()
         self.fit_count = {("rect", r, c): self.blocks for r, c in self.rects}
         self._zplane = self._zplane_level()
 
@@ -203,12 +208,28 @@ class MeshPool(Pool):
         return masks
 
     def _fit_mask(self, state: int, r: int, c: int) -> int:
+        """The first placement of an r x c rectangle free in a block in ``state`` (0: none)."""
+        table = self._tables.get((r, c))
+        if table is not None:
+            return table[state]
         k = (state, r, c)
         hit = self._fit.get(k)
         if hit is None:
             hit = next((m for m in self.placements(r, c) if not m & state), 0)
             self._fit[k] = hit
         return hit
+
+    def _build_tables(self) -> None:
+        """For blocks of up to `TABLE_TILES` tiles, every state's answer, computed once (a 4 x 3
+        cabinet: 12 shapes x 4,096 states), so placement is a list lookup."""
+        self._tables: dict[tuple[int, int], list[int]] = {}
+        if self.block_tiles > TABLE_TILES:
+            return
+        for r, c in self.rects:
+            masks = self.placements(r, c)
+            self._tables[(r, c)] = [next((m for m in masks if not m & st), 0)
+                                    for st in range(1 << self.block_tiles)]
+        self._keyed_tables = [(("rect", r, c), t) for (r, c), t in self._tables.items()]
 
     def _set_state(self, b: int, new: int) -> None:
         old = self.state[b]
@@ -218,10 +239,18 @@ class MeshPool(Pool):
             del self.by_state[old]
         self.by_state.setdefault(new, set()).add(b)
         self.state[b] = new
+        counts = self.fit_count
+        if self._tables:
+            for key, tbl in self._keyed_tables:
+                d = (tbl[new] != 0) - (tbl[old] != 0)
+                if d:
+                    counts[key] += d
+            return
+        fit = self._fit_mask
         for r, c in self.rects:
-            d = (self._fit_mask(new, r, c) != 0) - (self._fit_mask(old, r, c) != 0)
+            d = (fit(new, r, c) != 0) - (fit(old, r, c) != 0)
             if d:
-                self.fit_count[("rect", r, c)] += d
+                counts[("rect", r, c)] += d
 
     def fits(self, key: tuple) -> bool:
         if key[0] == "rect":
@@ -235,16 +264,21 @@ class MeshPool(Pool):
             return None
         if key[0] == "rect":
             _, r, c = key
-            choice = None
-            for st, members in self.by_state.items():
-                if not self._fit_mask(st, r, c):
-                    continue
-                b = min(members)
-                rank = (-st.bit_count(), b) if best else (b,)
-                if choice is None or rank < choice[0]:
-                    choice = (rank, b, st)
-            _, b, st = choice
-            m = self._fit_mask(st, r, c)
+            fit = self._fit_mask
+            tbl = self._tables.get((r, c))
+            if best:    # the fullest block it fits in (lowest index among equals)
+                top, states = -1, []
+                for st in self.by_state:
+                    if (tbl[st] if tbl is not None else fit(st, r, c)):
+                        pc = st.bit_count()
+                        if pc > top:
+                            top, states = pc, [st]
+                        elif pc == top:
+                            states.append(st)
+                b, st = min((min(self.by_state[st]), st) for st in states)
+            else:       # the lowest-numbered block it fits in
+                b, st = min((min(ms), st) for st, ms in self.by_state.items() if fit(st, r, c))
+            m = fit(st, r, c)
             self._set_state(b, st | m)
             cells = tuple(b * self.block_tiles + i for i in range(self.block_tiles) if m >> i & 1)
             self.free_units -= len(cells)
@@ -507,6 +541,11 @@ def make_pool(preset: str, count: int = 1, *, scatter: bool = False, power_w: fl
                      whole_groups_above=True)
     pool.allowed = tpu_slice_counts(base.levels[0], base.levels[1]) if len(base.levels) > 1 else None
     return pool
+
+
+def chip_peak(chip) -> float:
+    """The peak FLOP/s a size request is measured against: bf16 (dense), else the chip's best."""
+    return chip.peak_flops.get("bf16") or max(chip.peak_flops.values())
 
 
 def _kind(system: System) -> str:

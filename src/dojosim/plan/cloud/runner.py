@@ -23,6 +23,7 @@ class PoolRun:
     sim: SimResult
     summary: dict
     timings: list
+    sim_s: float = 0.0
 
 
 def load_workloads(names, base_dir=None) -> dict:
@@ -50,12 +51,15 @@ def load_workloads(names, base_dir=None) -> dict:
 
 
 def _batch(job: Job, run_batch) -> int:
-    return int(job.batch or run_batch or DEFAULT_BATCH)
+    """The job's own batch, its run file's, or `DEFAULT_BATCH` — at least one sample per
+    requested GPU, so that the GPUs it asked for can all run data-parallel."""
+    return int(job.batch or run_batch or max(DEFAULT_BATCH, math.ceil(job.size - 1e-9)))
 
 
 def job_work(jobs: list[Job], timer: Timer, workloads: dict) -> tuple[list, list, dict]:
     """(samples per job or None, batch per job, {index: why rejected})."""
     work, batches, rejected = [], [], {}
+    refs: dict = {}
     for j in jobs:
         b = _batch(j, workloads[j.workload][1])
         batches.append(b)
@@ -64,7 +68,12 @@ def job_work(jobs: list[Job], timer: Timer, workloads: dict) -> tuple[list, list
         elif j.steps is not None:
             work.append(j.steps * b)
         else:
-            ref = timer.reference(j.workload, b, j.size)
+            rk = (j.workload, b, j.size)
+            ref = refs.get(rk)
+            if ref is None:
+                ref = timer.reference(j.workload, b, j.size)
+                if not timer.collecting:
+                    refs[rk] = ref
             if not ref.ok:
                 rejected[j.index] = f"{j.workload} at batch {b} does not fit on {math.ceil(j.size)} reference GPUs"
                 work.append(None)
@@ -138,13 +147,17 @@ def run_pool(jobs, pool, policy, timer, workloads, work, batches, rejected, *, l
             else ((), (), (), []) for j in jobs]
     if load is not None:
         jobs = set_load(jobs, pool, opts, load)
+    if snapshot_at is None:     # the occupancy map: half-way through the arrivals
+        snapshot_at = jobs[-1].arrival / 2
     rej = dict(rejected)
     prepared = []
     for j, (k, t, g, _) in zip(jobs, opts):
         if not k and j.index not in rej:
             rej[j.index] = "no partition of this machine fits it"
         prepared.append(Prepared(j.index, j.arrival, k, k, t, g))
+    t0 = time.perf_counter()
     sim = simulate(prepared, pool, policy, snapshot_at=snapshot_at, keep_cells=keep_cells)
+    sim_s = time.perf_counter() - t0
     sim.rejected = rej
     timings = [None] * len(jobs)
     for j, (k, _, _, tims) in zip(jobs, opts):
@@ -153,7 +166,7 @@ def run_pool(jobs, pool, policy, timer, workloads, work, batches, rejected, *, l
             timings[j.index] = tims[k.index(key)]
     summary = summarize(jobs, prepared, sim, pool, timings, work, price_per_grain_hour=price,
                         instance_name=instance_name, gpu_bill_usd=gpu_bill)
-    return PoolRun(pool, prepared, sim, summary, timings), jobs
+    return PoolRun(pool, prepared, sim, summary, timings, sim_s), jobs
 
 
 def gpu_cloud_bill(jobs, work, batches, timer: Timer, instance_name: str) -> float:
@@ -164,14 +177,22 @@ def gpu_cloud_bill(jobs, work, batches, timer: Timer, instance_name: str) -> flo
     inst = instance(instance_name)
     base = load_system(inst["system"])
     bill = 0.0
+    node = base.level_chips(0)
+    memo: dict = {}
     for j in jobs:
         if work[j.index] is None:
             continue
-        gpus = max(1, math.ceil(j.size / inst["gpus"] - 1e-9)) * inst["gpus"]
-        node = base.level_chips(0)
-        build_n = gpus if gpus <= node else math.ceil(gpus / node) * node
-        t = timer.time(j.workload, batches[j.index], (inst["system"], build_n),
-                       lambda n=build_n: with_devices(base, n))
+        mk = (j.workload, batches[j.index], j.size)
+        hit = memo.get(mk)
+        if hit is None:
+            gpus = max(1, math.ceil(j.size / inst["gpus"] - 1e-9)) * inst["gpus"]
+            build_n = gpus if gpus <= node else math.ceil(gpus / node) * node
+            t = timer.time(j.workload, batches[j.index], (inst["system"], build_n),
+                           lambda n=build_n: with_devices(base, n))
+            hit = (gpus, t)
+            if not timer.collecting:
+                memo[mk] = hit
+        gpus, t = hit
         if t.ok:
             bill += gpus * work[j.index] / t.samples_per_s / 3600.0 * inst["usd_per_gpu_hour"]
     return bill
@@ -208,7 +229,9 @@ def run_cloud(jobs: list[Job], system: str = "dojo-exapod", count: int = 1, poli
         for j in jobs:
             options(pool, j, batches[j.index], 1.0, timer, memo)
     timer.collecting = False
+    t_search = time.perf_counter()
     timer.run_pending(workers)
+    search_s = time.perf_counter() - t_search
     work, batches, rejected = job_work(jobs, timer, workloads)
     bill = gpu_cloud_bill(jobs, work, batches, timer, instance_name)
     runs = []
@@ -221,5 +244,6 @@ def run_cloud(jobs: list[Job], system: str = "dojo-exapod", count: int = 1, poli
                           snapshot_at=snapshot_at, instance_name=instance_name, gpu_bill=bill,
                           keep_cells=keep_cells)
         runs.append(run)
+    wall = time.perf_counter() - t_start
     return {"jobs": jobs_timed, "runs": runs, "policy": policy, "load": load, "searches": timer.searches,
-            "wall_s": time.perf_counter() - t_start, "work": work}
+            "wall_s": wall, "search_s": search_s, "sim_s": sum(r.sim_s for r in runs), "work": work}

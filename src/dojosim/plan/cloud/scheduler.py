@@ -2,9 +2,9 @@
 gives on that partition, and leave.
 
 A plain event loop (a sorted arrival list and a heap of finish times), not SimPy: the scheduler
-has two event kinds and no processes that talk to each other, and SimPy's generator-per-job
-costs several microseconds per event that this loop does not spend (docs/cloud.md has the
-measurement). Waiting jobs are kept in FIFO queues per *signature* (same workload, batch and
+has two event kinds and no processes that talk to each other, so SimPy's processes (a generator
+resumed through its own event heap for every event) would only add work per event and a
+dependency (docs/cloud.md). Waiting jobs are kept in FIFO queues per *signature* (same workload, batch and
 partition options), so one scheduling pass costs O(signatures), not O(queue length): the
 earliest waiting job among the signatures that fit is the one a scan in arrival order would
 start first.
@@ -25,14 +25,16 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections import deque
+from itertools import islice
 from dataclasses import dataclass, field
 
 from ...errors import SpecError
 
 POLICIES = ("fifo", "first-fit", "best-fit", "backfill", "first-fit-backfill", "elastic")
-# A waiting job this far down its signature's queue is not looked at for backfilling (Slurm's
-# bf_max_job_test plays the same role; it bounds the work per scheduling pass).
-BACKFILL_DEPTH = 50
+# A waiting job this far down its signature's queue is not looked at for backfilling: it bounds
+# the work per scheduling pass, as Slurm's bf_max_job_test does (default 500 jobs; with a few
+# dozen signatures, 16 per signature is of that order). Assumed, range 8-64.
+BACKFILL_DEPTH = 16
 
 
 @dataclass
@@ -58,6 +60,8 @@ class SimResult:
     busy: list = field(default_factory=list)       # busy grains after each pass
     queue: list = field(default_factory=list)      # waiting jobs after each pass
     frag: list = field(default_factory=list)       # free grains no waiting job can use
+    held: list = field(default_factory=list)       # free grains a waiting job fits but may not
+                                                   # take (FIFO order, a backfill reservation)
     snapshot: list | None = None
     snapshot_time: float | None = None
     passes: int = 0
@@ -72,7 +76,7 @@ def _parse_policy(policy: str) -> tuple[bool, bool, bool, bool]:
 
 
 def simulate(jobs: list[Prepared], pool, policy: str, *, snapshot_at: float | None = None,
-             keep_cells: bool = True, incremental: bool = False) -> SimResult:
+             keep_cells: bool = True, incremental: bool = True) -> SimResult:
     """Run the stream on ``pool``. ``jobs`` must be sorted by arrival."""
     strict, best, backfill, elastic = _parse_policy(policy)
     n = max((j.index for j in jobs), default=-1) + 1
@@ -91,7 +95,7 @@ def simulate(jobs: list[Prepared], pool, policy: str, *, snapshot_at: float | No
     def start(j: Prepared, opt: int, now: float) -> None:
         nonlocal seq
         alloc = pool.allocate(j.options[opt], best)
-        pool._own(alloc.cells, j.index)
+        pool.own(alloc.cells, j.index)
         end = now + j.runtimes[opt]
         res.start[j.index], res.end[j.index], res.keys[j.index] = now, end, j.options[opt]
         if keep_cells:
@@ -141,52 +145,56 @@ def simulate(jobs: list[Prepared], pool, policy: str, *, snapshot_at: float | No
         waiting -= 1
 
     def schedule(now: float, only: set | None) -> None:
-        """One pass. ``only``: when nothing was freed since the last pass, the signatures of the
-        jobs that just arrived — no other waiting job can have become startable."""
+        """One pass: start jobs until none can start. ``only``: when nothing was freed since the
+        last pass, the signatures of the jobs that just arrived — the last pass left no other
+        waiting job startable, and with nothing freed and the same head none has become so."""
         failed: set = set()
         while waiting:
             hs = heads()
-            head = by_index[hs[0][1]]
-            limit = None
-            progressed = False
-            for arr, idx, sig in hs:
+            _, hidx, hsig = hs[0]
+            head = by_index[hidx]
+            if hsig not in failed and (only is None or hsig in only):
+                opt = choose(head, now, None)
+                if opt is not None:
+                    pop(hsig, head)
+                    start(head, opt, now)
+                    if backfill:
+                        failed.clear()    # a new head brings a new reservation: look again
+                    continue
+            if strict:
+                return
+            failed.add(hsig)
+            limit = shadow(head) if backfill else None
+            started = False
+            for _, idx, sig in hs[1:]:
                 if sig in failed:
                     continue
-                if only is not None and sig not in only:   # unchanged since the last pass
-                    if by_index[idx] is head:
-                        if strict:
-                            return
-                        if backfill:
-                            limit = shadow(head)
+                if only is not None and sig not in only:
                     failed.add(sig)
                     continue
                 j = by_index[idx]
-                if j is head or limit is None:
+                if limit is None:         # no reservation: the first waiting job that fits
                     opt = choose(j, now, None)
-                    if opt is not None:
-                        pop(sig, j)
-                        start(j, opt, now)
-                        progressed = True
-                        if j is head and backfill:
-                            failed.clear()    # a new head brings a new reservation: look again
-                        break
-                    if j is head:
-                        if strict:
-                            return
-                        if backfill:
-                            limit = shadow(j)
-                    failed.add(sig)
-                    continue
-                # backfilling behind a reserved head: the first job of this signature (in
-                # arrival order, at most BACKFILL_DEPTH deep) that ends before the reservation
+                    if opt is None:
+                        failed.add(sig)
+                        continue
+                    pop(sig, j)
+                    start(j, opt, now)
+                    started = True
+                    break
+                # backfilling behind the head's reservation: the first job of this signature
+                # (in arrival order, at most BACKFILL_DEPTH deep) that ends before it
                 fitting = [k for k, key in enumerate(j.options) if pool.fits(key)]
                 found = None
                 if fitting:
                     room = limit - now
-                    for d, cand in enumerate(queues[sig]):
-                        if d >= BACKFILL_DEPTH:
-                            break
+                    for cand in islice(queues[sig], BACKFILL_DEPTH):
                         rt = cand.runtimes
+                        if len(fitting) == 1:
+                            if rt[fitting[0]] <= room:
+                                found = (cand, fitting[0])
+                                break
+                            continue
                         ok = [k for k in fitting if rt[k] <= room]
                         if ok:
                             found = (cand, min(ok, key=rt.__getitem__) if elastic else ok[0])
@@ -196,22 +204,23 @@ def simulate(jobs: list[Prepared], pool, policy: str, *, snapshot_at: float | No
                     continue
                 pop(sig, found[0])
                 start(found[0], found[1], now)
-                progressed = True
+                started = True
                 break
-            if not progressed:
+            if not started:
                 return
 
     def record(now: float) -> None:
         res.passes += 1
         free = pool.free_units
-        frag = 0
+        frag = held = 0
         if waiting and free:
             usable = any(pool.fits(k) for q in queues.values() for k in q[0].options)
-            frag = 0 if usable else free
+            frag, held = (0, free) if usable else (free, 0)
         res.times.append(now)
         res.busy.append(pool.units - free)
         res.queue.append(waiting)
         res.frag.append(frag)
+        res.held.append(held)
 
     while ai < len(arrivals) or finishes:
         t_arr = arrivals[ai].arrival if ai < len(arrivals) else float("inf")

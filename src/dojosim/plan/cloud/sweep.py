@@ -38,7 +38,7 @@ def evaluate(params: dict, spec: dict) -> dict:
     res = run_cloud(jobs, opts.get("system", "dojo-exapod"), int(opts.get("count", 1)),
                     opts.get("policy", "backfill"), load=opts.get("load"),
                     compare=tuple(opts.get("compare") or ()), scatter=bool(opts.get("scatter", False)),
-                    keep_cells=False)
+                    keep_cells=False, workers=1)   # the sweep already runs points in parallel
     row = {}
     for run in res["runs"]:
         s = run.summary
