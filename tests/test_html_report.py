@@ -129,3 +129,14 @@ def test_report_carries_the_trace_as_a_download():
     m = re.search(r'<a download="step.json" href="data:application/json;base64,([^"]+)"', doc)
     assert m, "trace link missing"
     check_trace_format(json.loads(base64.b64decode(m.group(1))))
+
+
+def test_report_carries_a_cloud_section(tmp_path, capsys):
+    """`report --cloud N` adds the cloud section: many tenants' jobs on the run's own system."""
+    run = tmp_path / "run.yaml"
+    run.write_text(RUN_YAML)
+    out = tmp_path / "r.html"
+    run_cli(["report", str(run), "-o", str(out), "--no-compare", "--no-sensitivity", "--cloud", "40"])
+    page = out.read_text()
+    assert "Many tenants on one machine" in page and "a100-80gb-dgx" in page
+    assert "wrote" in capsys.readouterr().out

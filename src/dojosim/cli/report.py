@@ -246,6 +246,9 @@ def report_cmd(
                                                         "(dojosim claims)."),
     no_sensitivity: bool = typer.Option(False, "--no-sensitivity", help="Leave out which assumptions the "
                                                                         "answer depends on (dojosim sensitivity)."),
+    cloud_jobs: Optional[int] = typer.Option(None, "--cloud", help="Add a section on N synthetic tenants' "
+                                                                   "jobs on the run's system (dojosim cloud "
+                                                                   "--synthetic N, seed 0, backfill)."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = PLOT_OPTION,
     force: bool = FORCE_OPTION,
@@ -281,9 +284,20 @@ def report_cmd(
 
             update("swinging the assumptions")
             sens = sensitivity([r])
+        cloud = None
+        if cloud_jobs is not None:
+            from ..plan.cloud import run_cloud
+            from ..plan.cloud import synthetic as draw
+
+            preset = r.system.preset
+            if not preset:
+                raise SpecError("cloud", "a cloud section needs the run's system to be a preset")
+            update("scheduling tenants' jobs")
+            cloud = run_cloud(draw(cloud_jobs, 0), preset, 1, "backfill", load=0.9, compare=[],
+                              keep_cells=False)
         update("drawing")
         path = write_report(est, output, model=r.model, system=r.system, compare_rows=rows, run=r.raw,
-                            claims=ledger_entries, sensitivity=sens, force=force)
+                            claims=ledger_entries, sensitivity=sens, cloud=cloud, force=force)
     if plot is not None:
         from ..report.plots import plot_estimate
 

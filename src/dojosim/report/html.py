@@ -195,7 +195,7 @@ def _compare_section(rows: Sequence[dict]) -> str:
 
 def render_report(est: Estimate, *, title: str = "", model=None, system=None, compare_rows: Sequence[dict] = (),
                   notes: Sequence[str] = (), run: dict | None = None, claims: Sequence = (),
-                  sensitivity=None) -> str:
+                  sensitivity=None, cloud: dict | None = None) -> str:
     """The whole report as one HTML string."""
     title = title or f"{est.model} on {est.system}"
     split = ", ".join(f"{k}={v}" for k, v in (est.strategy or {}).items() if v not in (None, False))
@@ -212,6 +212,10 @@ def render_report(est: Estimate, *, title: str = "", model=None, system=None, co
         from .sensitivity_html import sensitivity_section
 
         parts.append(sensitivity_section(sensitivity))
+    if cloud is not None:
+        from .cloud import cloud_section
+
+        parts.append(cloud_section(cloud))
     all_notes = list(est.notes) + list(notes)
     assumed = list(getattr(system, "assumed", []) or [])
     if assumed:
