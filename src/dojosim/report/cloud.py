@@ -103,9 +103,8 @@ def figure_occupancy(run):
 
     base = plt.get_cmap("tab20")
     # tab20's two greys (14, 15) would read as the gaps between blocks; leave them out
-    cmap = ListedColormap([base(i) for i in range(20) if i not in (14, 15)])
-    cmap.set_under("white")
-    cmap.set_bad("#444444")
+    cmap = ListedColormap([base(i) for i in range(20) if i not in (14, 15)]).with_extremes(
+        under="white", bad="#444444")
     ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=0, vmax=997, interpolation="nearest")
     pool = run.pool
     busy = sum(1 for x in (run.sim.snapshot or []) if x >= 0)
