@@ -140,3 +140,16 @@ def test_report_carries_a_cloud_section(tmp_path, capsys):
     page = out.read_text()
     assert "Many tenants on one machine" in page and "a100-80gb-dgx" in page
     assert "wrote" in capsys.readouterr().out
+
+
+def test_report_cloud_count_is_checked_first(tmp_path, capsys):
+    from dojosim.cli import main
+
+    run = tmp_path / "run.yaml"
+    run.write_text(RUN_YAML)
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(run), "-o", str(tmp_path / "r.html"), "--no-compare", "--cloud", "0"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--cloud" in err[0]
+    assert not (tmp_path / "r.html").exists()

@@ -263,6 +263,11 @@ def report_cmd(
 
     check_output(output, force=force, what="--output")
     check_plot_dir(plot, force)
+    if cloud_jobs is not None:
+        from ..plan.cloud.jobs import MAX_JOBS
+
+        if not 1 <= cloud_jobs <= MAX_JOBS:   # checked before the long work, named as the user wrote it
+            raise SpecError("--cloud", f"must be a whole number of jobs from 1 to {MAX_JOBS:,}, got {cloud_jobs}")
     with _status("estimating") as update:
         r, est = _estimate_run(run)
         rows: list[dict] = []
