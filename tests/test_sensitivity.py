@@ -69,3 +69,12 @@ def test_three_runs_is_a_one_line_error(runs):
     with pytest.raises(SystemExit) as exc:
         main(["sensitivity", str(runs[0]), str(runs[1]), str(runs[0])])
     assert exc.value.code == 2
+
+
+def test_swung_figures_print_in_their_units():
+    from dojosim.cli.sensitivity import _with_unit
+
+    assert _with_unit(1e8, "dojo-exapod: levels[1].host_core_rate") == "100 MB/s"
+    assert _with_unit(5e-7, "kernel_overhead_s") == "500 ns"
+    assert _with_unit(2.0, "dojo-exapod: levels[1].hosts") == "2"
+    assert _with_unit(0.7, "memory_efficiency") == "0.7"

@@ -50,6 +50,26 @@ def sensitivity_cmd(
     wrote(paths)
 
 
+# Units of preset figures, by the ending of their field name (the hardware schema's convention).
+_PRESET_UNITS = (("bandwidth", "bandwidth"), ("_rate", "bandwidth"), ("_s", "time"), ("_w", "power"),
+                 ("_usd", "money"), ("_bytes", "bytes"), ("flops", "flops"))
+
+
+def _with_unit(value: float, name: str) -> str:
+    """A swung figure in its unit: an Assumptions field's declared unit, or a preset figure's by
+    its name (``dojo-exapod: levels[1].host_core_rate`` is a bandwidth); a bare number otherwise."""
+    from ..assumptions import FIELDS
+    from ..units import format as fmt
+
+    info = FIELDS.get(name)
+    if info is not None:
+        dim = {"s": "time"}.get(info.unit, info.unit)
+    else:
+        field = name.rsplit(".", 1)[-1]
+        dim = next((d for end, d in _PRESET_UNITS if field.endswith(end)), "")
+    return fmt(value, dim) if dim else f"{value:.4g}"
+
+
 def _print(result) -> None:
     from ..report.table import Col
     from ..units import format_time
@@ -63,7 +83,7 @@ def _print(result) -> None:
         cols += [Col("step at low"), Col("step at high")]
     rows = []
     for d in moving[:TABLE_ROWS]:
-        row = [d.name, f"{d.low:.4g}", f"{d.high:.4g}"]
+        row = [d.name, _with_unit(d.low, d.name), _with_unit(d.high, d.name)]
         if pair:
             row += [f"{d.ratio_low:.3g}x", f"{d.ratio_high:.3g}x"]
         else:
