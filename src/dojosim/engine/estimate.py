@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..assumptions import DEFAULT, Assumptions
 from ..checks import check_inputs
 from ..strategy import Strategy, check, stage_layers
 from .comm_api import CommContext
 from .datapath import InputPath, input_path
 from .finite import check_finite
-from .compute import (BOUND_KEYS, BlockTime, Device, Split, block_time, fp8_layer_facts, is_te_fp8,
-                      make_device, param_shard, saved_shard)
+from .compute import (BOUND_KEYS, SUM_ROWS, BlockTime, Device, OpTable, Split, block_sums, block_time_of,
+                      fp8_layer_facts, make_device, op_costs, op_list, op_table, shards)
 from .partition import plan
 from .memory import Tier
 from .result import BREAKDOWN_KEYS, Estimate, StageTiming
@@ -63,6 +65,11 @@ class Parts:
     train_flops: float = 0.0         # forward + backward per sample
     layer_fwd_flops: float = 0.0     # forward of all layers per sample (what full recompute redoes)
     layer_attn_flops: float = 0.0    # forward of the layers' attention cores (selective recompute)
+    table: OpTable | None = None     # every op of pre + layers + post, as arrays (engine/compute.py)
+    group: np.ndarray | None = None  # of each block of the table: 0 pre, 1 layers, 2 post
+    first_expert_reads: np.ndarray | None = None   # of each block: its first MoE expert op's reads
+    has_expert: np.ndarray | None = None
+    op_ends: tuple = (0, 0, 0, 0)    # where each group's ops start and end in the table
 
 
 def _parts(model) -> Parts:
@@ -74,7 +81,14 @@ def _parts(model) -> Parts:
         first, last = idx[0], idx[-1]
         layers = tuple(blocks[first:last + 1])
         pre, post, n = tuple(blocks[:first]), tuple(blocks[last + 1:]), sum(b.count for b in layers if b.layer) or 1
+    blocks = pre + layers + post
+    firsts = [next((op for op in b.ops if op.expert), None) for b in blocks]
     return Parts(pre, layers, post, n,
+                 table=op_table(blocks),
+                 group=np.array([0] * len(pre) + [1] * len(layers) + [2] * len(post), dtype=int),
+                 first_expert_reads=np.array([op.reads if op else 0.0 for op in firsts], dtype=float),
+                 has_expert=np.array([op is not None for op in firsts], dtype=bool),
+                op_ends=tuple(sum(len(b.ops) for b in g) for g in ((), pre, pre + layers, blocks)),
                  train_flops=model.flops_train_per_sample,
                  layer_fwd_flops=sum(b.count * sum(op.flops for op in b.ops) for b in layers),
                  layer_attn_flops=sum(b.count * sum(op.flops for op in b.ops if op.kind == "attention")
@@ -182,26 +196,41 @@ class Mapped:
     partitions: tuple = ()       # (block name, partition)
 
 
-def _map_blocks(blocks, mb, split, dev, link_bw: float) -> Mapped:
-    """All repetitions of ``blocks`` for one micro-batch on one device; with a spatial split of a
-    CNN (cp > 1), each block on its own partition (engine/partition.py)."""
-    total = BlockTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, ())
-    hb = hn = gb = gn = 0.0
-    names = []
-    eb = dev.element_bytes
-    for b in blocks:
-        t = block_time(b, mb, split, dev)
-        if split.cp > 1:
-            p = plan(b, split.cp, t.fwd_s + t.bwd_s, link_bw, eb)
+# Rows of `block_sums` that are seconds (stretched by a partition's imbalance), not FLOPs.
+_TIME_ROWS = np.array([not r.endswith("flops") for r in SUM_ROWS] + [True] * len(BOUND_KEYS))
+
+
+def _map_blocks(parts: Parts, mb, split, dev, link_bw: float) -> tuple[Mapped, Mapped, Mapped]:
+    """All repetitions of the blocks before, in and after the layers for one micro-batch on one
+    device; with a spatial split of a CNN (cp > 1), each block on its own partition
+    (engine/partition.py). Every op is costed in one pass (`op_costs`)."""
+    t = parts.table
+    c = op_costs(t, mb, split, dev)
+    sums = block_sums(t, c, dev)
+    blocks = parts.pre + parts.layers + parts.post
+    stretch = np.ones(len(blocks))
+    exchange = [[0.0, 0.0, 0.0, 0.0, []] for _ in range(3)]     # halo, halo ops, gather, gather ops
+    if split.cp > 1:
+        eb = dev.element_bytes
+        compute = (sums[0] + sums[1]).tolist()
+        for i, (b, g) in enumerate(zip(blocks, parts.group.tolist())):
+            p = plan(b, split.cp, compute[i], link_bw, eb)
             if p.imbalance > 1.0:
-                t = t.stretched(p.imbalance)
-            hb += b.count * p.halo * mb * eb
-            hn += b.count * p.halo_ops
-            gb += b.count * p.gather * mb * eb
-            gn += b.count * p.gather_ops
-            names.append((b.name, p.partition))
-        total = total + t.scaled(b.count)
-    return Mapped(total, hb, hn, gb, gn, tuple(names))
+                stretch[i] = p.imbalance
+            x = exchange[g]
+            x[0] += b.count * p.halo * mb * eb
+            x[1] += b.count * p.halo_ops
+            x[2] += b.count * p.gather * mb * eb
+            x[3] += b.count * p.gather_ops
+            x[4].append((b.name, p.partition))
+    # every repetition of each block, the busiest chip's time; summed per group in block order
+    scaled = np.where(_TIME_ROWS[:, None], sums * stretch, sums) * t.counts
+    cells = np.arange(len(_TIME_ROWS))[:, None] * 3 + parts.group[None, :]
+    totals = np.bincount(cells.ravel(), weights=scaled.ravel(), minlength=3 * len(_TIME_ROWS))
+    totals = totals.reshape(len(_TIME_ROWS), 3)
+    ops, ends = op_list(t, c), parts.op_ends
+    return tuple(Mapped(block_time_of(totals[:, g], tuple(ops[ends[g]:ends[g + 1]])), x[0], x[1], x[2], x[3],
+                        tuple(x[4])) for g, x in enumerate(exchange))
 
 
 def _link_bandwidth(system) -> float:
@@ -225,37 +254,28 @@ class BlockBytes:
     kv_bytes: float = 0.0       # attention K and V (the CP exchange payload)
 
 
-def _block_bytes(blocks, mb, split, eb, dev: Device | None = None) -> BlockBytes:
-    params = saved = row = a2a = kv = expert = rows_n = 0.0
-    for b in blocks:
-        p = s = r = a = k = x = rn = 0.0
-        has_expert = False
-        for op in b.ops:
-            p += op.params / param_shard(op, split)
-            if op.expert:
-                x += op.params / param_shard(op, split)
-            # Transformer Engine keeps an fp8 GEMM's input for the weight gradient as its fp8
-            # copy (1 byte per element, not 2)
-            fp8_saved = dev is not None and is_te_fp8(op, dev, b.layer)
-            s += op.saved * mb / saved_shard(op, split) * (0.5 if fp8_saved else 1.0)
-            if op.tp == "row":
-                r += op.writes * mb / split.cp
-                rn += 1
-            if op.expert:
-                has_expert = True
-            if op.kind == "attention":
-                k += max(op.reads - op.writes, 0.0) * mb / split.tp   # K and V of the full sequence
-        if has_expert:
-            first = next(op for op in b.ops if op.expert)
-            a = first.reads * mb / split.cp
-        params += b.count * p
-        saved += b.count * s * eb
-        row += b.count * r * eb
-        a2a += b.count * a * eb
-        kv += b.count * k * eb
-        expert += b.count * x
-        rows_n += b.count * rn
-    return BlockBytes(params, expert, saved, row, rows_n, a2a, kv)
+def _block_bytes(parts: Parts, mb, split, eb, dev: Device) -> tuple[BlockBytes, BlockBytes, BlockBytes]:
+    """`BlockBytes` of the blocks before, in and after the layers."""
+    t = parts.table
+    nb = t.n_blocks
+    _, saved_shard, param_shard = shards(t, split)
+    params = t.params / param_shard
+    # Transformer Engine keeps an fp8 GEMM's input for the weight gradient as its fp8 copy (1
+    # byte per element, not 2)
+    fp8_saved = t.fp8_kind if dev.te_fp8 else np.zeros_like(t.fp8_kind)
+    saved = t.saved * mb / saved_shard * np.where(fp8_saved, 0.5, 1.0)
+    per_op = np.stack([params, np.where(t.expert, params, 0.0), saved, np.where(t.row, t.writes * mb / split.cp, 0.0),
+                       t.row.astype(float),
+                       # K and V of the full sequence
+                       np.where(t.attention, np.maximum(t.reads - t.writes, 0.0) * mb / split.tp, 0.0)])
+    cells = np.arange(len(per_op))[:, None] * nb + t.block[None, :]
+    p, x, s, r, rn, k = np.bincount(cells.ravel(), weights=per_op.ravel(), minlength=len(per_op) * nb).reshape(-1, nb)
+    a = np.where(parts.has_expert, parts.first_expert_reads * mb / split.cp, 0.0)
+    c = t.counts
+    per_block = np.stack([c * p, c * x, c * s * eb, c * r * eb, c * rn, c * a * eb, c * k * eb])
+    cells = np.arange(len(per_block))[:, None] * 3 + parts.group[None, :]
+    tot = np.bincount(cells.ravel(), weights=per_block.ravel(), minlength=3 * len(per_block)).reshape(-1, 3)
+    return tuple(BlockBytes(*tot[:, g].tolist()) for g in range(3))
 
 
 def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, a: Assumptions) -> Costs:
@@ -264,13 +284,9 @@ def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, 
     n = parts.n_layers
     eb = dev.element_bytes
     link = _link_bandwidth(system)
-    m_layers = _map_blocks(parts.layers, mb, split, dev, link)
-    m_pre = _map_blocks(parts.pre, mb, split, dev, link)
-    m_post = _map_blocks(parts.post, mb, split, dev, link)
+    m_pre, m_layers, m_post = _map_blocks(parts, mb, split, dev, link)
     layer = m_layers.time.scaled(1.0 / n)
-    lb = _block_bytes(parts.layers, mb, split, eb, dev)
-    pb = _block_bytes(parts.pre, mb, split, eb)
-    qb = _block_bytes(parts.post, mb, split, eb)
+    pb, lb, qb = _block_bytes(parts, mb, split, eb, dev)
     hidden = model.hidden or 0
     seq = model.seq_len or 1
     if hidden:
