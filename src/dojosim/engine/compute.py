@@ -428,28 +428,11 @@ class BlockTime:
     bwd_flops: float
     attn_fwd_s: float          # forward time of attention-core ops (what selective recompute redoes)
     attn_fwd_flops: float
-    ops: tuple[tuple[str, float, float], ...]
+    ops: "OpRows | tuple"      # (name, forward s, backward s, this device's forward FLOPs) per op
     stream_fwd_s: float = 0.0  # of fwd_s/bwd_s: exposed operand streaming (SRAM-only chips)
     stream_bwd_s: float = 0.0
     bound_s: tuple[float, ...] = (0.0,) * len(BOUND_KEYS)   # fwd + bwd seconds by what bound them
     attn_bwd_s: float = 0.0    # backward time of attention-core ops (what ring attention hides behind)
-
-    def __add__(self, other: "BlockTime") -> "BlockTime":
-        """Two blocks run one after the other (their op lists concatenated)."""
-        return BlockTime(self.fwd_s + other.fwd_s, self.bwd_s + other.bwd_s,
-                         self.fwd_flops + other.fwd_flops, self.bwd_flops + other.bwd_flops,
-                         self.attn_fwd_s + other.attn_fwd_s, self.attn_fwd_flops + other.attn_fwd_flops,
-                         self.ops + other.ops, self.stream_fwd_s + other.stream_fwd_s,
-                         self.stream_bwd_s + other.stream_bwd_s,
-                         tuple(x + y for x, y in zip(self.bound_s, other.bound_s)),
-                         self.attn_bwd_s + other.attn_bwd_s)
-
-    def stretched(self, f: float) -> "BlockTime":
-        """The same work taking ``f`` times as long (the busiest chip of an uneven split)."""
-        return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops, self.bwd_flops,
-                         self.attn_fwd_s * f, self.attn_fwd_flops, self.ops,
-                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s),
-                         self.attn_bwd_s * f)
 
     def scaled(self, f: float) -> "BlockTime":
         """``f`` repetitions' worth of time and FLOPs (the op list stays one repetition's)."""
@@ -484,12 +467,35 @@ def block_sums(t: OpTable, c: OpCosts, dev: Device) -> np.ndarray:
     return np.concatenate([sums.reshape(len(SUM_ROWS), nb), bounds])
 
 
-def op_list(t: OpTable, c: OpCosts) -> list[tuple[str, float, float, float]]:
-    """(name, forward s, backward s, this device's forward FLOPs) of every op (the roofline's)."""
-    return list(zip(t.names, c.fwd_s.tolist(), c.bwd_s.tolist(), c.fwd_flops.tolist()))
+class OpRows:
+    """(name, forward s, backward s, this device's forward FLOPs) of a run of ops of an
+    `OpTable` (the roofline's), made into tuples when first read: a search costs many splits
+    and reads none of them."""
+
+    __slots__ = ("_names", "_costs", "_lo", "_hi", "_rows")
+
+    def __init__(self, names: tuple[str, ...], costs: OpCosts, lo: int = 0, hi: int | None = None):
+        self._names, self._costs, self._lo, self._hi, self._rows = names, costs, lo, hi, None
+
+    @property
+    def rows(self) -> tuple[tuple[str, float, float, float], ...]:
+        if self._rows is None:
+            c, sl = self._costs, slice(self._lo, self._hi)
+            self._rows = tuple(zip(self._names[sl], c.fwd_s[sl].tolist(), c.bwd_s[sl].tolist(),
+                                   c.fwd_flops[sl].tolist()))
+        return self._rows
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i]
 
 
-def block_time_of(column, ops: tuple) -> BlockTime:
+def block_time_of(column, ops: "OpRows | tuple") -> BlockTime:
     """A `BlockTime` from one column of `block_sums` (or of sums of its columns)."""
     v = column.tolist()
     n = len(SUM_ROWS)
@@ -500,7 +506,7 @@ def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> Blo
     """One repetition of ``block`` for one micro-batch on one device."""
     t = op_table((block,))
     c = op_costs(t, micro_batch, split, dev)
-    return block_time_of(block_sums(t, c, dev)[:, 0], tuple(op_list(t, c)))
+    return block_time_of(block_sums(t, c, dev)[:, 0], OpRows(t.names, c))
 
 
 def op_time(op: Op, micro_batch: int, split: Split, dev: Device, in_layer: bool = True) -> OpTime:

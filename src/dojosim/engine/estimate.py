@@ -27,7 +27,7 @@ from .comm_api import CommContext
 from .datapath import InputPath, input_path
 from .finite import check_finite
 from .compute import (BOUND_KEYS, SUM_ROWS, BlockTime, Device, OpTable, Split, block_sums, block_time_of,
-                      fp8_layer_facts, make_device, op_costs, op_list, op_table, shards)
+                      fp8_layer_facts, make_device, op_costs, op_table, OpRows, shards)
 from .partition import plan
 from .memory import Tier
 from .result import BREAKDOWN_KEYS, Estimate, StageTiming
@@ -228,9 +228,9 @@ def _map_blocks(parts: Parts, mb, split, dev, link_bw: float) -> tuple[Mapped, M
     cells = np.arange(len(_TIME_ROWS))[:, None] * 3 + parts.group[None, :]
     totals = np.bincount(cells.ravel(), weights=scaled.ravel(), minlength=3 * len(_TIME_ROWS))
     totals = totals.reshape(len(_TIME_ROWS), 3)
-    ops, ends = op_list(t, c), parts.op_ends
-    return tuple(Mapped(block_time_of(totals[:, g], tuple(ops[ends[g]:ends[g + 1]])), x[0], x[1], x[2], x[3],
-                        tuple(x[4])) for g, x in enumerate(exchange))
+    ends = parts.op_ends
+    return tuple(Mapped(block_time_of(totals[:, g], OpRows(t.names, c, ends[g], ends[g + 1])), x[0], x[1], x[2],
+                        x[3], tuple(x[4])) for g, x in enumerate(exchange))
 
 
 def _link_bandwidth(system) -> float:
@@ -278,14 +278,38 @@ def _block_bytes(parts: Parts, mb, split, eb, dev: Device) -> tuple[BlockBytes, 
     return tuple(BlockBytes(*tot[:, g].tolist()) for g in range(3))
 
 
-def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, a: Assumptions) -> Costs:
+@dataclass(frozen=True)
+class Times:
+    """The compute side of `Costs` (all `step_lower_bound` needs): one average layer, the
+    blocks before and after the layers, and the blocks as mapped."""
+
+    layer: BlockTime
+    pre: BlockTime
+    post: BlockTime
+    mapped: tuple              # Mapped of the blocks before, in and after the layers
+    dev: Device
+
+
+def _times(model, system, precision: str, split: Split, mb: int, mem: Memories, a: Assumptions) -> Times:
     dev: Device = make_device(system.chip, precision, mem.act_bandwidth, mem.stream_bandwidth, a)
+    parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
+    m_pre, m_layers, m_post = _map_blocks(parts, mb, split, dev, _link_bandwidth(system))
+    return Times(m_layers.time.scaled(1.0 / parts.n_layers), m_pre.time, m_post.time, (m_pre, m_layers, m_post), dev)
+
+
+def _cached_times(model, system, precision: str, split: Split, mb: int, a: Assumptions) -> Times:
+    mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
+    return _cached(("times", id(model), id(system), precision, split, mb, a), (model, system),
+                   lambda: _times(model, system, precision, split, mb, mem, a))
+
+
+def _costs(model, times: Times, split: Split, mb: int) -> Costs:
+    dev = times.dev
     parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     n = parts.n_layers
     eb = dev.element_bytes
-    link = _link_bandwidth(system)
-    m_pre, m_layers, m_post = _map_blocks(parts, mb, split, dev, link)
-    layer = m_layers.time.scaled(1.0 / n)
+    m_pre, m_layers, m_post = times.mapped
+    layer = times.layer
     pb, lb, qb = _block_bytes(parts, mb, split, eb, dev)
     hidden = model.hidden or 0
     seq = model.seq_len or 1
@@ -412,7 +436,7 @@ def _shares(seconds: dict[str, float]) -> dict[str, float]:
     return {k: v / total for k, v in seconds.items() if v > 0} if total > 0 else {}
 
 
-def _stage_compute(costs: Costs, stages: tuple[float, ...], recompute: str):
+def _stage_compute(costs: "Costs | Times", stages: tuple[float, ...], recompute: str):
     """The slowest stage's index, its edge blocks, and its forward, backward and recompute seconds
     for one micro-batch (recompute FLOPs enter the hardware FLOPs per whole model)."""
     L, pre, post = costs.layer, costs.pre, costs.post
@@ -433,13 +457,10 @@ def step_lower_bound(model, system, strategy: Strategy, assumptions: Assumptions
     strategy must name its micro-batch and pass `check`."""
     s = strategy
     a = _cached(("assumptions", id(system), assumptions), (system,), lambda: assumptions.for_chip(system.chip))
-    mb = s.micro_batch or 1
-    split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
-    mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
-    costs: Costs = _cached(("costs", id(model), id(system), s.precision, split, mb, a), (model, system),
-                           lambda: _costs(model, system, s.precision, split, mb, mem, a))
+    times = _cached_times(model, system, s.precision, Split(s.tp, s.cp, s.ep, s.sequence_parallel),
+                          s.micro_batch or 1, a)
     parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
-    _, _, fwd_s, bwd_s, re_s = _stage_compute(costs, _stages(model, s, parts.n_layers), s.recompute)
+    _, _, fwd_s, bwd_s, re_s = _stage_compute(times, _stages(model, s, parts.n_layers), s.recompute)
     pipeline = s.micro_batches + ((s.pp - 1) / max(s.interleave, 1) if s.pp > 1 else 0.0)
     return (1.0 + a.framework_overhead_fraction) * pipeline * (fwd_s + bwd_s + re_s)
 
@@ -500,7 +521,7 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
     mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
     costs: Costs = _cached(("costs", id(model), id(system), s.precision, split, mb, a), (model, system),
-                           lambda: _costs(model, system, s.precision, split, mb, mem, a))
+                           lambda: _costs(model, _cached_times(model, system, s.precision, split, mb, a), split, mb))
     comm: CommContext = _cached(("comm", id(system), s.tp, s.cp, s.ep, s.pp, s.dp, s.order, a), (system,),
                                 lambda: CommContext(system, s, a))
     parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
@@ -563,7 +584,7 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     scale_upd = (comp.per_mb_s - (fwd_s + bwd_s + re_s)) / 2.0
     stage = StageTiming(forward_s=(fwd_s + scale_upd) / v, backward_s=(bwd_s + re_s + scale_upd) / v,
                         comm_s={"tp": tp_mb / v, "cp": cp_mb / v, "ep": ep_mb / v, "pp": pp_mb / v},
-                        ops=L.ops)
+                        ops=tuple(L.ops))
     notes = _notes(s, stages, k, parts.n_layers, mem_rep.fits, input_info, spill, mem)
     return Estimate(
         model=model.name, system=system.name, devices=devices, strategy=s.model_dump(mode="json"),
