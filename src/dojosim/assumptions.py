@@ -336,6 +336,11 @@ class Assumptions:
         return Assumptions(**current)
 
     # --- reading -------------------------------------------------------------------------------
+    @property
+    def training_passes(self) -> float:
+        """Passes of a micro-batch in which every op runs a kernel: forward and backward."""
+        return self.forward_passes + self.backward_passes
+
     @staticmethod
     def describe(name: str) -> FieldInfo:
         """Source, range and reason of one field."""

@@ -291,7 +291,7 @@ def _core_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
         kv = max(fwd_flops / (4.0 * rows * g * head_dim), 1.0)
         t1, bound = matrix_time(ca, g, rows, kv, head_dim, eb)
         t2, _ = matrix_time(ca, g, rows, head_dim, kv, eb)
-        t3, _ = vector_time(ca, 5.0 * rows * kv * g, 0.0, 0.0)
+        t3, _ = vector_time(ca, dev.a.softmax_flops_per_score * rows * kv * g, 0.0, 0.0)
         t_f = t1 + t2 + t3
         return t_f, t_f * bwd_flops / fwd_flops if fwd_flops > 0 else 0.0, _CORE_BOUND[bound]
     if op.kind in COMPUTE_KINDS and op.gemm is not None:
@@ -363,7 +363,7 @@ def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> Blo
     fs = bs = ff = bf = af = ab = aff = sf = sb = 0.0
     ops = []
     bounds = [0.0] * len(BOUND_KEYS)
-    over, fixed = BOUND_KEYS.index("overhead"), 2 * dev.a.kernel_overhead_s
+    over, fixed = BOUND_KEYS.index("overhead"), dev.a.training_passes * dev.a.kernel_overhead_s
     for op in block.ops:
         t = op_time(op, micro_batch, split, dev, block.layer)
         bounds[BOUND_KEYS.index(t.bound)] += t.fwd_s + t.bwd_s - fixed

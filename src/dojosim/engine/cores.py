@@ -43,6 +43,7 @@ class CoreArray:
     mesh_in_bw: float              # bytes/s one node receives operands at (links x rate x eff.)
     issue_eff: float               # fraction of steps that issue (gemm_peak_efficiency)
     simd_eff: float                # vector_efficiency
+    acc_bytes: float               # one partial sum (accumulator_bytes)
 
     @property
     def cycle_flops(self) -> float:
@@ -79,7 +80,7 @@ def matrix_time(ca: CoreArray, groups: float, m: float, n: float, k: float, eb: 
     top = min(c, tn)
     base = int(math.log2(max(ideal, 1.0)))
     cands = {1} | {2 ** (base + d) for d in (-1, 0, 1) if base + d >= 0 and 2 ** (base + d) <= top}
-    t_side = math.sqrt(max(ca.tile_bytes / (4.0 + 2.0 * eb), 1.0))
+    t_side = math.sqrt(max(ca.tile_bytes / (ca.acc_bytes + 2.0 * eb), 1.0))
     best = None
     for pc in cands:
         pr = min(c // pc, tm)
@@ -90,8 +91,8 @@ def matrix_time(ca: CoreArray, groups: float, m: float, n: float, k: float, eb: 
         # the B panel (weights) arrives whole. Blocks beyond the node's SRAM share are cut into
         # square output tiles, each re-reading its A and B panels.
         a_in, b_in = bm * bk * eb * (pc - 1) / pc, bk * bn * eb
-        restream = max(1.0, min(bm, bn) / t_side) if bm * bn * 4.0 > ca.tile_bytes else 1.0
-        inbound = (a_in + b_in) * restream + (bm * bn * 4.0 * (ks - 1) / ks if ks > 1 else 0.0)
+        restream = max(1.0, min(bm, bn) / t_side) if bm * bn * ca.acc_bytes > ca.tile_bytes else 1.0
+        inbound = (a_in + b_in) * restream + (bm * bn * ca.acc_bytes * (ks - 1) / ks if ks > 1 else 0.0)
         cand = _slowest(ca, steps, steps * frag, inbound, bm * bn * eb)
         if best is None or cand[0] < best[0]:
             best = cand
@@ -133,5 +134,5 @@ def make_core_array(a, tensor_peak: float, vector_peak: float) -> CoreArray | No
         tile_bytes=a.core_sram_bytes * a.sram_operand_fraction,
         load_bw=a.core_load_bandwidth * a.memory_efficiency, store_bw=a.core_store_bandwidth * a.memory_efficiency,
         mesh_in_bw=a.mesh_bandwidth * a.mesh_operand_links * a.comm_bandwidth_efficiency,
-        issue_eff=a.gemm_peak_efficiency, simd_eff=a.vector_efficiency,
+        issue_eff=a.gemm_peak_efficiency, simd_eff=a.vector_efficiency, acc_bytes=a.accumulator_bytes,
     )

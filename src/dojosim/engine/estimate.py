@@ -237,7 +237,8 @@ def _block_bytes(blocks, mb, split, eb, dev: Device | None = None) -> BlockBytes
             # Transformer Engine keeps an fp8 GEMM's input for the weight gradient as its fp8
             # copy (1 byte per element, not 2)
             fp8_saved = dev is not None and is_te_fp8(op, dev, b.layer)
-            s += op.saved * mb / saved_shard(op, split) * (0.5 if fp8_saved else 1.0)
+            s += op.saved * mb / saved_shard(op, split) * (dev.a.fp8_bytes_per_element / dev.element_bytes
+                                                           if fp8_saved else 1.0)
             if op.tp == "row":
                 r += op.writes * mb / split.cp
                 rn += 1
@@ -544,7 +545,7 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     peak = devices * costs.tensor_peak
     tokens = model.seq_len * s.global_batch / step if model.seq_len else None
     # fp8 scale updates (one fused kernel per pass) belong to the passes' compute
-    scale_upd = (comp.per_mb_s - (fwd_s + bwd_s + re_s)) / 2.0
+    scale_upd = (comp.per_mb_s - (fwd_s + bwd_s + re_s)) / a.training_passes
     stage = StageTiming(forward_s=(fwd_s + scale_upd) / v, backward_s=(bwd_s + re_s + scale_upd) / v,
                         comm_s={"tp": tp_mb / v, "cp": cp_mb / v, "ep": ep_mb / v, "pp": pp_mb / v},
                         ops=L.ops)

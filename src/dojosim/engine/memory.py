@@ -130,7 +130,7 @@ def stream_bytes_per_step(spill: dict[str, float], micro_batches: int, recompute
     state is read and written once per step; spilled activations are written in the forward and
     read back in the backward pass.
     """
-    passes = a.forward_passes + a.backward_passes + (a.recompute_passes if recompute else 0.0)
+    passes = a.training_passes + (a.recompute_passes if recompute else 0.0)
     m = float(max(micro_batches, 1))
     return (spill.get("weights", 0.0) * passes * m
             + spill.get("gradients", 0.0) * a.spill_crossings * m

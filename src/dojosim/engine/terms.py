@@ -34,11 +34,6 @@ def forward_passes(recompute: str, a: Assumptions) -> float:
     return a.forward_passes + (a.recompute_passes if recompute == "full" else 0.0)
 
 
-def training_passes(a: Assumptions) -> float:
-    """Passes of a micro-batch that every op runs a kernel in: forward and backward."""
-    return a.forward_passes + a.backward_passes
-
-
 @dataclass(frozen=True)
 class Stage:
     """One micro-batch on the busiest pipeline stage: what every term reads."""
@@ -91,7 +86,7 @@ def compute_term(st: Stage, fp8_params: float, fp8_gemms: float) -> Compute:
     cast_s = amax_s = 0.0
     if fp8_params > 0:
         amax_bytes = a.fp8_amax_bytes * a.fp8_amax_tensors_per_gemm * fp8_gemms * st.layers
-        passes = training_passes(a)
+        passes = a.training_passes
         amax_s = passes * st.s.micro_batches * st.comm.time("dp", "all_reduce", amax_bytes) if st.s.dp > 1 else 0.0
         compute_mb += passes * a.kernel_overhead_s
         cast_s = (st.layers * fp8_params * a.fp8_weight_cast_bytes_per_param
