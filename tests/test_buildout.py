@@ -258,11 +258,12 @@ def test_preset_prices_and_powers_enter_the_ranges_with_the_presets_own_range():
                                        "add": [{"system": "ai4", "count": 1000}]}]))
     ai4 = plan.types["ai4"]
     board = load_system("ai4")
-    chip_lo, chip_hi = board.sources["chip.price_usd"].range
-    # the board: 2 SoCs at the range's ends, its unranged overhead as it is
-    overhead = board.price_usd - 2 * board.chip.price_usd
-    assert (ai4.price_per_unit.low, ai4.price_per_unit.high) == pytest.approx((2 * chip_lo + overhead,
-                                                                              2 * chip_hi + overhead))
+    src = board.sources
+    # the board (2 SoCs and its own overhead) with every ranged price figure at its low, its high
+    for end, got in ((0, ai4.price_per_unit.low), (1, ai4.price_per_unit.high)):
+        chip = src["chip.price_usd"].range[end]
+        over = src["levels[0].cost_overhead_usd"]
+        assert got == pytest.approx(2 * chip + (over.range[end] if over.range else board.levels[0].cost_overhead_usd))
     assert ai4.power_per_unit.low < ai4.power_per_unit.value < ai4.power_per_unit.high
     res = evaluate_plan(plan, rates=fake_rates(plan))
     lo, hi = res["quarters"][0]["ranges"]["capex_usd"]
