@@ -404,7 +404,7 @@ def _core_math(t: OpTable, b: float, split: Split, dev: Device, fwd_flops, bwd_f
     gemm_b[gi] = mt[ng:2 * ng] + mt[2 * ng:3 * ng]
     gemm_bound[gi] = mb[:ng]
     att_f, att_bound = np.zeros(len(t.flops)), np.zeros(len(t.flops))
-    att_f[ai] = mt[3 * ng:3 * ng + na] + mt[3 * ng + na:] + vector_time(ca, 5.0 * ra * kva * ga, 0.0, 0.0)[0]
+    att_f[ai] = mt[3 * ng:3 * ng + na] + mt[3 * ng + na:] + vector_time(ca, dev.a.softmax_flops_per_score * ra * kva * ga, 0.0, 0.0)[0]
     att_bound[ai] = mb[3 * ng:3 * ng + na]
     with np.errstate(divide="ignore", invalid="ignore"):
         att_b = np.where(fwd_flops > 0, att_f * bwd_flops / fwd_flops, 0.0)
@@ -460,7 +460,7 @@ def block_sums(t: OpTable, c: OpCosts, dev: Device) -> np.ndarray:
                      np.where(att, c.bwd_s, 0.0)])
     cells = np.arange(len(SUM_ROWS))[:, None] * nb + t.block[None, :]
     sums = np.bincount(cells.ravel(), weights=rows.ravel(), minlength=len(SUM_ROWS) * nb)
-    fixed = 2 * dev.a.kernel_overhead_s
+    fixed = dev.a.training_passes * dev.a.kernel_overhead_s
     bounds = np.bincount(c.bound * nb + t.block, weights=c.fwd_s + c.bwd_s - fixed, minlength=len(BOUND_KEYS) * nb)
     bounds = bounds.reshape(len(BOUND_KEYS), nb)
     bounds[_OVERHEAD] = np.bincount(t.block, weights=np.full(len(t.block), fixed), minlength=nb)

@@ -45,6 +45,7 @@ class CoreArray:
     mesh_in_bw: float              # bytes/s one node receives operands at (links x rate x eff.)
     issue_eff: float               # fraction of steps that issue (gemm_peak_efficiency)
     simd_eff: float                # vector_efficiency
+    acc_bytes: float               # one partial sum (accumulator_bytes)
 
     @property
     def cycle_flops(self) -> float:
@@ -96,9 +97,9 @@ def matrix_time(ca: CoreArray, groups, m, n, k, eb: float) -> tuple[np.ndarray, 
     # A rows are local to one node of each output row and shared with the other pc - 1; the B
     # panel (weights) arrives whole. Blocks beyond the node's SRAM share are cut into square
     # output tiles, each re-reading its A and B panels.
-    t_side = math.sqrt(max(ca.tile_bytes / (4.0 + 2.0 * eb), 1.0))
+    t_side = math.sqrt(max(ca.tile_bytes / (ca.acc_bytes + 2.0 * eb), 1.0))
     a_in, b_in = bm * bk * eb * (pc - 1) / pc, bk * bn * eb
-    out = bm * bn * 4.0
+    out = bm * bn * ca.acc_bytes
     restream = np.where(out > ca.tile_bytes, np.maximum(1.0, np.minimum(bm, bn) / t_side), 1.0)
     partial = np.where(ks > 1, out * (ks - 1) / ks, 0.0)
     cand_t, cand_b = _slowest(ca, steps, steps * frag, (a_in + b_in) * restream + partial, bm * bn * eb)
@@ -152,5 +153,5 @@ def make_core_array(a, tensor_peak: float, vector_peak: float) -> CoreArray | No
         tile_bytes=a.core_sram_bytes * a.sram_operand_fraction,
         load_bw=a.core_load_bandwidth * a.memory_efficiency, store_bw=a.core_store_bandwidth * a.memory_efficiency,
         mesh_in_bw=a.mesh_bandwidth * a.mesh_operand_links * a.comm_bandwidth_efficiency,
-        issue_eff=a.gemm_peak_efficiency, simd_eff=a.vector_efficiency,
+        issue_eff=a.gemm_peak_efficiency, simd_eff=a.vector_efficiency, acc_bytes=a.accumulator_bytes,
     )

@@ -263,7 +263,7 @@ def _block_bytes(parts: Parts, mb, split, eb, dev: Device) -> tuple[BlockBytes, 
     # Transformer Engine keeps an fp8 GEMM's input for the weight gradient as its fp8 copy (1
     # byte per element, not 2)
     fp8_saved = t.fp8_kind if dev.te_fp8 else np.zeros_like(t.fp8_kind)
-    saved = t.saved * mb / saved_shard * np.where(fp8_saved, 0.5, 1.0)
+    saved = t.saved * mb / saved_shard * np.where(fp8_saved, dev.a.fp8_bytes_per_element / dev.element_bytes, 1.0)
     per_op = np.stack([params, np.where(t.expert, params, 0.0), saved, np.where(t.row, t.writes * mb / split.cp, 0.0),
                        t.row.astype(float),
                        # K and V of the full sequence
@@ -581,7 +581,7 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     peak = devices * costs.tensor_peak
     tokens = model.seq_len * s.global_batch / step if model.seq_len else None
     # fp8 scale updates (one fused kernel per pass) belong to the passes' compute
-    scale_upd = (comp.per_mb_s - (fwd_s + bwd_s + re_s)) / 2.0
+    scale_upd = (comp.per_mb_s - (fwd_s + bwd_s + re_s)) / a.training_passes
     stage = StageTiming(forward_s=(fwd_s + scale_upd) / v, backward_s=(bwd_s + re_s + scale_upd) / v,
                         comm_s={"tp": tp_mb / v, "cp": cp_mb / v, "ep": ep_mb / v, "pp": pp_mb / v},
                         ops=tuple(L.ops))
