@@ -53,15 +53,13 @@ def vector_peak(peaks: dict[str, float]) -> float:
 
 def dim_efficiency(d, half_dim: float):
     """Share of a GEMM's peak kept by a dimension of size ``d`` (tile quantization, reuse);
-    element-wise over an array of sizes."""
-    d = np.asarray(d, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(d > 0, d / (d + half_dim), 0.0)
+    element-wise over an array of sizes (``half_dim`` > 0)."""
+    return np.where(d > 0, d / (d + half_dim), 0.0)
 
 
 def gemm_efficiency(m, n, k, a: Assumptions = DEFAULT):
-    h = a.gemm_half_dim
-    return a.gemm_peak_efficiency * dim_efficiency(m, h) * dim_efficiency(n, h) * dim_efficiency(k, h)
+    e = dim_efficiency(np.stack([m, n, k]), a.gemm_half_dim)
+    return a.gemm_peak_efficiency * e[0] * e[1] * e[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +219,9 @@ class OpTable:
     a_dim: np.ndarray
     heads_cut: np.ndarray      # tp splits the heads
     gemm_index: np.ndarray     # indices of the gemm_op and attn_core ops
+    kind: np.ndarray           # 0 vector_op, 1 attn_core, 2 gemm_op, 3 plain
+    grouped: np.ndarray        # a gemm_op of several groups
+    shapeless: np.ndarray      # an attention op without its (seq, heads, head_dim)
     attn_index: np.ndarray
 
     @property
@@ -259,6 +260,8 @@ def op_table(blocks) -> OpTable:
         gemm_op=gemm_op, plain=compute & ~has_gemm & ~attn_core, vector_op=~compute, groups=groups,
         gm=gm, gn=gn, gk=gk, n_cut=flag(n_cut), k_cut=flag(row), a_seq=a_seq, a_heads=a_heads, a_dim=a_dim,
         heads_cut=flag(heads_cut), gemm_index=np.flatnonzero(gemm_op), attn_index=np.flatnonzero(attn_core),
+        kind=np.select([attn_core, gemm_op, compute], [1, 2, 3], 0), grouped=gemm_op & (groups > 1),
+        shapeless=flag(attention) & ~attn_core,
     )
 
 
@@ -335,34 +338,28 @@ def _gpu_math(t: OpTable, split: Split, dev: Device, fwd_flops, bwd_flops, m, n,
     efficiency."""
     a = dev.a
     half_for_fp8 = dev.half_peak if dev.fp8 and a.fp8_gemm_only else dev.tensor_peak
-    # Vector work (norms, activations) at the vector units' peak
-    peak = np.full(len(t.flops), dev.vector_peak)
-    eff_f = np.ones_like(peak)
-    eff_b = np.ones_like(peak)
-    # Fused attention tiles over the sequence (short sequences fill fewer tiles); the head
-    # dimension is the tile's inner size, already in the measured attention_* fractions.
+    # By the op's `kind` (vector, attention core, GEMM, shapeless compute): vector work (norms,
+    # activations) at the vector units' peak. Fused attention tiles over the sequence (short
+    # sequences fill fewer tiles); the head dimension is the tile's inner size, already in the
+    # measured attention_* fractions. The efficiency of a grouped op is that of ONE of its
+    # independent GEMMs (a grouped convolution with 16 channels per group is 16-wide, however
+    # many groups it has).
     base = dim_efficiency(t.a_seq / max(split.cp, 1), a.gemm_half_dim)
-    peak = np.where(t.attn_core, half_for_fp8, peak)
-    eff_f = np.where(t.attn_core, base * a.attention_fwd_efficiency, eff_f)
-    eff_b = np.where(t.attn_core, base * a.attention_bwd_efficiency, eff_b)
-    # The efficiency of a grouped op is that of ONE of its independent GEMMs (a grouped
-    # convolution with 16 channels per group is 16-wide, however many groups it has). Narrow
-    # groups (depthwise, small group widths) run faster on the vector units than on badly
+    ge = gemm_efficiency(m, n, k, a)
+    peak = np.array([dev.vector_peak, half_for_fp8, dev.tensor_peak, half_for_fp8])[t.kind]
+    eff_f = np.choose(t.kind, [1.0, base * a.attention_fwd_efficiency, ge, a.gemm_peak_efficiency])
+    eff_b = np.choose(t.kind, [1.0, base * a.attention_bwd_efficiency, ge, a.gemm_peak_efficiency])
+    # Narrow groups (depthwise, small group widths) run faster on the vector units than on badly
     # filled matrix tiles; libraries pick that path (cuDNN's grouped and depthwise kernels are
     # not tensor-core GEMMs).
-    ge = gemm_efficiency(m, n, k, a)
-    on_vector = t.gemm_op & (t.groups > 1) & (dev.vector_peak * a.vector_efficiency > dev.tensor_peak * ge)
-    peak = np.where(t.gemm_op, np.where(on_vector, dev.vector_peak, dev.tensor_peak), peak)
-    eff_gemm = np.where(on_vector, a.vector_efficiency, ge)
-    eff_f = np.where(t.gemm_op, eff_gemm, eff_f)
-    eff_b = np.where(t.gemm_op, eff_gemm, eff_b)
-    peak = np.where(t.plain, half_for_fp8, peak)
-    eff_f = np.where(t.plain, a.gemm_peak_efficiency, eff_f)
-    eff_b = np.where(t.plain, a.gemm_peak_efficiency, eff_b)
+    on_vector = t.grouped & (dev.vector_peak * a.vector_efficiency > dev.tensor_peak * ge)
+    if on_vector.any():
+        peak = np.where(on_vector, dev.vector_peak, peak)
+        eff_f = np.where(on_vector, a.vector_efficiency, eff_f)
+        eff_b = np.where(on_vector, a.vector_efficiency, eff_b)
     # an attention op without its shape: the measured fractions
-    shapeless = t.attention & ~t.attn_core
-    eff_f = np.where(shapeless, a.attention_fwd_efficiency, eff_f)
-    eff_b = np.where(shapeless, a.attention_bwd_efficiency, eff_b)
+    eff_f = np.where(t.shapeless, a.attention_fwd_efficiency, eff_f)
+    eff_b = np.where(t.shapeless, a.attention_bwd_efficiency, eff_b)
     if dev.te_fp8:
         # Transformer Engine: the layers' linear GEMMs at the fp8 peak, everything else in bf16
         tensor = ~t.vector_op & ~on_vector
@@ -372,7 +369,8 @@ def _gpu_math(t: OpTable, split: Split, dev: Device, fwd_flops, bwd_flops, m, n,
     with np.errstate(divide="ignore", invalid="ignore"):
         t_f = np.where(eff_f > 0, fwd_flops / (peak * eff_f), 0.0)
         t_b = np.where(eff_b > 0, bwd_flops / (peak * eff_b), 0.0)
-    bound = np.where((peak == dev.vector_peak) & (peak != dev.tensor_peak), _VECTOR, _MATRIX)
+    vector = (peak == dev.vector_peak) & (peak != dev.tensor_peak)
+    bound = np.where(vector, _VECTOR, _MATRIX)
     return t_f, t_b, bound
 
 
@@ -410,11 +408,11 @@ def _core_math(t: OpTable, b: float, split: Split, dev: Device, fwd_flops, bwd_f
         att_b = np.where(fwd_flops > 0, att_f * bwd_flops / fwd_flops, 0.0)
     # a narrow-group convolution may run faster on the SIMD units than on an array filled to
     # n/8 of its columns
-    simd = t.gemm_op & (t.groups > 1) & (v_f < gemm_f)
+    simd = t.grouped & (v_f < gemm_f)
     peak = ca.cores * ca.core_peak * ca.issue_eff
-    t_f = np.select([t.attn_core, simd, t.gemm_op, t.plain], [att_f, v_f, gemm_f, fwd_flops / peak], v_f)
-    t_b = np.select([t.attn_core, simd, t.gemm_op, t.plain], [att_b, v_b, gemm_b, bwd_flops / peak], v_b)
-    bound = np.select([t.attn_core, simd, t.gemm_op, t.plain], [att_bound, v_bound, gemm_bound, _MATRIX], v_bound)
+    t_f = np.where(simd, v_f, np.choose(t.kind, [v_f, att_f, gemm_f, fwd_flops / peak]))
+    t_b = np.where(simd, v_b, np.choose(t.kind, [v_b, att_b, gemm_b, bwd_flops / peak]))
+    bound = np.where(simd, v_bound, np.choose(t.kind, [v_bound, att_bound, gemm_bound, _MATRIX]))
     return t_f, t_b, bound.astype(int)
 
 
