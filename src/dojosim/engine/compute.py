@@ -517,6 +517,8 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device, in_layer: bool 
 def fp8_layer_facts(blocks, split: Split, dev: Device) -> tuple[float, float]:
     """(parameters, GEMMs) per layer on one device that Transformer Engine runs in fp8: what its
     once-per-step weight casts and per-pass amax bookkeeping scale with. (0, 0) without TE fp8."""
+    if not dev.te_fp8:
+        return 0.0, 0.0
     params = gemms = layers = 0.0
     for b in blocks:
         if not b.layer:

@@ -138,17 +138,16 @@ def _options_of(blocks: tuple, r: int) -> _Options:
         return hit[1]
     opts = [options(b, r) or [BlockPlan("rows", imbalance=1.0)] for b in blocks]
     width = max((len(o) for o in opts), default=1)
-    moved = np.full((len(opts), width), np.inf)
-    extra = np.zeros((len(opts), width))
-    fields = np.zeros((len(_FIELDS), len(opts), width))
-    for i, o in enumerate(opts):
-        moved[i, :len(o)] = [2.0 * p.halo + 2.0 * p.gather * (r - 1) / r for p in o]
-        extra[i, :len(o)] = [p.imbalance - 1.0 for p in o]
-        fields[:, i, :len(o)] = [[getattr(p, f) for p in o] for f in _FIELDS]
+    pad = (math.inf, 0.0) + (0.0,) * len(_FIELDS)
+    rows = np.array([row for o in opts for row in
+                     [(2.0 * p.halo + 2.0 * p.gather * (r - 1) / r, p.imbalance - 1.0, p.halo, p.halo_ops, p.gather,
+                       p.gather_ops, p.imbalance) for p in o] + [pad] * (width - len(o))],
+                    dtype=float).reshape(len(opts) * width, 2 + len(_FIELDS)).T
+    moved, extra = rows[0].reshape(len(opts), width), rows[1].reshape(len(opts), width)
+    fields = rows[2:]
     if len(_OPTIONS) >= _OPTIONS_MAX:
         _OPTIONS.clear()
-    out = _Options(tuple(tuple(p.partition for p in o) for o in opts), moved, extra,
-                   fields.reshape(len(_FIELDS), -1))
+    out = _Options(tuple(tuple(p.partition for p in o) for o in opts), moved, extra, fields)
     _OPTIONS[(id(blocks), r)] = (blocks, out)
     return out
 
