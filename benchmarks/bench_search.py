@@ -3,14 +3,19 @@ search for GPT-3 175B on 1,024 A100s (a100-80gb-dgx) at global batch 1,536.
 
     python benchmarks/bench_search.py [--workers N] [--repeat R]
 
-Prints: the raw cost of one `estimate` on varied strategies, the serial search rate
-(estimates/s on one core, enumeration and ranking included), and the full search with N workers.
+Prints: the raw cost of one `estimate` on varied strategies, the serial search (wall and CPU
+seconds, best of R), the full search with N workers, and whether the top 5 (labels and step
+times) equals `search_reference.json`, recorded from the search before issue 12's speed-up.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+from pathlib import Path
+
+REFERENCE = Path(__file__).with_name("search_reference.json")
 
 
 def cpu_s() -> float:
@@ -62,15 +67,20 @@ def main() -> None:
 
     # 2. Serial search: estimates per second on one core, everything included.
     # On a shared machine wall time depends on what else runs; CPU time is the per-core figure.
+    walls, cpus = [], []
     for _ in range(args.repeat):
         c0 = cpu_s()
         res = search_with_stats(model, system, gb, top=10, workers=1)
         cpu = cpu_s() - c0
         st = res.stats
+        walls.append(st.wall_s)
+        cpus.append(cpu)
         print(f"serial search: {st.enumerated:,} strategies, {st.pruned_memory:,} pruned by the memory bound, "
               f"{st.pruned_fit:,} by fit monotonicity, {st.pruned_bound:,} by the compute bound, "
               f"{st.evaluated:,} estimated in {st.wall_s:.2f} s wall / {cpu:.2f} s CPU = "
               f"{st.evaluated / cpu:,.0f} estimates per CPU-second")
+    print(f"serial search, best of {args.repeat}: {min(walls):.2f} s wall, {min(cpus):.2f} s CPU")
+    check_reference(args, model, res)
 
     # 3. The complete search on all cores.
     for _ in range(args.repeat):
@@ -84,6 +94,23 @@ def main() -> None:
               f"load average now {os.getloadavg()[0]:.2f}")
     print(f"best: {best.score:.2f} samples/s, step {best.estimate.step_time_s:.2f} s, MFU {best.estimate.mfu:.1%}: "
           f"{best.strategy.label(model)}")
+
+
+def check_reference(args, model, res) -> None:
+    """Compare the top 5 with the recorded reference (same case only)."""
+    ref = json.loads(REFERENCE.read_text())
+    case = ref["case"]
+    if (args.model, args.system, args.devices, args.global_batch) != (
+            case["model"], case["system"], case["devices"], case["global_batch"]):
+        print("top 5 vs reference: not recorded for this case")
+        return
+    got = [(c.strategy.label(model), c.estimate.step_time_s) for c in res.candidates[:5]]
+    want = [(r["label"], r["step_time_s"]) for r in ref["top"][:5]]
+    same = len(got) == len(want) and all(g[0] == w[0] and abs(g[1] - w[1]) <= 1e-9 * w[1]
+                                         for g, w in zip(got, want))
+    print(f"top 5 equals the reference recorded at {ref['recorded_at']}: {'yes' if same else 'NO'}")
+    for (label, step), (wl, ws) in zip(got, want):
+        print(f"  {label:<40} {step:.6f} s   (reference {wl}, {ws:.6f} s)")
 
 
 if __name__ == "__main__":
