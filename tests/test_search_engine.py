@@ -172,3 +172,32 @@ def test_search_with_the_lower_bound_ranks_as_without():
                              estimator=lambda m, sy, st_: estimate(m, sy, st_))
     assert [(c.score, c.strategy) for c in fast.candidates] == [(c.score, c.strategy) for c in slow.candidates]
     assert fast.stats.evaluated < slow.stats.evaluated
+
+
+@settings(max_examples=25, deadline=None)
+@given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 4]), cp=st.sampled_from([1, 2]),
+       zero=st.integers(0, 3), mb=st.sampled_from([1, 2, 4]), rc=st.sampled_from(["none", "selective", "full"]),
+       prec=st.sampled_from(["bf16", "fp8"]))
+def test_least_collective_times_bound_every_order(tp, pp, cp, zero, mb, rc, prec):
+    """An estimate with each collective at its least time over a group's level orders (LeastComm)
+    is a lower bound on every order's step, and has their memory; so is the compute bound with
+    the per micro-batch collectives added. The search skips orders on the strength of this."""
+    from dojosim.engine.comm_api import LeastComm
+    from dojosim.engine.estimate import bound_estimate, chip_assumptions, comm_context, step_lower_bound
+
+    model, system = _model(), load_system("h100-dgx", devices=64)
+    dp = 64 // (tp * pp * cp)
+    s = Strategy(dp=dp, tp=tp, pp=pp, cp=cp, zero=zero if pp == 1 else min(zero, 1), global_batch=dp * 8,
+                 micro_batch=mb, recompute=rc, precision=prec, sequence_parallel=tp > 1)
+    shape = sp.Shape(dp, tp, pp, cp, 1, s.zero)
+    orders = sp.orders(shape, sp.Space(), sp._level_sizes(system))
+    a = chip_assumptions(system)
+    least = LeastComm([comm_context(system, s.model_copy(update={"order": o}), a) for o in orders])
+    bound = bound_estimate(model, system, s, least)
+    comm_lb = step_lower_bound(model, system, s, comm=least)
+    for o in orders:
+        e = estimate(model, system, s.model_copy(update={"order": o}))
+        assert bound.step_time_s <= e.step_time_s * (1 + 1e-12)
+        assert comm_lb <= e.step_time_s * (1 + 1e-12)
+        assert bound.memory.per_device_bytes == e.memory.per_device_bytes
+        assert bound.memory.fits == e.memory.fits
