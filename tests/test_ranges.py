@@ -75,7 +75,7 @@ def test_ranged_preset_figures_are_sampled_without_touching_the_original():
     system = load_system("dojo-tray")
     dims, unranged = dimensions([system])
     cores = next(d for d in dims if d.system == 0 and d.path.endswith("host_cores"))
-    assert unranged    # assumed figures without a range are listed, not sampled
+    assert unranged == []    # every assumed preset figure carries a range (tests/test_preset_ranges.py)
     level = int(cores.path.split("[")[1].split("]")[0])
     before = system.levels[level].host_cores
     _, drawn = draw([system], dims, np.zeros(len(dims)), DEFAULT)

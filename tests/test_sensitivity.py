@@ -78,3 +78,11 @@ def test_swung_figures_print_in_their_units():
     assert _with_unit(5e-7, "kernel_overhead_s") == "500 ns"
     assert _with_unit(2.0, "dojo-exapod: levels[1].hosts") == "2"
     assert _with_unit(0.7, "memory_efficiency") == "0.7"
+
+
+def test_a_preset_figure_both_runs_share_is_one_driver_and_cancels_in_the_ratio(runs):
+    # the same preset on both sides: its price (or any other assumed figure) is one unknown
+    res = sensitivity([load_run(runs[0]), load_run(runs[0])])
+    shared = [d for d in res.drivers if d.name.endswith("(both runs)")]
+    assert shared and all(d.ratio_low == pytest.approx(d.ratio_high, rel=1e-9) for d in shared)
+    assert all(d.name.endswith("(both runs)") for d in res.drivers if d.name.startswith("a100-80gb-dgx: "))

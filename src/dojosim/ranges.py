@@ -48,6 +48,10 @@ class Dimension:
     source: str = ""
     system: int | None = None  # index into the systems sampled; None = shared by all
     integer: bool = False
+    # Inputs with the same key are one unknown, drawn together: a preset figure that two of the
+    # systems carry with the same value, range and source (the same preset, or a shared anchor
+    # such as the D1's price in dojo-tile and dojo-exapod), so a ratio of the two cancels it.
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ def _system_name(system) -> str:
 def dimensions(systems: Sequence, assumptions: Assumptions = DEFAULT) -> tuple[list[Dimension], list[str]]:
     """The inputs `sample` varies for these systems, and the assumed preset figures it cannot
     vary because they carry no range."""
-    dims = [Dimension(n, n, info.default, info.low, info.high, info.reason)
+    dims = [Dimension(n, n, info.default, info.low, info.high, info.reason, key=n)
             for n, info in FIELDS.items() if info.assumed and n not in assumptions.explicit]
     unranged: list[str] = []
     for k, system in enumerate(systems):
@@ -151,9 +155,19 @@ def dimensions(systems: Sequence, assumptions: Assumptions = DEFAULT) -> tuple[l
                 unranged.append(f"{label}: {path}")
                 continue
             low, high = src.range
+            text = f"{src.text}; range: {src.reason}" if src.reason else src.text
+            key = "|".join(map(str, (path.rsplit(".", 1)[-1], value, low, high, text)))
             dims.append(Dimension(f"{label}: {path}", path, float(value), float(min(low, value)),
-                                  float(max(high, value)), src.text, k, isinstance(value, int)))
+                                  float(max(high, value)), text, k, isinstance(value, int), key))
     return dims, unranged
+
+
+def groups(dims: list[Dimension]) -> list[list[int]]:
+    """Indices of ``dims`` grouped by key (one unknown each), in first-seen order."""
+    out: dict[str, list[int]] = {}
+    for i, d in enumerate(dims):
+        out.setdefault(d.key or d.name, []).append(i)
+    return list(out.values())
 
 
 def draw(systems: Sequence, dims: list[Dimension], row: Sequence, assumptions: Assumptions) -> tuple:
@@ -194,7 +208,11 @@ def sample(fn: Callable[[Assumptions, list], dict[str, float]], systems: Sequenc
     returns a non-finite value is left out of that output's percentiles."""
     check_samples(samples, "samples")
     dims, unranged = dimensions(systems, assumptions)
-    grid = latin_hypercube(samples, len(dims), seed)
+    column = [0] * len(dims)
+    for j, members in enumerate(groups(dims)):
+        for i in members:
+            column[i] = j
+    grid = latin_hypercube(samples, len(set(column)), seed)[:, column]
     values: dict[str, list[float]] = {}
     for row in grid:
         a, drawn = draw(systems, dims, row, assumptions)

@@ -31,6 +31,7 @@ class Source(SpecModel):
     text: str = ""
     assumed: bool = False
     range: Optional[tuple[float, float]] = None  # (low, high) in SI, for figures given as ranges
+    reason: str = ""   # why that range (an assumed figure's range needs one)
     note: str = ""
 
 

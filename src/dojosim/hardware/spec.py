@@ -1,7 +1,8 @@
 """Read a system spec (a dict from YAML) into a `System`, checking every field.
 
 A number in a spec is either a bare value ("362 TFLOPS", 25) or a record
-``{value: "362 TFLOPS", source: "...", assumed: false, range: ["50 TOPS", "500 TOPS"], note: "..."}``.
+``{value: "362 TFLOPS", source: "...", assumed: false, range: ["50 TOPS", "500 TOPS"], reason: "...", note: "..."}``
+(``reason`` says why an assumed figure's range is what it is).
 The value is parsed to SI; the rest goes to ``System.sources`` under the field's path. Each
 mistake raises a `SpecError` naming that path, so a user sees ``levels[1].children: ...``.
 """
@@ -16,7 +17,7 @@ from .. import units
 from ..errors import SpecError, from_pydantic
 from .schema import DTYPES, TOPOLOGY_KINDS, Chip, EfficiencyFigure, Level, MemoryPool, Rack, ScaleOut, Source, System, Topology
 
-_QUANTITY_KEYS = {"value", "source", "assumed", "range", "note"}
+_QUANTITY_KEYS = {"value", "source", "assumed", "range", "reason", "note"}
 _EFFICIENCY_KEYS = ("value", "source", "assumed", "low", "high", "reason")
 
 # field -> (dimension, rule); rule "pos" > 0, "nonneg" >= 0, "int" positive integer.
@@ -80,11 +81,14 @@ class _Reader:
                 rng = tuple(units.parse(v, dim, path=f"{path}.range[{i}]") for i, v in enumerate(rng))
                 if rng[0] > rng[1]:
                     raise SpecError(f"{path}.range", "low is above high")
-            src = Source(text=str(text or ""), assumed=assumed, range=rng, note=str(raw.get("note", "") or ""))
+            src = Source(text=str(text or ""), assumed=assumed, range=rng, reason=str(raw.get("reason", "") or ""),
+                         note=str(raw.get("note", "") or ""))
             raw = raw["value"]
         if raw is None:
             raise SpecError(path, "missing value")
         value = units.parse(raw, dim, path=path)
+        if src.range is not None and not src.range[0] <= value <= src.range[1]:
+            raise SpecError(f"{path}.range", f"{raw!r} is not within the range it gives")
         if rule == "int":
             if value <= 0 or value != int(value):
                 raise SpecError(path, f"must be a positive whole number, got {raw!r}")
@@ -173,7 +177,7 @@ class _Reader:
                 raise SpecError(f"{where}.source", "missing (give a source, or assumed: true with low, high, reason)")
             self.sources[where] = Source(text=str(entry.get("source") or ""), assumed=assumed,
                                          range=(float(low), float(high)) if assumed else None,
-                                         note=str(entry.get("reason") or ""))
+                                         reason=str(entry.get("reason") or ""))
             out[name] = EfficiencyFigure(value=value, low=low, high=high)
         return out
 

@@ -70,7 +70,7 @@ def sensitivity(runs: Sequence) -> Sensitivity:
     """Swing every assumed input of ``runs`` (one `run.Run`, or two for a ratio) to its ends.
     The first run's `assumptions` apply to both (what it sets explicitly is not swung)."""
     from ..engine import estimate
-    from ..ranges import dimensions, draw
+    from ..ranges import dimensions, draw, groups
 
     runs = list(runs)
     base = runs[0].assumptions
@@ -84,22 +84,33 @@ def sensitivity(runs: Sequence) -> Sensitivity:
     step0, ratio0 = evaluate(base, systems)
     dims, unranged = dimensions(systems, base)
     drivers = []
-    for j, dim in enumerate(dims):
+    for members in groups(dims):   # a figure both runs share is one unknown: swung on both at once
+        dim = dims[members[0]]
         ends = []
         for u in (0.0, 1.0):
             row = [None] * len(dims)
-            row[j] = u
+            for j in members:
+                row[j] = u
             a, drawn = draw(systems, dims, row, base)
             value = (getattr(a.for_chip(systems[0].chip), dim.path) if dim.system is None
                      else _value(drawn[dim.system], dim.path))
             ends.append((value, *evaluate(a, drawn)))
         (lo, t_lo, r_lo), (hi, t_hi, r_hi) = ends
-        drivers.append(Driver(dim.name, float(lo), float(hi), t_lo, t_hi, _source(dim), r_lo, r_hi))
+        drivers.append(Driver(_name(dims, members), float(lo), float(hi), t_lo, t_hi, _source(dim), r_lo, r_hi))
     # A swing below a part in 10^9 of the answer is rounding, not a dependence.
     scale = abs(ratio0) if ratio0 is not None else abs(step0)
     drivers = [d if d.swing > 1e-9 * scale else _still(d) for d in drivers]
     drivers.sort(key=lambda d: -d.swing)
     return Sensitivity([r.system.preset or r.system.name for r in runs], step0, ratio0, drivers, unranged)
+
+
+def _name(dims, members: list[int]) -> str:
+    """A driver's name; a figure shared by both runs names both ("a & b: path" or the run once)."""
+    first = dims[members[0]]
+    labels = list(dict.fromkeys(dims[j].name.split(": ", 1)[0] for j in members))
+    if len(members) == 1 or first.system is None:
+        return first.name
+    return f"{' & '.join(labels)}: {first.path}" + ("" if len(labels) > 1 else " (both runs)")
 
 
 def _still(d: Driver) -> Driver:

@@ -1,0 +1,45 @@
+"""Every preset figure marked ``assumed: true`` carries a range and the reason for it, so
+`dojosim.ranges` samples it and `dojosim sensitivity` swings it."""
+import pytest
+
+from dojosim.errors import SpecError
+from dojosim.hardware.presets import list_presets, load_system
+from dojosim.hardware.spec import read_system
+from dojosim.ranges import _STRUCTURAL, dimensions
+
+PRESETS = list_presets()
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_no_assumed_preset_figure_lacks_a_range(name):
+    system = load_system(name)
+    _, unranged = dimensions([system])
+    assert unranged == [], f"{name}: assumed figures without a range: {unranged}"
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_assumed_range_gives_its_reason_and_holds_the_value(name):
+    system = load_system(name)
+    dims, _ = dimensions([system])
+    for path, src in system.sources.items():
+        if not src.assumed or any(s in path for s in _STRUCTURAL):
+            continue
+        if src.range is not None:
+            assert src.reason.strip(), f"{name}: {path} has a range but no reason"
+    for d in dims:
+        assert d.low <= d.value <= d.high, d.name
+
+
+def test_the_structural_exceptions_are_only_shapes_and_counts():
+    # what `ranges` never samples: the machine's shape (children, topology, rack), not a figure
+    skipped = {path for name in PRESETS for path, src in load_system(name).sources.items()
+               if src.assumed and any(s in path for s in _STRUCTURAL)}
+    assert all(p.split(".")[-1] in ("topology", "children", "rack", "chips") or p == "rack" for p in skipped), skipped
+
+
+def test_a_range_that_misses_its_value_is_a_one_line_error():
+    spec = {"name": "x", "chip": {"name": "c", "peak_flops": {"bf16": "100 TFLOPS"}, "tdp_w": "300 W",
+                                  "price_usd": {"value": "$5k", "range": ["$6k", "$9k"], "assumed": True}},
+            "levels": []}
+    with pytest.raises(SpecError, match=r"chip\.price_usd\.range"):
+        read_system(spec)
