@@ -48,7 +48,7 @@ def main() -> None:
 
     # 1. Raw estimate cost over a spread of strategies (every 50th of the space, no pruning).
     facts = sp.ModelFacts.of(model)
-    levels = sp._level_sizes(system)
+    levels = sp.placement_levels(system)
     sample = []
     for i, shape in enumerate(sp.shapes(facts, args.devices, gb, sp.Space())):
         for j, s in enumerate(sp.variants(facts, shape, gb, sp.Space(), levels, None)):

@@ -25,7 +25,7 @@ from ..limits import cap_workers, check_int
 from ..checks import check_model_system
 from .pool import process_pool
 from ..strategy import DEFAULT_ORDER, Strategy
-from .space import ModelFacts, Shape, Space, _level_sizes, groups, shapes, variants
+from .space import ModelFacts, Shape, Space, groups, placement_levels, shapes, variants
 
 OBJECTIVES = ("throughput", "cost", "energy")
 SPLIT_KEYS = ("dp", "tp", "pp", "cp", "ep")
@@ -337,7 +337,7 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
     space = Space.from_constraints(constraints)
     facts = ModelFacts.of(model)
     devices = int(devices or getattr(system, "chips"))
-    levels = _level_sizes(system)
+    levels = placement_levels(system)
     est_fn = estimator or _default_estimator()
     if assumptions is not None and estimator is None:
         import functools
