@@ -249,3 +249,22 @@ def test_any_broken_plan_gets_a_spec_error_and_nothing_else(data):
         check_plan(broken)
     except SpecError as err:
         assert "\n" not in str(err)
+
+
+def test_preset_prices_and_powers_enter_the_ranges_with_the_presets_own_range():
+    from dojosim.hardware import load_system
+
+    plan = check_plan(_plan(timeline=[{"quarter": "2025Q1", "budget": "$1B",
+                                       "add": [{"system": "ai4", "count": 1000}]}]))
+    ai4 = plan.types["ai4"]
+    board = load_system("ai4")
+    src = board.sources
+    # the board (2 SoCs and its own overhead) with every ranged price figure at its low, its high
+    for end, got in ((0, ai4.price_per_unit.low), (1, ai4.price_per_unit.high)):
+        chip = src["chip.price_usd"].range[end]
+        over = src["levels[0].cost_overhead_usd"]
+        assert got == pytest.approx(2 * chip + (over.range[end] if over.range else board.levels[0].cost_overhead_usd))
+    assert ai4.power_per_unit.low < ai4.power_per_unit.value < ai4.power_per_unit.high
+    res = evaluate_plan(plan, rates=fake_rates(plan))
+    lo, hi = res["quarters"][0]["ranges"]["capex_usd"]
+    assert lo < res["quarters"][0]["capex_usd"] < hi

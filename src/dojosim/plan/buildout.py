@@ -34,6 +34,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..assumptions import DEFAULT
 from ..errors import SpecError
 from ..yamlfile import check_mapping, read_yaml
 from .figures import Figure, parse_figure, published
@@ -123,6 +124,25 @@ def _positive_int(v, path: str, hi: int = MAX_UNITS) -> int:
     return v
 
 
+def _preset_span(system, total: str, paths: list[str]) -> tuple[float, float]:
+    """(low, high) of a system total (``price_usd`` or ``power_w``) over the ranges its preset
+    gives the assumed figures in ``paths`` (`ranges.dimensions`): every figure at its low, then
+    at its high. A total is those figures times positive counts, summed, so the two bound it;
+    (value, value) when none carries a range."""
+    from ..ranges import dimensions, draw
+
+    dims, _ = dimensions([system])
+    picked = {d.path for d in dims if d.system == 0 and d.path in paths}
+    if not picked:
+        value = getattr(system, total)
+        return value, value
+    low, high = (getattr(draw([system], dims, [u if d.system == 0 and d.path in picked else None
+                                               for d in dims], DEFAULT)[1][0], total)
+                 for u in (0.0, 1.0))
+    value = getattr(system, total)
+    return min(low, value), max(high, value)
+
+
 def _system_type(name: str, raw: dict, path: str, precision: str, default_island: int,
                  preset_at: str | None = None) -> SystemType:
     """One system type; ``preset_at`` names the field an unknown preset came from (default
@@ -156,11 +176,12 @@ def _system_type(name: str, raw: dict, path: str, precision: str, default_island
     price_src = [p for p, s in src.items() if s.assumed and (p == "chip.price_usd" or "cost" in p)]
     power_src = [p for p, s in src.items() if s.assumed and (p == "chip.tdp_w" or "power" in p)]
     preset_text = f"preset {preset} ({', '.join(price_src) or 'sourced figures'})"
+    per_unit = unit / island
     price = (parse_figure(raw["price"], f"{path}.price", "money", positive=True) if "price" in raw else
-             Figure(isl_sys.price_usd / island * unit, *(2 * [isl_sys.price_usd / island * unit]),
+             Figure(isl_sys.price_usd * per_unit, *(x * per_unit for x in _preset_span(isl_sys, "price_usd", price_src)),
                     bool(price_src), preset_text, f"{path}.price"))
     power = (parse_figure(raw["power"], f"{path}.power", "power", positive=True) if "power" in raw else
-             Figure(isl_sys.power_w / island * unit, *(2 * [isl_sys.power_w / island * unit]),
+             Figure(isl_sys.power_w * per_unit, *(x * per_unit for x in _preset_span(isl_sys, "power_w", power_src)),
                     bool(power_src), f"preset {preset} ({', '.join(power_src) or 'sourced figures'})",
                     f"{path}.power"))
     if price.assumed:

@@ -20,14 +20,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SpecError
+from ..limits import cap_workers
 from ..yamlfile import check_mapping
 from .figures import Figure, assumed, parse_figure
+from .pool import process_pool
 
 DEFAULT_BATCH = 1024          # clips per step, as examples/fleets/fsd-mixed.yaml
 DEFAULT_ISLAND = 256          # devices per training-job copy; the FSD split is data parallel at this size
@@ -114,15 +114,17 @@ ENGINE_DRAWS = 16       # draws of the engine's assumed figures per rate (seeded
 ENGINE_SEED = 0
 
 
-def engine_draws() -> list:
+@functools.lru_cache(maxsize=1)
+def engine_draws() -> tuple:
     """The `Assumptions` of each draw: a Latin hypercube over every assumed field's range, the
-    same draws for every system so that ratios (H100-equivalents) move both sides together."""
+    same draws for every system so that ratios (H100-equivalents) move both sides together.
+    Made once per process (forked search workers inherit them)."""
     from ..assumptions import DEFAULT, assumed_names
     from ..ranges import latin_hypercube
 
     names = assumed_names()
     u = latin_hypercube(ENGINE_DRAWS, len(names), ENGINE_SEED)
-    return [DEFAULT.at_quantiles(dict(zip(names, row))) for row in u]
+    return tuple(DEFAULT.at_quantiles(dict(zip(names, row))) for row in u)
 
 
 def _search(key: tuple) -> tuple[float, str | None, str | None, list[float]]:
@@ -198,29 +200,78 @@ def _save_disk(cache_dir: Path, entries: dict, force: bool = False) -> Path:
     return write_text(d / CACHE_FILE, json.dumps(doc), force=force, what="--cache", suffixes=(".json",))
 
 
+def _search_cost(key: tuple) -> int:
+    """How many split shapes the search of ``key`` walks: its cost, roughly (a 2-device AI4
+    board has a handful, a 288-GPU NVL72 island hundreds), to start the largest first."""
+    from ..hardware import load_system
+    from ..workload import build
+    from .space import ModelFacts, Space, shapes
+
+    (model_name, sets, batch, precision), preset, island = key
+    try:
+        model = build(model_name, **dict(sets))
+        load_system(preset, devices=island)
+    except SpecError:
+        return 0     # _search reports it, at once
+    return len(shapes(ModelFacts.of(model), island, batch, Space(precision=precision)))
+
+
+SAVE_EVERY_S = 1.0      # while searching, store what is found at most this often (a stop keeps it)
+
+
 def island_rates(keys: list[tuple], workers: int | None = None, cache_dir: Path | None = None,
                  force: bool = False) -> dict[tuple, tuple]:
     """Search every (engine_key, preset, island) not yet cached, in parallel processes; with
-    ``cache_dir``, reuse and extend the rates stored there."""
+    ``cache_dir``, reuse and extend the rates stored there (saved as they come: an interrupted
+    first run keeps what it found)."""
+    import time
+
     if cache_dir is not None:
         for k, v in _load_disk(Path(cache_dir)).items():
             _CACHE.setdefault(k, v)
-    # largest islands first: they take longest, and the pool stays busy to the end
-    todo = sorted((k for k in dict.fromkeys(keys) if k not in _CACHE), key=lambda k: -k[2])
-    n = min(len(todo), workers or os.cpu_count() or 1)
+    todo = [k for k in dict.fromkeys(keys) if k not in _CACHE]
+    n = min(len(todo), cap_workers(workers))
+    saved = time.monotonic()
+
+    def keep(k: tuple, r: tuple) -> None:
+        nonlocal saved
+        _CACHE[k] = r
+        if cache_dir is not None and time.monotonic() - saved > SAVE_EVERY_S:
+            _save_disk(Path(cache_dir), _CACHE, force)
+            saved = time.monotonic()
+
     if n > 1:
         import multiprocessing as mp
+        from concurrent.futures import as_completed
 
-        # fork: the workers inherit the presets and zoo already loaded
-        with ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) as pool:
-            for k, r in zip(todo, pool.map(_search, todo)):
-                _CACHE[k] = r
+        # the largest searches first, so that the pool's workers finish together
+        todo.sort(key=_search_cost, reverse=True)
+        _warm(todo)
+        # fork: the workers inherit the presets, zoo and engine already loaded
+        with process_pool(n, mp_context=mp.get_context("fork")) as pool:
+            futures = {pool.submit(_search, k): k for k in todo}
+            for f in as_completed(futures):
+                keep(futures[f], f.result())
     else:
         for k in todo:
-            _CACHE[k] = _search(k)
+            keep(k, _search(k))
     if cache_dir is not None and todo:
         _save_disk(Path(cache_dir), _CACHE, force)
     return {k: _CACHE[k] for k in keys}
+
+
+def _warm(keys: list[tuple]) -> None:
+    """Load, before the pool forks, what every search reads: the engine's modules and the
+    islands' systems (forked workers share them instead of each loading its own)."""
+    from ..engine import estimate  # noqa: F401  (the import is the point)
+    from ..hardware import load_system
+
+    engine_draws()
+    for _, preset, island in keys:
+        try:
+            load_system(preset, devices=island)
+        except SpecError:
+            pass
 
 
 def device_rates(types: dict[str, tuple[str, int]], workloads: list[Workload], reference: str,
