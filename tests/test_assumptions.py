@@ -135,3 +135,42 @@ def test_no_engine_module_reads_a_global_constant():
     for f in src.glob("*.py"):
         assert "import constants" not in f.read_text(), f.name
     assert math.isfinite(DEFAULT.kernel_overhead_s)
+
+
+def test_structural_counts_are_named_sourced_and_cannot_be_moved():
+    counts = [n for n, info in FIELDS.items() if info.structural]
+    assert {"forward_passes", "backward_passes", "recompute_passes", "spill_crossings",
+            "pipeline_sends_per_chunk", "fp8_amax_bytes"} <= set(counts)
+    for name in counts:
+        assert not FIELDS[name].assumed and FIELDS[name].source.strip()
+        assert name not in assumed_names()
+        with pytest.raises(SpecError) as err:
+            Assumptions.from_mapping({name: 3})
+        assert err.value.path == f"assumptions.{name}" and "follows from the algorithm" in str(err.value)
+
+
+def test_no_bare_model_figure_in_the_terms_and_memory_modules():
+    # Every number these modules use comes from Assumptions or the precision table; what is left
+    # are 0/1, the ZeRO stage numbers the code compares against and rounding tolerances (< 1e-6).
+    import ast
+    from pathlib import Path
+
+    import dojosim.engine.memory as memory
+    import dojosim.engine.terms as terms
+
+    for module in (terms, memory):
+        tree = ast.parse(Path(module.__file__).read_text())
+        stages = {id(c) for n in ast.walk(tree) if isinstance(n, ast.Compare)
+                  and "zero" in ast.unparse(n.left) for c in n.comparators}
+        bare = [(n.lineno, n.value) for n in ast.walk(tree)
+                if isinstance(n, ast.Constant) and type(n.value) in (int, float)
+                and n.value not in (0, 1) and abs(n.value) >= 1e-6 and id(n) not in stages]
+        assert bare == [], f"{module.__name__}: bare numbers {bare}"
+
+
+def test_docs_list_every_field():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "assumptions.md").read_text()
+    missing = [n for n in FIELDS if f"`{n}`" not in text]
+    assert missing == [], f"docs/assumptions.md does not list {missing}"

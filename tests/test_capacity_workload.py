@@ -90,7 +90,7 @@ def test_probing_stops_when_nothing_fits(monkeypatch, tmp_path):
 
     probed = []
 
-    def nothing_fits(model, preset, devices, batch, precision, workers, full=False, adjust=True):
+    def nothing_fits(model, preset, devices, batch, precision, workers, full=False, adjust=True, assumptions=None):
         probed.append(devices)
         return object(), None, batch
 
@@ -99,3 +99,26 @@ def test_probing_stops_when_nothing_fits(monkeypatch, tmp_path):
     assert not found["reachable"] and found["why"] == "no_fit" and found["devices"] is None
     unit = 8
     assert sum(1 for n in probed if n >= unit) == cap.NO_FIT_STREAK
+
+
+def test_capacity_honours_the_run_files_assumptions(tmp_path):
+    # The same goal with GEMMs at half the default efficiency needs more devices, and the rate
+    # reported is the one those figures give (not the defaults').
+    from dojosim.engine import estimate
+    from dojosim.hardware import load_system
+    from dojosim.run import load_run
+    from dojosim.strategy import Strategy
+
+    plain, slow = tmp_path / "plain.yaml", tmp_path / "slow.yaml"
+    plain.write_text(yaml.safe_dump(RUN))
+    slow.write_text(yaml.safe_dump({**RUN, "assumptions": {"gemm_peak_efficiency": 0.4}}))
+    goal = "1e11 tokens in 1 day"
+    (fast_row,) = capacity_by_workload(str(plain), goal, ["h100-dgx"], workers=1)
+    (slow_row,) = capacity_by_workload(str(slow), goal, ["h100-dgx"], workers=1)
+    assert slow_row["reachable"] and slow_row["devices"] > fast_row["devices"]
+    run = load_run(slow)
+    system = load_system("h100-dgx", devices=slow_row["devices"])
+    strategy = Strategy(**slow_row["details"]["strategy"])
+    assert slow_row["samples_per_s"] == pytest.approx(
+        estimate(run.model, system, strategy, run.assumptions).samples_per_s)
+    assert slow_row["samples_per_s"] < estimate(run.model, system, strategy).samples_per_s

@@ -39,17 +39,26 @@ class FieldInfo:
     high: float | None = None
     reason: str = ""               # why that range
     unit: str = ""                 # "s" for times (YAML may say "5 us"), or a units dimension ("bytes", "bandwidth", "flops"); "" for plain numbers
+    structural: bool = False       # a count that follows from the algorithm: named, not assumed, not overridable
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "value": self.default, "source": self.source, "assumed": self.assumed}
+        if self.structural:
+            out["structural"] = True
         if self.assumed:
             out.update(low=self.low, high=self.high, reason=self.reason)
         return out
 
 
-def _f(default, kind, source, *, low=None, high=None, reason="", unit=""):
+def _f(default, kind, source, *, low=None, high=None, reason="", unit="", structural=False):
     assumed = low is not None
-    return field(default=default, metadata={"info": (kind, source, assumed, low, high, reason, unit)})
+    return field(default=default, metadata={"info": (kind, source, assumed, low, high, reason, unit, structural)})
+
+
+def _count(default, source):
+    """A structural count: it follows from the algorithm (``source`` says how), so it has no
+    range, is never sampled, and a run file cannot override it."""
+    return _f(default, "pos", source, structural=True)
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,36 @@ class Assumptions:
         "a mixture-of-experts layer sends its tokens to their experts and the results back: one "
         "all-to-all to dispatch and one to combine in each pass (Lepikhin et al. 2020, GShard §2.2)")
 
+    # --- structural counts ---------------------------------------------------------------------
+    # Not assumptions: each follows from the algorithm it counts (the source says how). They are
+    # named here so that no number in engine/ is bare; they have no range and cannot be overridden.
+    forward_passes: float = _count(
+        1.0, "a training step runs each micro-batch's forward pass once; every op runs one kernel in it")
+    backward_passes: float = _count(
+        1.0, "and its backward pass once (the input and weight gradients of an op come out of the same "
+        "pass); every op runs one kernel in it")
+    recompute_passes: float = _count(
+        1.0, "full activation recomputation reruns each layer's forward once, just before its backward "
+        "(Chen et al. 2016, 'Training Deep Nets with Sublinear Memory Cost'; Korthikanti et al. 2022 §4)")
+    spill_crossings: float = _count(
+        2.0, "state that lives off the chip crosses its link twice per use: gradients are read and "
+        "written back once per micro-batch (accumulation), optimizer state once per step, and "
+        "activations are written in the forward pass and read back in the backward pass")
+    pipeline_sends_per_chunk: float = _count(
+        2.0, "per micro-batch, each pipeline chunk sends its output activation to the next stage and its "
+        "input gradient back to the previous one (Narayanan et al. SC'21 §2.2)")
+    fp8_amax_bytes: float = _count(
+        4.0, "an amax is one fp32 scalar per tensor (Transformer Engine's DelayedScaling keeps its "
+        "amax history in fp32)")
+    fp8_bytes_per_element: float = _count(
+        1.0, "an fp8 element (E4M3 or E5M2; Dojo's CFloat8, [CFP-WP]) is one byte")
+    accumulator_bytes: float = _count(
+        4.0, "a matrix unit accumulates its products in fp32 ([CFP-WP]: 'CFloat8 operands are expanded "
+        "to wider types such as FP32'): a partial sum is 4 bytes")
+    softmax_flops_per_score: float = _count(
+        5.0, "a softmax over attention scores does five element-wise operations per score: a running "
+        "max, a subtraction, an exp, a running sum and the rescale (FlashAttention, Dao et al. 2022, Alg. 1)")
+
     # --- communication -------------------------------------------------------------------------
     comm_bandwidth_efficiency: float = _f(
         0.85, "fraction",
@@ -250,10 +289,7 @@ class Assumptions:
             raise SpecError(path, f"expected a mapping of assumption names to values, got {type(data).__name__}")
         values = {}
         for key, raw in data.items():
-            info = FIELDS.get(key) if isinstance(key, str) else None
-            if info is None:
-                raise UnknownNameError(f"{path}.{key}", str(key), FIELDS, "assumption")
-            values[key] = _checked(info, raw, f"{path}.{key}")
+            values[key] = check_value(key, raw, f"{path}.{key}")
         current = {f.name: getattr(base, f.name) for f in fields(base)}
         current.update(values)
         current["explicit"] = base.explicit | frozenset(values)
@@ -300,6 +336,11 @@ class Assumptions:
         return Assumptions(**current)
 
     # --- reading -------------------------------------------------------------------------------
+    @property
+    def training_passes(self) -> float:
+        """Passes of a micro-batch in which every op runs a kernel: forward and backward."""
+        return self.forward_passes + self.backward_passes
+
     @staticmethod
     def describe(name: str) -> FieldInfo:
         """Source, range and reason of one field."""
@@ -361,8 +402,8 @@ def _field_table() -> dict[str, FieldInfo]:
         meta = f.metadata.get("info")
         if meta is None:
             continue
-        kind, source, assumed, low, high, reason, unit = meta
-        table[f.name] = FieldInfo(f.name, f.default, kind, source, assumed, low, high, reason, unit)
+        kind, source, assumed, low, high, reason, unit, structural = meta
+        table[f.name] = FieldInfo(f.name, f.default, kind, source, assumed, low, high, reason, unit, structural)
     return table
 
 
@@ -381,4 +422,7 @@ def check_value(name: str, raw: Any, path: str) -> Any:
     info = FIELDS.get(name) if isinstance(name, str) else None
     if info is None:
         raise UnknownNameError(path, str(name), FIELDS, "assumption")
+    if info.structural:
+        raise SpecError(path, "is a count that follows from the algorithm, not an assumption; "
+                              "it cannot be set (docs/assumptions.md)")
     return _checked(info, raw, path)

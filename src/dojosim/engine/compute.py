@@ -7,14 +7,18 @@ the tensor-core tile (`gemm_half_dim`); fused attention runs at a fixed fraction
 differ only in their data: peak FLOP/s per dtype and the bandwidth of the memory the operands
 live in (HBM on GPUs, SRAM on Dojo's D1).
 
-Everything here is computed once per (model, system, precision, split, micro-batch) and cached by
-the caller; the result is a handful of plain floats per block.
+The ops of a model are costed all at once, as numpy arrays over an `OpTable` (built once per
+model): `op_costs` for one (split, micro-batch, device), `block_sums` per block. Everything here
+is computed once per (model, system, precision, split, micro-batch) and cached by the caller; the
+result is a handful of plain floats per block.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..workload.graph import COMPUTE_KINDS, Block, Op
+import numpy as np
+
+from ..workload.graph import BACKWARD_FLOP_FACTOR, COMPUTE_KINDS, Block, Op
 from ..assumptions import DEFAULT, Assumptions
 from .cores import CoreArray, make_core_array, matrix_time, vector_time
 from .precision import precision as precision_of
@@ -22,8 +26,9 @@ from .precision import precision as precision_of
 # What bound each op's time, summed per block (BlockTime.bound_s), in this order: the matrix or
 # vector units, a D1 node's SRAM ports or mesh (engine/cores.py), the chip's memory (HBM or the
 # D1's aggregate SRAM), operands streaming from an outer pool, and the fixed per-op cost.
+# The first four are engine/cores.py's BOUNDS (mac, simd, sram, mesh) by index.
 BOUND_KEYS = ("matrix", "vector", "sram", "mesh", "memory", "stream", "overhead")
-_CORE_BOUND = {"mac": "matrix", "simd": "vector", "sram": "sram", "mesh": "mesh"}
+_MATRIX, _VECTOR, _MEMORY, _STREAM, _OVERHEAD = 0, 1, 4, 5, 6
 
 # Vector (non tensor-core) work: norms, activations, softmax run on the fp32/vector units.
 _VECTOR_KEYS = ("fp32", "tf32", "bf16")
@@ -46,12 +51,15 @@ def vector_peak(peaks: dict[str, float]) -> float:
     return float(max(peaks.values()))
 
 
-def dim_efficiency(d: float, half_dim: float) -> float:
-    """Share of a GEMM's peak kept by a dimension of size ``d`` (tile quantization, reuse)."""
-    return d / (d + half_dim) if d > 0 else 0.0
+def dim_efficiency(d, half_dim: float):
+    """Share of a GEMM's peak kept by a dimension of size ``d`` (tile quantization, reuse);
+    element-wise over an array of sizes."""
+    d = np.asarray(d, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(d > 0, d / (d + half_dim), 0.0)
 
 
-def gemm_efficiency(m: float, n: float, k: float, a: Assumptions = DEFAULT) -> float:
+def gemm_efficiency(m, n, k, a: Assumptions = DEFAULT):
     h = a.gemm_half_dim
     return a.gemm_peak_efficiency * dim_efficiency(m, h) * dim_efficiency(n, h) * dim_efficiency(k, h)
 
@@ -66,41 +74,40 @@ class Split:
     sequence_parallel: bool = False
 
 
+_TP_CUT = ("column", "row", "heads", "split")
+
+
+def _work_cut(op: Op, sequence_parallel: bool) -> bool:
+    """True when tensor parallelism divides the op's work (SP splits the replicated norms and
+    dropouts along the sequence)."""
+    return op.tp in _TP_CUT or (sequence_parallel and op.seq)
+
+
+def _saved_cut(op: Op, sequence_parallel: bool) -> bool:
+    """True when tensor parallelism divides the activations the op saves. Korthikanti et al. 2022,
+    §4: without sequence parallelism the input of a column-parallel GEMM (and of the norms and
+    dropouts) is replicated on every tensor-parallel rank - their 10sbh term; with it, every saved
+    tensor is split (34sbh/t)."""
+    return op.tp in ("row", "heads", "split") or (sequence_parallel and (op.tp == "column" or op.seq))
+
+
 def shard(op: Op, split: Split) -> float:
     """Factor by which this device's share of the op's per-sample work is smaller.
 
     Context parallelism splits every op of a token model along the sequence (attention: the
     queries; each rank still attends to all keys), so it divides every op.
     """
-    f = float(split.cp)
-    if op.tp in ("column", "row", "heads", "split"):
-        f *= split.tp
-    elif split.sequence_parallel and op.seq:
-        f *= split.tp   # SP splits the replicated norms/dropouts along the sequence
-    return f
+    return float(split.cp) * (split.tp if _work_cut(op, split.sequence_parallel) else 1)
 
 
 def saved_shard(op: Op, split: Split) -> float:
-    """Factor by which this device keeps fewer of the op's saved activations.
-
-    Korthikanti et al. 2022, §4: without sequence parallelism the input of a column-parallel
-    GEMM (and of the norms and dropouts) is replicated on every tensor-parallel rank - their
-    10sbh term; with it, every saved tensor is split (34sbh/t).
-    """
-    f = float(split.cp)
-    if op.tp in ("row", "heads", "split"):
-        f *= split.tp
-    elif split.sequence_parallel and (op.tp == "column" or op.seq):
-        f *= split.tp
-    return f
+    """Factor by which this device keeps fewer of the op's saved activations."""
+    return float(split.cp) * (split.tp if _saved_cut(op, split.sequence_parallel) else 1)
 
 
 def param_shard(op: Op, split: Split) -> float:
     """Factor by which this device holds fewer of the op's parameters than the whole model."""
-    f = float(split.tp) if op.tp in ("column", "row", "heads", "split") else 1.0
-    if op.expert:
-        f *= split.ep
-    return f
+    return (float(split.tp) if op.tp in _TP_CUT else 1.0) * (split.ep if op.expert else 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,168 +161,261 @@ def make_device(chip, precision: str, act_bandwidth: float, spill_bandwidth: flo
     )
 
 
-def memory_time(nbytes: float, dev: Device) -> tuple[float, float]:
+def memory_time(nbytes, dev: Device):
     """Seconds to move ``nbytes`` of an op's operands, and the part of it spent streaming from
-    the pool because they do not fit the chip's fast memory (always 0 on HBM chips)."""
+    the pool because they do not fit the chip's fast memory (always 0 on HBM chips); element-wise
+    over an array of byte counts."""
     eff = dev.a.memory_efficiency
     fast_bw = dev.act_bandwidth * eff
-    if dev.spill_bandwidth <= 0 or nbytes <= dev.fast_bytes:
-        return nbytes / fast_bw, 0.0
-    streamed = (nbytes - dev.fast_bytes) / (dev.spill_bandwidth * eff)
-    return dev.fast_bytes / fast_bw + streamed, streamed
+    nbytes = np.asarray(nbytes, dtype=float)
+    if dev.spill_bandwidth <= 0:
+        return nbytes / fast_bw, np.zeros_like(nbytes)
+    fits = nbytes <= dev.fast_bytes
+    streamed = np.where(fits, 0.0, (nbytes - dev.fast_bytes) / (dev.spill_bandwidth * eff))
+    return np.where(fits, nbytes / fast_bw, dev.fast_bytes / fast_bw + streamed), streamed
+
+
+def _te_fp8_kind(op: Op) -> bool:
+    return op.kind == "matmul" and op.gemm is not None
 
 
 def is_te_fp8(op: Op, dev: Device, in_layer: bool) -> bool:
     """True when Transformer Engine runs this op's GEMMs in fp8: a linear layer's GEMM inside
     a transformer layer (not the attention core, the embedding, the output layer or a conv)."""
-    return dev.te_fp8 and in_layer and op.kind == "matmul" and op.gemm is not None
+    return dev.te_fp8 and in_layer and _te_fp8_kind(op)
 
 
-def op_time(op: Op, micro_batch: int, split: Split, dev: Device, in_layer: bool = True) -> OpTime:
-    """Forward and backward seconds of ``op`` for one micro-batch on one device (``in_layer``:
-    the op belongs to a repeated layer, where Transformer Engine's fp8 applies)."""
+@dataclass(frozen=True, eq=False)
+class OpTable:
+    """The ops of a run of blocks as arrays, one entry per op in order: what the cost model reads
+    of each op. Built once per model (`op_table`); costed per split by `op_costs`."""
+
+    names: tuple[str, ...]
+    block: np.ndarray          # index of the op's block
+    counts: np.ndarray         # repetitions of each block
+    flops: np.ndarray          # forward FLOPs per sample
+    bwd_flops: np.ndarray
+    reads: np.ndarray
+    writes: np.ndarray
+    params: np.ndarray
+    saved: np.ndarray
+    work_cut: tuple            # (without, with sequence parallelism): tp divides the op's work
+    saved_cut: tuple           # ... its saved activations
+    params_cut: np.ndarray     # tp divides its parameters
+    expert: np.ndarray
+    row: np.ndarray            # row-parallel (tp == "row")
+    fp8_kind: np.ndarray       # a linear layer's GEMM inside a layer: Transformer Engine's fp8
+    attention: np.ndarray      # kind == "attention"
+    attn_core: np.ndarray      # an attention core with its (seq, heads, head_dim)
+    gemm_op: np.ndarray        # a compute op with a GEMM shape (not an attention core)
+    plain: np.ndarray          # a compute op with neither (a fixed-efficiency GEMM)
+    vector_op: np.ndarray      # not a compute kind: vector work
+    groups: np.ndarray
+    gm: np.ndarray             # one group's GEMM (m per sample, n, k), 0 without a GEMM
+    gn: np.ndarray
+    gk: np.ndarray
+    n_cut: np.ndarray          # tp cuts the GEMM's n (column, heads) ...
+    k_cut: np.ndarray          # ... or its k (row)
+    a_seq: np.ndarray          # attention cores: sequence, heads, head dimension
+    a_heads: np.ndarray
+    a_dim: np.ndarray
+    heads_cut: np.ndarray      # tp splits the heads
+    gemm_index: np.ndarray     # indices of the gemm_op and attn_core ops
+    attn_index: np.ndarray
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.counts)
+
+
+def _op_row(op: Op, layer: bool) -> tuple:
+    """The figures of one op an `OpTable` holds, in `op_table`'s column order."""
+    tp, kind, gemm, attn = op.tp, op.kind, op.gemm_per_group, op.attn
+    m, n, k = gemm or (0.0, 0.0, 0.0)
+    seq, heads, head_dim = attn or (0, 0, 0)
+    return (op.flops, op.bwd_flops, op.reads, op.writes, op.params, op.saved,
+            _work_cut(op, False), _work_cut(op, True), _saved_cut(op, False), _saved_cut(op, True),
+            tp in _TP_CUT, op.expert, tp == "row", layer and _te_fp8_kind(op), kind == "attention",
+            kind == "attention" and attn is not None, kind in COMPUTE_KINDS, gemm is not None, op.groups,
+            m, n, k, tp in ("column", "heads"), seq, heads, head_dim, tp == "heads")
+
+
+def op_table(blocks) -> OpTable:
+    """The `OpTable` of ``blocks``' ops (one repetition of each block)."""
+    rows = [_op_row(op, b.layer) for b in blocks for op in b.ops]
+    cols = np.array(rows, dtype=float).reshape(len(rows), 27).T
+    (flops, bwd, reads, writes, params, saved, wc0, wc1, sc0, sc1, pcut, expert, row, fp8, attention, attn_core,
+     compute, has_gemm, groups, gm, gn, gk, n_cut, a_seq, a_heads, a_dim, heads_cut) = cols
+    flag = lambda x: x > 0  # noqa: E731
+    attn_core, compute, has_gemm = flag(attn_core), flag(compute), flag(has_gemm)
+    gemm_op = compute & has_gemm & ~attn_core
+    return OpTable(
+        names=tuple(op.name for b in blocks for op in b.ops),
+        block=np.repeat(np.arange(len(blocks)), [len(b.ops) for b in blocks]),
+        counts=np.array([float(b.count) for b in blocks], dtype=float),
+        flops=flops, bwd_flops=bwd, reads=reads, writes=writes, params=params, saved=saved,
+        work_cut=(flag(wc0), flag(wc1)), saved_cut=(flag(sc0), flag(sc1)), params_cut=flag(pcut),
+        expert=flag(expert), row=flag(row), fp8_kind=flag(fp8), attention=flag(attention), attn_core=attn_core,
+        gemm_op=gemm_op, plain=compute & ~has_gemm & ~attn_core, vector_op=~compute, groups=groups,
+        gm=gm, gn=gn, gk=gk, n_cut=flag(n_cut), k_cut=flag(row), a_seq=a_seq, a_heads=a_heads, a_dim=a_dim,
+        heads_cut=flag(heads_cut), gemm_index=np.flatnonzero(gemm_op), attn_index=np.flatnonzero(attn_core),
+    )
+
+
+@dataclass(frozen=True)
+class OpCosts:
+    """`op_costs`: per op of an `OpTable`, for one micro-batch on one device."""
+
+    fwd_s: np.ndarray
+    bwd_s: np.ndarray
+    fwd_flops: np.ndarray      # this device's FLOPs
+    bwd_flops: np.ndarray
+    stream_fwd_s: np.ndarray   # of fwd_s/bwd_s: exposed streaming of operands from the pool
+    stream_bwd_s: np.ndarray
+    bound: np.ndarray          # index into BOUND_KEYS of what set the op's time (forward pass)
+
+
+def shards(t: OpTable, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`shard`, `saved_shard` and `param_shard` of every op of ``t``."""
+    cp = float(split.cp)
+    sp = split.sequence_parallel
+    return (np.where(t.work_cut[sp], cp * split.tp, cp), np.where(t.saved_cut[sp], cp * split.tp, cp),
+            np.where(t.params_cut, float(split.tp), 1.0) * np.where(t.expert, split.ep, 1))
+
+
+def op_costs(t: OpTable, micro_batch: int, split: Split, dev: Device) -> OpCosts:
+    """Forward and backward seconds of every op of ``t`` for one micro-batch on one device, as a
+    roofline: max(math, memory) plus the chip's fixed per-op cost."""
     a = dev.a
-    s = shard(op, split)
     b = float(micro_batch)
-    fwd_flops = op.flops * b / s
-    bwd_flops = op.bwd_flops * b / s
+    s, _, ps = shards(t, split)
+    fwd_flops = t.flops * b / s
+    bwd_flops = t.bwd_flops * b / s
     # Weights are read once per pass, activations once per sample.
-    w_elems = op.params / param_shard(op, split)
-    in_elems = max(op.reads - op.params, 0.0) * b / s
-    out_elems = op.writes * b / s
-    fp8_gemm = is_te_fp8(op, dev, in_layer)
-    if fp8_gemm:
-        # the GEMM reads its fp8 copies (1 B) and writes bf16
-        mem_bytes = w_elems + in_elems + out_elems * dev.element_bytes
-    else:
-        mem_bytes = (in_elems + out_elems + w_elems) * dev.element_bytes
+    w_elems = t.params / ps
+    in_elems = np.maximum(t.reads - t.params, 0.0) * b / s
+    out_elems = t.writes * b / s
+    # the GEMMs Transformer Engine runs in fp8 read their fp8 copies (1 B) and write bf16
+    fp8_gemm = t.fp8_kind if dev.te_fp8 else np.zeros_like(t.fp8_kind)
+    eb = dev.element_bytes
+    mem_bytes = np.where(fp8_gemm, w_elems + in_elems + out_elems * eb, (in_elems + out_elems + w_elems) * eb)
     t_mem_f, streamed_f = memory_time(mem_bytes, dev)
     t_mem_b, streamed_b = memory_time(mem_bytes * a.backward_bytes_factor, dev)
 
+    # one group's GEMM on this device
+    m = t.gm * b / split.cp
+    n = np.where(t.n_cut, t.gn / split.tp, t.gn)
+    k = np.where(t.k_cut, t.gk / split.tp, t.gk)
     if dev.cores is not None:
-        t_math_f, t_math_b, math_bound = _core_math(op, b, split, dev, fwd_flops, bwd_flops)
+        read = in_elems * eb + w_elems * eb
+        t_math_f, t_math_b, math_bound = _core_math(t, b, split, dev, fwd_flops, bwd_flops, m, n, k,
+                                                    read, out_elems * eb)
     else:
-        t_math_f, t_math_b, math_bound = _gpu_math(op, b, split, dev, fwd_flops, bwd_flops, fp8_gemm)
-    t_f = max(t_math_f, t_mem_f) + a.kernel_overhead_s
-    t_b = max(t_math_b, t_mem_b) + a.kernel_overhead_s
-    if fp8_gemm:
+        t_math_f, t_math_b, math_bound = _gpu_math(t, split, dev, fwd_flops, bwd_flops, m, n, k, fp8_gemm)
+    hi_f, hi_b = np.maximum(t_math_f, t_mem_f), np.maximum(t_math_b, t_mem_b)
+    t_f = hi_f + a.kernel_overhead_s
+    t_b = hi_b + a.kernel_overhead_s
+    if fp8_gemm.any():
         # cast_transpose of the input (forward) and of the output gradient (backward), one
         # memory-bound kernel each; the amax comes out of the same kernel
-        t_f += memory_time(in_elems * a.fp8_cast_bytes_per_element, dev)[0] + a.kernel_overhead_s
-        t_b += memory_time(out_elems * a.fp8_cast_bytes_per_element, dev)[0] + a.kernel_overhead_s
+        t_f = np.where(fp8_gemm, t_f + (memory_time(in_elems * a.fp8_cast_bytes_per_element, dev)[0]
+                                        + a.kernel_overhead_s), t_f)
+        t_b = np.where(fp8_gemm, t_b + (memory_time(out_elems * a.fp8_cast_bytes_per_element, dev)[0]
+                                        + a.kernel_overhead_s), t_b)
     # The part of the op's time that exists only because operands stream from the outer pool.
-    stream_f = max(t_math_f, t_mem_f) - max(t_math_f, t_mem_f - streamed_f)
-    stream_b = max(t_math_b, t_mem_b) - max(t_math_b, t_mem_b - streamed_b)
-    if t_mem_f <= t_math_f:
-        bound = math_bound
-    else:
-        bound = "stream" if t_mem_f - streamed_f < t_math_f else "memory"
-    return OpTime(t_f, t_b, fwd_flops, bwd_flops, stream_f, stream_b, bound)
+    stream_f = hi_f - np.maximum(t_math_f, t_mem_f - streamed_f)
+    stream_b = hi_b - np.maximum(t_math_b, t_mem_b - streamed_b)
+    bound = np.where(t_mem_f <= t_math_f, math_bound,
+                     np.where(t_mem_f - streamed_f < t_math_f, _STREAM, _MEMORY))
+    return OpCosts(t_f, t_b, fwd_flops, bwd_flops, stream_f, stream_b, bound)
 
 
-def _local_gemm(op: Op, b: float, split: Split) -> tuple[float, float, float]:
-    """(m, n, k) of one of the op's groups on this device for one micro-batch."""
-    m, n, k = op.gemm_per_group
-    m = m * b / split.cp
-    if op.tp in ("column", "heads"):
-        n = n / split.tp
-    elif op.tp == "row":
-        k = k / split.tp
-    return m, n, k
-
-
-def _gpu_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
-              bwd_flops: float, fp8_gemm: bool = False) -> tuple[float, float, str]:
-    """Math seconds (forward, backward) on a GPU-like chip: peak x a shape-aware efficiency."""
+def _gpu_math(t: OpTable, split: Split, dev: Device, fwd_flops, bwd_flops, m, n, k, fp8_gemm):
+    """Math seconds (forward, backward) and bound on a GPU-like chip: peak x a shape-aware
+    efficiency."""
     a = dev.a
-    on_vector = False
-    if op.kind == "attention" and op.attn is not None:
-        seq, heads, head_dim = op.attn
-        peak = dev.half_peak if dev.fp8 and a.fp8_gemm_only else dev.tensor_peak
-        # Fused attention tiles over the sequence (short sequences fill fewer tiles); the head
-        # dimension is the tile's inner size, already in the measured attention_* fractions.
-        base = dim_efficiency(seq / max(split.cp, 1), a.gemm_half_dim)
-        eff_f = base * a.attention_fwd_efficiency
-        eff_b = base * a.attention_bwd_efficiency
-    elif op.kind in COMPUTE_KINDS:
-        peak = dev.tensor_peak
-        if op.gemm is not None:
-            # The efficiency of a grouped op is that of ONE of its independent GEMMs (a grouped
-            # convolution with 16 channels per group is 16-wide, however many groups it has).
-            m, n, k = _local_gemm(op, b, split)
-            eff_f = eff_b = gemm_efficiency(m, n, k, a)
-            if op.groups > 1 and dev.vector_peak * a.vector_efficiency > peak * eff_f:
-                # Narrow groups (depthwise, small group widths) run faster on the vector units
-                # than on badly filled matrix tiles; libraries pick that path (cuDNN's grouped
-                # and depthwise kernels are not tensor-core GEMMs).
-                peak, eff_f = dev.vector_peak, a.vector_efficiency
-                eff_b = eff_f
-                on_vector = True
-        else:
-            eff_f = eff_b = a.gemm_peak_efficiency
-            if dev.fp8 and a.fp8_gemm_only:
-                peak = dev.half_peak
-        if op.kind == "attention":
-            eff_f, eff_b = a.attention_fwd_efficiency, a.attention_bwd_efficiency
-    else:
-        peak = dev.vector_peak
-        eff_f = eff_b = 1.0
-
-    if dev.te_fp8 and op.kind in COMPUTE_KINDS and not on_vector:
+    half_for_fp8 = dev.half_peak if dev.fp8 and a.fp8_gemm_only else dev.tensor_peak
+    # Vector work (norms, activations) at the vector units' peak
+    peak = np.full(len(t.flops), dev.vector_peak)
+    eff_f = np.ones_like(peak)
+    eff_b = np.ones_like(peak)
+    # Fused attention tiles over the sequence (short sequences fill fewer tiles); the head
+    # dimension is the tile's inner size, already in the measured attention_* fractions.
+    base = dim_efficiency(t.a_seq / max(split.cp, 1), a.gemm_half_dim)
+    peak = np.where(t.attn_core, half_for_fp8, peak)
+    eff_f = np.where(t.attn_core, base * a.attention_fwd_efficiency, eff_f)
+    eff_b = np.where(t.attn_core, base * a.attention_bwd_efficiency, eff_b)
+    # The efficiency of a grouped op is that of ONE of its independent GEMMs (a grouped
+    # convolution with 16 channels per group is 16-wide, however many groups it has). Narrow
+    # groups (depthwise, small group widths) run faster on the vector units than on badly
+    # filled matrix tiles; libraries pick that path (cuDNN's grouped and depthwise kernels are
+    # not tensor-core GEMMs).
+    ge = gemm_efficiency(m, n, k, a)
+    on_vector = t.gemm_op & (t.groups > 1) & (dev.vector_peak * a.vector_efficiency > dev.tensor_peak * ge)
+    peak = np.where(t.gemm_op, np.where(on_vector, dev.vector_peak, dev.tensor_peak), peak)
+    eff_gemm = np.where(on_vector, a.vector_efficiency, ge)
+    eff_f = np.where(t.gemm_op, eff_gemm, eff_f)
+    eff_b = np.where(t.gemm_op, eff_gemm, eff_b)
+    peak = np.where(t.plain, half_for_fp8, peak)
+    eff_f = np.where(t.plain, a.gemm_peak_efficiency, eff_f)
+    eff_b = np.where(t.plain, a.gemm_peak_efficiency, eff_b)
+    # an attention op without its shape: the measured fractions
+    shapeless = t.attention & ~t.attn_core
+    eff_f = np.where(shapeless, a.attention_fwd_efficiency, eff_f)
+    eff_b = np.where(shapeless, a.attention_bwd_efficiency, eff_b)
+    if dev.te_fp8:
         # Transformer Engine: the layers' linear GEMMs at the fp8 peak, everything else in bf16
-        peak = dev.tensor_peak if fp8_gemm else dev.half_peak
-        if fp8_gemm:
-            eff_f, eff_b = eff_f * a.fp8_gemm_efficiency, eff_b * a.fp8_gemm_efficiency
-    t_math_f = fwd_flops / (peak * eff_f) if eff_f > 0 else 0.0
-    t_math_b = bwd_flops / (peak * eff_b) if eff_b > 0 else 0.0
-    return t_math_f, t_math_b, ("vector" if peak == dev.vector_peak and peak != dev.tensor_peak else "matrix")
+        tensor = ~t.vector_op & ~on_vector
+        peak = np.where(tensor, np.where(fp8_gemm, dev.tensor_peak, dev.half_peak), peak)
+        eff_f = np.where(tensor & fp8_gemm, eff_f * a.fp8_gemm_efficiency, eff_f)
+        eff_b = np.where(tensor & fp8_gemm, eff_b * a.fp8_gemm_efficiency, eff_b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_f = np.where(eff_f > 0, fwd_flops / (peak * eff_f), 0.0)
+        t_b = np.where(eff_b > 0, bwd_flops / (peak * eff_b), 0.0)
+    bound = np.where((peak == dev.vector_peak) & (peak != dev.tensor_peak), _VECTOR, _MATRIX)
+    return t_f, t_b, bound
 
 
-def _io_bytes(op: Op, b: float, split: Split, eb: float) -> tuple[float, float]:
-    """Bytes this device's share of ``op`` reads (activations and weights) and writes."""
-    s = shard(op, split)
-    read = max(op.reads - op.params, 0.0) * b / s * eb + op.params / param_shard(op, split) * eb
-    return read, op.writes * b / s * eb
-
-
-def _core_math(op: Op, b: float, split: Split, dev: Device, fwd_flops: float,
-               bwd_flops: float) -> tuple[float, float, str]:
-    """Math seconds (forward, backward) on a many-core chip (D1), from engine/cores.py: GEMMs
-    quantized to the matrix unit and cut over the nodes, vector work on the SIMD units."""
+def _core_math(t: OpTable, b: float, split: Split, dev: Device, fwd_flops, bwd_flops, m, n, k,
+               read, write):
+    """Math seconds (forward, backward) and bound on a many-core chip (D1), from
+    engine/cores.py: GEMMs quantized to the matrix unit and cut over the nodes, vector work on
+    the SIMD units."""
     ca, eb, bwd_bytes = dev.cores, dev.element_bytes, dev.a.backward_bytes_factor
-    if op.kind == "attention" and op.attn is not None:
-        # QK^T and PV per head, softmax on the SIMD units; backward does ~2.5x the forward work
-        seq, heads, head_dim = op.attn
-        g = max(heads / (split.tp if op.tp == "heads" else 1), 1.0)
-        rows = max(seq * b / split.cp, 1.0)
-        kv = max(fwd_flops / (4.0 * rows * g * head_dim), 1.0)
-        t1, bound = matrix_time(ca, g, rows, kv, head_dim, eb)
-        t2, _ = matrix_time(ca, g, rows, head_dim, kv, eb)
-        t3, _ = vector_time(ca, 5.0 * rows * kv * g, 0.0, 0.0)
-        t_f = t1 + t2 + t3
-        return t_f, t_f * bwd_flops / fwd_flops if fwd_flops > 0 else 0.0, _CORE_BOUND[bound]
-    if op.kind in COMPUTE_KINDS and op.gemm is not None:
-        m, n, k = _local_gemm(op, b, split)
-        g = float(op.groups)
-        t_f, bound = matrix_time(ca, g, m, n, k, eb)
-        # input gradient (m x n) @ (n x k) and weight gradient (k x m) @ (m x n)
-        t_b = matrix_time(ca, g, m, k, n, eb)[0] + matrix_time(ca, g, k, n, m, eb)[0]
-        if op.groups > 1:
-            # a narrow-group convolution may run faster on the SIMD units than on an array
-            # filled to n/8 of its columns
-            read, write = _io_bytes(op, b, split, eb)
-            v_f, v_bound = vector_time(ca, fwd_flops, read, write)
-            if v_f < t_f:
-                v_b = vector_time(ca, bwd_flops, read * bwd_bytes, write * bwd_bytes)[0]
-                return v_f, v_b, _CORE_BOUND[v_bound]
-        return t_f, t_b, _CORE_BOUND[bound]
-    if op.kind in COMPUTE_KINDS:
-        peak = ca.cores * ca.core_peak * ca.issue_eff
-        return fwd_flops / peak, bwd_flops / peak, "matrix"
-    read, write = _io_bytes(op, b, split, eb)
-    t_f, bound = vector_time(ca, fwd_flops, read, write)
-    t_b, _ = vector_time(ca, bwd_flops, read * bwd_bytes, write * bwd_bytes)
-    return t_f, t_b, _CORE_BOUND[bound]
+    # vector work (and a narrow-group convolution's SIMD path)
+    v_f, v_bound = vector_time(ca, fwd_flops, read, write)
+    v_b = vector_time(ca, bwd_flops, read * bwd_bytes, write * bwd_bytes)[0]
+    # Attention cores: QK^T and PV per head, softmax on the SIMD units; backward does ~2.5x the
+    # forward work
+    g_att = np.maximum(t.a_heads / np.where(t.heads_cut, split.tp, 1), 1.0)
+    rows = np.maximum(t.a_seq * b / split.cp, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kv = np.where(t.attn_core, np.maximum(fwd_flops / (4.0 * rows * g_att * t.a_dim), 1.0), 1.0)
+    # every GEMM of the model in one call: forward; input gradient (m x n) @ (n x k) and weight
+    # gradient (k x m) @ (m x n); the two attention products
+    gi, ai = t.gemm_index, t.attn_index
+    g, m, n, k = t.groups[gi], m[gi], n[gi], k[gi]
+    ga, ra, kva, da = g_att[ai], rows[ai], kv[ai], t.a_dim[ai]
+    mt, mb = matrix_time(ca, np.concatenate([g, g, g, ga, ga]), np.concatenate([m, m, k, ra, ra]),
+                         np.concatenate([n, k, n, kva, da]), np.concatenate([k, n, m, da, kva]), eb)
+    ng, na = len(gi), len(ai)
+    gemm_f, gemm_b, gemm_bound = (np.zeros(len(t.flops)) for _ in range(3))
+    gemm_f[gi] = mt[:ng]
+    gemm_b[gi] = mt[ng:2 * ng] + mt[2 * ng:3 * ng]
+    gemm_bound[gi] = mb[:ng]
+    att_f, att_bound = np.zeros(len(t.flops)), np.zeros(len(t.flops))
+    att_f[ai] = mt[3 * ng:3 * ng + na] + mt[3 * ng + na:] + vector_time(ca, dev.a.softmax_flops_per_score * ra * kva * ga, 0.0, 0.0)[0]
+    att_bound[ai] = mb[3 * ng:3 * ng + na]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        att_b = np.where(fwd_flops > 0, att_f * bwd_flops / fwd_flops, 0.0)
+    # a narrow-group convolution may run faster on the SIMD units than on an array filled to
+    # n/8 of its columns
+    simd = t.gemm_op & (t.groups > 1) & (v_f < gemm_f)
+    peak = ca.cores * ca.core_peak * ca.issue_eff
+    t_f = np.select([t.attn_core, simd, t.gemm_op, t.plain], [att_f, v_f, gemm_f, fwd_flops / peak], v_f)
+    t_b = np.select([t.attn_core, simd, t.gemm_op, t.plain], [att_b, v_b, gemm_b, bwd_flops / peak], v_b)
+    bound = np.select([t.attn_core, simd, t.gemm_op, t.plain], [att_bound, v_bound, gemm_bound, _MATRIX], v_bound)
+    return t_f, t_b, bound.astype(int)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,28 +428,11 @@ class BlockTime:
     bwd_flops: float
     attn_fwd_s: float          # forward time of attention-core ops (what selective recompute redoes)
     attn_fwd_flops: float
-    ops: tuple[tuple[str, float, float], ...]
+    ops: "OpRows | tuple"      # (name, forward s, backward s, this device's forward FLOPs) per op
     stream_fwd_s: float = 0.0  # of fwd_s/bwd_s: exposed operand streaming (SRAM-only chips)
     stream_bwd_s: float = 0.0
     bound_s: tuple[float, ...] = (0.0,) * len(BOUND_KEYS)   # fwd + bwd seconds by what bound them
     attn_bwd_s: float = 0.0    # backward time of attention-core ops (what ring attention hides behind)
-
-    def __add__(self, other: "BlockTime") -> "BlockTime":
-        """Two blocks run one after the other (their op lists concatenated)."""
-        return BlockTime(self.fwd_s + other.fwd_s, self.bwd_s + other.bwd_s,
-                         self.fwd_flops + other.fwd_flops, self.bwd_flops + other.bwd_flops,
-                         self.attn_fwd_s + other.attn_fwd_s, self.attn_fwd_flops + other.attn_fwd_flops,
-                         self.ops + other.ops, self.stream_fwd_s + other.stream_fwd_s,
-                         self.stream_bwd_s + other.stream_bwd_s,
-                         tuple(x + y for x, y in zip(self.bound_s, other.bound_s)),
-                         self.attn_bwd_s + other.attn_bwd_s)
-
-    def stretched(self, f: float) -> "BlockTime":
-        """The same work taking ``f`` times as long (the busiest chip of an uneven split)."""
-        return BlockTime(self.fwd_s * f, self.bwd_s * f, self.fwd_flops, self.bwd_flops,
-                         self.attn_fwd_s * f, self.attn_fwd_flops, self.ops,
-                         self.stream_fwd_s * f, self.stream_bwd_s * f, tuple(x * f for x in self.bound_s),
-                         self.attn_bwd_s * f)
 
     def scaled(self, f: float) -> "BlockTime":
         """``f`` repetitions' worth of time and FLOPs (the op list stays one repetition's)."""
@@ -359,27 +442,79 @@ class BlockTime:
                          self.attn_bwd_s * f)
 
 
+# Rows of `block_sums`: these sums of the ops' figures, then the seconds by what bound them
+# (BOUND_KEYS order); one column per block.
+SUM_ROWS = ("fwd_s", "bwd_s", "fwd_flops", "bwd_flops", "attn_fwd_s", "attn_fwd_flops", "stream_fwd_s",
+            "stream_bwd_s", "attn_bwd_s")
+
+
+def block_sums(t: OpTable, c: OpCosts, dev: Device) -> np.ndarray:
+    """One repetition of each block of ``t``: the `SUM_ROWS` of its ops' costs ``c``, then the
+    forward + backward seconds by what bound each op (the fixed per-op cost counted as
+    overhead), as a (len(SUM_ROWS) + len(BOUND_KEYS), blocks) array. Sums run over the ops in
+    order."""
+    nb = t.n_blocks
+    att = t.attention
+    rows = np.stack([c.fwd_s, c.bwd_s, c.fwd_flops, c.bwd_flops, np.where(att, c.fwd_s, 0.0),
+                     np.where(att, c.fwd_flops, 0.0), c.stream_fwd_s, c.stream_bwd_s,
+                     np.where(att, c.bwd_s, 0.0)])
+    cells = np.arange(len(SUM_ROWS))[:, None] * nb + t.block[None, :]
+    sums = np.bincount(cells.ravel(), weights=rows.ravel(), minlength=len(SUM_ROWS) * nb)
+    fixed = dev.a.training_passes * dev.a.kernel_overhead_s
+    bounds = np.bincount(c.bound * nb + t.block, weights=c.fwd_s + c.bwd_s - fixed, minlength=len(BOUND_KEYS) * nb)
+    bounds = bounds.reshape(len(BOUND_KEYS), nb)
+    bounds[_OVERHEAD] = np.bincount(t.block, weights=np.full(len(t.block), fixed), minlength=nb)
+    return np.concatenate([sums.reshape(len(SUM_ROWS), nb), bounds])
+
+
+class OpRows:
+    """(name, forward s, backward s, this device's forward FLOPs) of a run of ops of an
+    `OpTable` (the roofline's), made into tuples when first read: a search costs many splits
+    and reads none of them."""
+
+    __slots__ = ("_names", "_costs", "_lo", "_hi", "_rows")
+
+    def __init__(self, names: tuple[str, ...], costs: OpCosts, lo: int = 0, hi: int | None = None):
+        self._names, self._costs, self._lo, self._hi, self._rows = names, costs, lo, hi, None
+
+    @property
+    def rows(self) -> tuple[tuple[str, float, float, float], ...]:
+        if self._rows is None:
+            c, sl = self._costs, slice(self._lo, self._hi)
+            self._rows = tuple(zip(self._names[sl], c.fwd_s[sl].tolist(), c.bwd_s[sl].tolist(),
+                                   c.fwd_flops[sl].tolist()))
+        return self._rows
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.rows[i]
+
+
+def block_time_of(column, ops: "OpRows | tuple") -> BlockTime:
+    """A `BlockTime` from one column of `block_sums` (or of sums of its columns)."""
+    v = column.tolist()
+    n = len(SUM_ROWS)
+    return BlockTime(v[0], v[1], v[2], v[3], v[4], v[5], ops, v[6], v[7], tuple(v[n:]), v[8])
+
+
 def block_time(block: Block, micro_batch: int, split: Split, dev: Device) -> BlockTime:
-    fs = bs = ff = bf = af = ab = aff = sf = sb = 0.0
-    ops = []
-    bounds = [0.0] * len(BOUND_KEYS)
-    over, fixed = BOUND_KEYS.index("overhead"), 2 * dev.a.kernel_overhead_s
-    for op in block.ops:
-        t = op_time(op, micro_batch, split, dev, block.layer)
-        bounds[BOUND_KEYS.index(t.bound)] += t.fwd_s + t.bwd_s - fixed
-        bounds[over] += fixed
-        fs += t.fwd_s
-        bs += t.bwd_s
-        ff += t.fwd_flops
-        bf += t.bwd_flops
-        sf += t.stream_fwd_s
-        sb += t.stream_bwd_s
-        if op.kind == "attention":
-            af += t.fwd_s
-            ab += t.bwd_s
-            aff += t.fwd_flops
-        ops.append((op.name, t.fwd_s, t.bwd_s, t.fwd_flops))  # fwd_flops: this device's, for the roofline
-    return BlockTime(fs, bs, ff, bf, af, aff, tuple(ops), sf, sb, tuple(bounds), ab)
+    """One repetition of ``block`` for one micro-batch on one device."""
+    t = op_table((block,))
+    c = op_costs(t, micro_batch, split, dev)
+    return block_time_of(block_sums(t, c, dev)[:, 0], OpRows(t.names, c))
+
+
+def op_time(op: Op, micro_batch: int, split: Split, dev: Device, in_layer: bool = True) -> OpTime:
+    """Forward and backward seconds of ``op`` for one micro-batch on one device (``in_layer``:
+    the op belongs to a repeated layer, where Transformer Engine's fp8 applies)."""
+    c = op_costs(op_table((Block(op.name, (op,), layer=in_layer),)), micro_batch, split, dev)
+    return OpTime(float(c.fwd_s[0]), float(c.bwd_s[0]), float(c.fwd_flops[0]), float(c.bwd_flops[0]),
+                  float(c.stream_fwd_s[0]), float(c.stream_bwd_s[0]), BOUND_KEYS[int(c.bound[0])])
 
 
 def fp8_layer_facts(blocks, split: Split, dev: Device) -> tuple[float, float]:

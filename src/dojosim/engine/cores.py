@@ -26,6 +26,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 BOUNDS = ("mac", "simd", "sram", "mesh")
 
 
@@ -43,6 +45,7 @@ class CoreArray:
     mesh_in_bw: float              # bytes/s one node receives operands at (links x rate x eff.)
     issue_eff: float               # fraction of steps that issue (gemm_peak_efficiency)
     simd_eff: float                # vector_efficiency
+    acc_bytes: float               # one partial sum (accumulator_bytes)
 
     @property
     def cycle_flops(self) -> float:
@@ -50,70 +53,87 @@ class CoreArray:
         return 2.0 * m * n * k
 
 
-def _ceil(a: float, b: float) -> int:
-    c = int(a / b - 1e-9)
-    return c + 1 if c * b < a - 1e-9 else max(c, 1)
+def _ceil(a, b):
+    """ceil(a / b), at least 1, forgiving float noise (8.000000001 tiles are 8); element-wise."""
+    c = np.trunc(a / b - 1e-9)
+    return np.where(c * b < a - 1e-9, c + 1.0, np.maximum(c, 1.0))
 
 
-@lru_cache(maxsize=65536)
-def matrix_time(ca: CoreArray, groups: float, m: float, n: float, k: float, eb: float) -> tuple[float, str]:
-    """Seconds and the binding resource of ``groups`` independent (m x k) @ (k x n) GEMMs on
-    one chip; operands in ``eb``-byte elements, partial sums in fp32. (Memoized: a search asks
-    for the same shapes over and over.)"""
-    if m <= 0 or n <= 0 or k <= 0 or groups <= 0:
-        return 0.0, "mac"
+def matrix_time(ca: CoreArray, groups, m, n, k, eb: float) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds and the binding resource (an index into `BOUNDS`) of ``groups`` independent
+    (m x k) @ (k x n) GEMMs on one chip; operands in ``eb``-byte elements, partial sums in fp32.
+    Element-wise over arrays of shapes (a whole model's GEMMs in one call); a GEMM with an
+    empty dimension takes no time."""
+    q = np.array(np.broadcast_arrays(groups, m, n, k), dtype=float)
+    valid = (q > 0).all(axis=0)
+    if not valid.all():
+        q[:, ~valid] = 1.0
     mm, mn, mk = ca.mac
     P = ca.cores
-    tm, tn, tk = _ceil(m, mm), _ceil(n, mn), _ceil(k, mk)   # array tiles along each dimension
-    g = max(int(round(groups)), 1)
+    g = np.maximum(np.rint(q[0]), 1.0)
+    m, n, k = q[1:]
+    tiles = _ceil(q[1:], np.array([[mm], [mn], [mk]], dtype=float))   # array tiles along each dimension
+    tm, tn, tk = tiles
     frag = (mm * mk + mk * mn) * eb                             # bytes the array reads per step
-    if g >= P:
+
+    # Each GEMM cut over c nodes. Output columns per node row: powers of two around the split
+    # that balances the A and B panels each node receives (pc ~ sqrt(c n / m)), capped by the
+    # array tiles available; every candidate is costed and the fastest kept (the first of
+    # equals, in the order 1, 2^(b-1), 2^b, 2^(b+1)).
+    c = np.maximum(np.floor(P / g), 1.0)                       # nodes per GEMM
+    ideal = np.maximum(np.sqrt(c * n / m), 1.0)
+    p2 = ideal / np.frexp(ideal)[0] * 0.5                       # 2 ** floor(log2(ideal)), exactly
+    pcs = p2 * np.array([[0.0], [0.5], [1.0], [2.0]])
+    pcs[0] = 1.0
+    ok = (pcs >= 1.0) & (pcs <= np.minimum(c, tn))
+    pc = np.where(ok, pcs, 1.0)
+    # (exact integers below 2**53: the floor of a quotient is the integer division's)
+    pr = np.minimum(np.floor(c / pc), tm)
+    ks = np.minimum(np.maximum(np.floor(c / (pr * pc)), 1.0), tk)   # reduction cut over idle nodes
+    cut = _ceil(np.broadcast_to(tiles[:, None], (3,) + pc.shape), np.stack([pr, pc, ks]))
+    sm, sn, sk = cut
+    bm, bn, bk = cut * np.array([mm, mn, mk], dtype=float).reshape(3, 1, 1)
+    steps = sm * sn * sk
+    # A rows are local to one node of each output row and shared with the other pc - 1; the B
+    # panel (weights) arrives whole. Blocks beyond the node's SRAM share are cut into square
+    # output tiles, each re-reading its A and B panels.
+    t_side = math.sqrt(max(ca.tile_bytes / (ca.acc_bytes + 2.0 * eb), 1.0))
+    a_in, b_in = bm * bk * eb * (pc - 1) / pc, bk * bn * eb
+    out = bm * bn * ca.acc_bytes
+    restream = np.where(out > ca.tile_bytes, np.maximum(1.0, np.minimum(bm, bn) / t_side), 1.0)
+    partial = np.where(ks > 1, out * (ks - 1) / ks, 0.0)
+    cand_t, cand_b = _slowest(ca, steps, steps * frag, (a_in + b_in) * restream + partial, bm * bn * eb)
+    pick = np.argmin(np.where(ok, cand_t, np.inf), axis=0)[None]
+    t = np.take_along_axis(cand_t, pick, 0)[0]
+    bound = np.take_along_axis(cand_b, pick, 0)[0]
+
+    whole = g >= P
+    if whole.any():
         # whole GEMMs per node: activations local, the group's weights arrive over the mesh
         per = _ceil(g, P)
         steps = per * tm * tn * tk
-        return _slowest(ca, steps, steps * frag, per * n * k * eb, per * m * n * eb)
-    c = P // g                                                  # nodes per GEMM
-    # Output columns per node row: powers of two around the split that balances the A and B
-    # panels each node receives (pc ~ sqrt(c n / m)), capped by the array tiles available.
-    ideal = math.sqrt(c * n / m)
-    top = min(c, tn)
-    base = int(math.log2(max(ideal, 1.0)))
-    cands = {1} | {2 ** (base + d) for d in (-1, 0, 1) if base + d >= 0 and 2 ** (base + d) <= top}
-    t_side = math.sqrt(max(ca.tile_bytes / (4.0 + 2.0 * eb), 1.0))
-    best = None
-    for pc in cands:
-        pr = min(c // pc, tm)
-        ks = min(max(c // (pr * pc), 1), tk)                    # reduction cut over idle nodes
-        bm, bn, bk = _ceil(tm, pr) * mm, _ceil(tn, pc) * mn, _ceil(tk, ks) * mk
-        steps = (bm // mm) * (bn // mn) * (bk // mk)
-        # A rows are local to one node of each output row and shared with the other pc - 1;
-        # the B panel (weights) arrives whole. Blocks beyond the node's SRAM share are cut into
-        # square output tiles, each re-reading its A and B panels.
-        a_in, b_in = bm * bk * eb * (pc - 1) / pc, bk * bn * eb
-        restream = max(1.0, min(bm, bn) / t_side) if bm * bn * 4.0 > ca.tile_bytes else 1.0
-        inbound = (a_in + b_in) * restream + (bm * bn * 4.0 * (ks - 1) / ks if ks > 1 else 0.0)
-        cand = _slowest(ca, steps, steps * frag, inbound, bm * bn * eb)
-        if best is None or cand[0] < best[0]:
-            best = cand
-    return best
+        whole_t, whole_b = _slowest(ca, steps, steps * frag, per * n * k * eb, per * m * n * eb)
+        t, bound = np.where(whole, whole_t, t), np.where(whole, whole_b, bound)
+    return np.where(valid, t, 0.0), np.where(valid, bound, 0)
 
 
-def _slowest(ca: CoreArray, steps: float, loaded: float, inbound: float, out: float) -> tuple[float, str]:
+def _slowest(ca: CoreArray, steps, loaded, inbound, out):
+    """The slowest of the matrix unit, the SRAM ports and the mesh, and which it was (the first
+    of equals in `BOUNDS` order)."""
     mac = steps * ca.cycle_flops / (ca.core_peak * ca.issue_eff)
-    sram = max(loaded / ca.load_bw, (inbound + out) / ca.store_bw)
+    sram = np.maximum(loaded / ca.load_bw, (inbound + out) / ca.store_bw)
     mesh = inbound / ca.mesh_in_bw
-    if mac >= sram and mac >= mesh:
-        return mac, "mac"
-    return (sram, "sram") if sram >= mesh else (mesh, "mesh")
+    bound = np.where((mac >= sram) & (mac >= mesh), 0, np.where(sram >= mesh, 2, 3))
+    return np.maximum(np.maximum(mac, sram), mesh), bound
 
 
-def vector_time(ca: CoreArray, flops: float, read_bytes: float, write_bytes: float) -> tuple[float, str]:
-    """Seconds and the binding resource of element-wise work spread over every node (each node
-    works on the rows it already holds: nothing crosses the mesh)."""
+def vector_time(ca: CoreArray, flops, read_bytes, write_bytes):
+    """Seconds and the binding resource (1 = simd, 2 = sram) of element-wise work spread over
+    every node (each node works on the rows it already holds: nothing crosses the mesh)."""
     P = ca.cores
     simd = flops / (P * ca.simd_flops * ca.simd_eff)
-    sram = max(read_bytes / (P * ca.load_bw), write_bytes / (P * ca.store_bw))
-    return (simd, "simd") if simd >= sram else (sram, "sram")
+    sram = np.maximum(read_bytes / (P * ca.load_bw), write_bytes / (P * ca.store_bw))
+    return np.maximum(simd, sram), np.where(simd >= sram, 1, 2)
 
 
 @lru_cache(maxsize=256)
@@ -133,5 +153,5 @@ def make_core_array(a, tensor_peak: float, vector_peak: float) -> CoreArray | No
         tile_bytes=a.core_sram_bytes * a.sram_operand_fraction,
         load_bw=a.core_load_bandwidth * a.memory_efficiency, store_bw=a.core_store_bandwidth * a.memory_efficiency,
         mesh_in_bw=a.mesh_bandwidth * a.mesh_operand_links * a.comm_bandwidth_efficiency,
-        issue_eff=a.gemm_peak_efficiency, simd_eff=a.vector_efficiency,
+        issue_eff=a.gemm_peak_efficiency, simd_eff=a.vector_efficiency, acc_bytes=a.accumulator_bytes,
     )

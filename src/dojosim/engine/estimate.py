@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..assumptions import DEFAULT, Assumptions
 from ..checks import check_inputs
 from ..strategy import Strategy, check, stage_layers
 from .comm_api import CommContext
 from .datapath import InputPath, input_path
 from .finite import check_finite
-from .compute import (BOUND_KEYS, BlockTime, Device, Split, block_time, fp8_layer_facts, is_te_fp8,
-                      make_device, param_shard, saved_shard)
+from .compute import (BOUND_KEYS, SUM_ROWS, BlockTime, Device, OpTable, Split, block_sums, block_time_of,
+                      fp8_layer_facts, make_device, op_costs, op_table, OpRows, shards)
 from .partition import plan
 from .memory import Tier
 from .result import BREAKDOWN_KEYS, Estimate, StageTiming
@@ -63,6 +65,11 @@ class Parts:
     train_flops: float = 0.0         # forward + backward per sample
     layer_fwd_flops: float = 0.0     # forward of all layers per sample (what full recompute redoes)
     layer_attn_flops: float = 0.0    # forward of the layers' attention cores (selective recompute)
+    table: OpTable | None = None     # every op of pre + layers + post, as arrays (engine/compute.py)
+    group: np.ndarray | None = None  # of each block of the table: 0 pre, 1 layers, 2 post
+    first_expert_reads: np.ndarray | None = None   # of each block: its first MoE expert op's reads
+    has_expert: np.ndarray | None = None
+    op_ends: tuple = (0, 0, 0, 0)    # where each group's ops start and end in the table
 
 
 def _parts(model) -> Parts:
@@ -74,7 +81,14 @@ def _parts(model) -> Parts:
         first, last = idx[0], idx[-1]
         layers = tuple(blocks[first:last + 1])
         pre, post, n = tuple(blocks[:first]), tuple(blocks[last + 1:]), sum(b.count for b in layers if b.layer) or 1
+    blocks = pre + layers + post
+    firsts = [next((op for op in b.ops if op.expert), None) for b in blocks]
     return Parts(pre, layers, post, n,
+                 table=op_table(blocks),
+                 group=np.array([0] * len(pre) + [1] * len(layers) + [2] * len(post), dtype=int),
+                 first_expert_reads=np.array([op.reads if op else 0.0 for op in firsts], dtype=float),
+                 has_expert=np.array([op is not None for op in firsts], dtype=bool),
+                op_ends=tuple(sum(len(b.ops) for b in g) for g in ((), pre, pre + layers, blocks)),
                  train_flops=model.flops_train_per_sample,
                  layer_fwd_flops=sum(b.count * sum(op.flops for op in b.ops) for b in layers),
                  layer_attn_flops=sum(b.count * sum(op.flops for op in b.ops if op.kind == "attention")
@@ -182,26 +196,41 @@ class Mapped:
     partitions: tuple = ()       # (block name, partition)
 
 
-def _map_blocks(blocks, mb, split, dev, link_bw: float) -> Mapped:
-    """All repetitions of ``blocks`` for one micro-batch on one device; with a spatial split of a
-    CNN (cp > 1), each block on its own partition (engine/partition.py)."""
-    total = BlockTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, ())
-    hb = hn = gb = gn = 0.0
-    names = []
-    eb = dev.element_bytes
-    for b in blocks:
-        t = block_time(b, mb, split, dev)
-        if split.cp > 1:
-            p = plan(b, split.cp, t.fwd_s + t.bwd_s, link_bw, eb)
+# Rows of `block_sums` that are seconds (stretched by a partition's imbalance), not FLOPs.
+_TIME_ROWS = np.array([not r.endswith("flops") for r in SUM_ROWS] + [True] * len(BOUND_KEYS))
+
+
+def _map_blocks(parts: Parts, mb, split, dev, link_bw: float) -> tuple[Mapped, Mapped, Mapped]:
+    """All repetitions of the blocks before, in and after the layers for one micro-batch on one
+    device; with a spatial split of a CNN (cp > 1), each block on its own partition
+    (engine/partition.py). Every op is costed in one pass (`op_costs`)."""
+    t = parts.table
+    c = op_costs(t, mb, split, dev)
+    sums = block_sums(t, c, dev)
+    blocks = parts.pre + parts.layers + parts.post
+    stretch = np.ones(len(blocks))
+    exchange = [[0.0, 0.0, 0.0, 0.0, []] for _ in range(3)]     # halo, halo ops, gather, gather ops
+    if split.cp > 1:
+        eb = dev.element_bytes
+        compute = (sums[0] + sums[1]).tolist()
+        for i, (b, g) in enumerate(zip(blocks, parts.group.tolist())):
+            p = plan(b, split.cp, compute[i], link_bw, eb)
             if p.imbalance > 1.0:
-                t = t.stretched(p.imbalance)
-            hb += b.count * p.halo * mb * eb
-            hn += b.count * p.halo_ops
-            gb += b.count * p.gather * mb * eb
-            gn += b.count * p.gather_ops
-            names.append((b.name, p.partition))
-        total = total + t.scaled(b.count)
-    return Mapped(total, hb, hn, gb, gn, tuple(names))
+                stretch[i] = p.imbalance
+            x = exchange[g]
+            x[0] += b.count * p.halo * mb * eb
+            x[1] += b.count * p.halo_ops
+            x[2] += b.count * p.gather * mb * eb
+            x[3] += b.count * p.gather_ops
+            x[4].append((b.name, p.partition))
+    # every repetition of each block, the busiest chip's time; summed per group in block order
+    scaled = np.where(_TIME_ROWS[:, None], sums * stretch, sums) * t.counts
+    cells = np.arange(len(_TIME_ROWS))[:, None] * 3 + parts.group[None, :]
+    totals = np.bincount(cells.ravel(), weights=scaled.ravel(), minlength=3 * len(_TIME_ROWS))
+    totals = totals.reshape(len(_TIME_ROWS), 3)
+    ends = parts.op_ends
+    return tuple(Mapped(block_time_of(totals[:, g], OpRows(t.names, c, ends[g], ends[g + 1])), x[0], x[1], x[2],
+                        x[3], tuple(x[4])) for g, x in enumerate(exchange))
 
 
 def _link_bandwidth(system) -> float:
@@ -225,52 +254,63 @@ class BlockBytes:
     kv_bytes: float = 0.0       # attention K and V (the CP exchange payload)
 
 
-def _block_bytes(blocks, mb, split, eb, dev: Device | None = None) -> BlockBytes:
-    params = saved = row = a2a = kv = expert = rows_n = 0.0
-    for b in blocks:
-        p = s = r = a = k = x = rn = 0.0
-        has_expert = False
-        for op in b.ops:
-            p += op.params / param_shard(op, split)
-            if op.expert:
-                x += op.params / param_shard(op, split)
-            # Transformer Engine keeps an fp8 GEMM's input for the weight gradient as its fp8
-            # copy (1 byte per element, not 2)
-            fp8_saved = dev is not None and is_te_fp8(op, dev, b.layer)
-            s += op.saved * mb / saved_shard(op, split) * (0.5 if fp8_saved else 1.0)
-            if op.tp == "row":
-                r += op.writes * mb / split.cp
-                rn += 1
-            if op.expert:
-                has_expert = True
-            if op.kind == "attention":
-                k += max(op.reads - op.writes, 0.0) * mb / split.tp   # K and V of the full sequence
-        if has_expert:
-            first = next(op for op in b.ops if op.expert)
-            a = first.reads * mb / split.cp
-        params += b.count * p
-        saved += b.count * s * eb
-        row += b.count * r * eb
-        a2a += b.count * a * eb
-        kv += b.count * k * eb
-        expert += b.count * x
-        rows_n += b.count * rn
-    return BlockBytes(params, expert, saved, row, rows_n, a2a, kv)
+def _block_bytes(parts: Parts, mb, split, eb, dev: Device) -> tuple[BlockBytes, BlockBytes, BlockBytes]:
+    """`BlockBytes` of the blocks before, in and after the layers."""
+    t = parts.table
+    nb = t.n_blocks
+    _, saved_shard, param_shard = shards(t, split)
+    params = t.params / param_shard
+    # Transformer Engine keeps an fp8 GEMM's input for the weight gradient as its fp8 copy (1
+    # byte per element, not 2)
+    fp8_saved = t.fp8_kind if dev.te_fp8 else np.zeros_like(t.fp8_kind)
+    saved = t.saved * mb / saved_shard * np.where(fp8_saved, dev.a.fp8_bytes_per_element / dev.element_bytes, 1.0)
+    per_op = np.stack([params, np.where(t.expert, params, 0.0), saved, np.where(t.row, t.writes * mb / split.cp, 0.0),
+                       t.row.astype(float),
+                       # K and V of the full sequence
+                       np.where(t.attention, np.maximum(t.reads - t.writes, 0.0) * mb / split.tp, 0.0)])
+    cells = np.arange(len(per_op))[:, None] * nb + t.block[None, :]
+    p, x, s, r, rn, k = np.bincount(cells.ravel(), weights=per_op.ravel(), minlength=len(per_op) * nb).reshape(-1, nb)
+    a = np.where(parts.has_expert, parts.first_expert_reads * mb / split.cp, 0.0)
+    c = t.counts
+    per_block = np.stack([c * p, c * x, c * s * eb, c * r * eb, c * rn, c * a * eb, c * k * eb])
+    cells = np.arange(len(per_block))[:, None] * 3 + parts.group[None, :]
+    tot = np.bincount(cells.ravel(), weights=per_block.ravel(), minlength=3 * len(per_block)).reshape(-1, 3)
+    return tuple(BlockBytes(*tot[:, g].tolist()) for g in range(3))
 
 
-def _costs(model, system, precision: str, split: Split, mb: int, mem: Memories, a: Assumptions) -> Costs:
+@dataclass(frozen=True)
+class Times:
+    """The compute side of `Costs` (all `step_lower_bound` needs): one average layer, the
+    blocks before and after the layers, and the blocks as mapped."""
+
+    layer: BlockTime
+    pre: BlockTime
+    post: BlockTime
+    mapped: tuple              # Mapped of the blocks before, in and after the layers
+    dev: Device
+
+
+def _times(model, system, precision: str, split: Split, mb: int, mem: Memories, a: Assumptions) -> Times:
     dev: Device = make_device(system.chip, precision, mem.act_bandwidth, mem.stream_bandwidth, a)
+    parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
+    m_pre, m_layers, m_post = _map_blocks(parts, mb, split, dev, _link_bandwidth(system))
+    return Times(m_layers.time.scaled(1.0 / parts.n_layers), m_pre.time, m_post.time, (m_pre, m_layers, m_post), dev)
+
+
+def _cached_times(model, system, precision: str, split: Split, mb: int, a: Assumptions) -> Times:
+    mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
+    return _cached(("times", id(model), id(system), precision, split, mb, a), (model, system),
+                   lambda: _times(model, system, precision, split, mb, mem, a))
+
+
+def _costs(model, times: Times, split: Split, mb: int) -> Costs:
+    dev = times.dev
     parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     n = parts.n_layers
     eb = dev.element_bytes
-    link = _link_bandwidth(system)
-    m_layers = _map_blocks(parts.layers, mb, split, dev, link)
-    m_pre = _map_blocks(parts.pre, mb, split, dev, link)
-    m_post = _map_blocks(parts.post, mb, split, dev, link)
-    layer = m_layers.time.scaled(1.0 / n)
-    lb = _block_bytes(parts.layers, mb, split, eb, dev)
-    pb = _block_bytes(parts.pre, mb, split, eb)
-    qb = _block_bytes(parts.post, mb, split, eb)
+    m_pre, m_layers, m_post = times.mapped
+    layer = times.layer
+    pb, lb, qb = _block_bytes(parts, mb, split, eb, dev)
     hidden = model.hidden or 0
     seq = model.seq_len or 1
     if hidden:
@@ -396,7 +436,7 @@ def _shares(seconds: dict[str, float]) -> dict[str, float]:
     return {k: v / total for k, v in seconds.items() if v > 0} if total > 0 else {}
 
 
-def _stage_compute(costs: Costs, stages: tuple[float, ...], recompute: str):
+def _stage_compute(costs: "Costs | Times", stages: tuple[float, ...], recompute: str):
     """The slowest stage's index, its edge blocks, and its forward, backward and recompute seconds
     for one micro-batch (recompute FLOPs enter the hardware FLOPs per whole model)."""
     L, pre, post = costs.layer, costs.pre, costs.post
@@ -417,13 +457,10 @@ def step_lower_bound(model, system, strategy: Strategy, assumptions: Assumptions
     strategy must name its micro-batch and pass `check`."""
     s = strategy
     a = _cached(("assumptions", id(system), assumptions), (system,), lambda: assumptions.for_chip(system.chip))
-    mb = s.micro_batch or 1
-    split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
-    mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
-    costs: Costs = _cached(("costs", id(model), id(system), s.precision, split, mb, a), (model, system),
-                           lambda: _costs(model, system, s.precision, split, mb, mem, a))
+    times = _cached_times(model, system, s.precision, Split(s.tp, s.cp, s.ep, s.sequence_parallel),
+                          s.micro_batch or 1, a)
     parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
-    _, _, fwd_s, bwd_s, re_s = _stage_compute(costs, _stages(model, s, parts.n_layers), s.recompute)
+    _, _, fwd_s, bwd_s, re_s = _stage_compute(times, _stages(model, s, parts.n_layers), s.recompute)
     pipeline = s.micro_batches + ((s.pp - 1) / max(s.interleave, 1) if s.pp > 1 else 0.0)
     return (1.0 + a.framework_overhead_fraction) * pipeline * (fwd_s + bwd_s + re_s)
 
@@ -484,7 +521,7 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
     mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
     costs: Costs = _cached(("costs", id(model), id(system), s.precision, split, mb, a), (model, system),
-                           lambda: _costs(model, system, s.precision, split, mb, mem, a))
+                           lambda: _costs(model, _cached_times(model, system, s.precision, split, mb, a), split, mb))
     comm: CommContext = _cached(("comm", id(system), s.tp, s.cp, s.ep, s.pp, s.dp, s.order, a), (system,),
                                 lambda: CommContext(system, s, a))
     parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
@@ -544,10 +581,10 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     peak = devices * costs.tensor_peak
     tokens = model.seq_len * s.global_batch / step if model.seq_len else None
     # fp8 scale updates (one fused kernel per pass) belong to the passes' compute
-    scale_upd = (comp.per_mb_s - (fwd_s + bwd_s + re_s)) / 2.0
+    scale_upd = (comp.per_mb_s - (fwd_s + bwd_s + re_s)) / a.training_passes
     stage = StageTiming(forward_s=(fwd_s + scale_upd) / v, backward_s=(bwd_s + re_s + scale_upd) / v,
                         comm_s={"tp": tp_mb / v, "cp": cp_mb / v, "ep": ep_mb / v, "pp": pp_mb / v},
-                        ops=L.ops)
+                        ops=tuple(L.ops))
     notes = _notes(s, stages, k, parts.n_layers, mem_rep.fits, input_info, spill, mem)
     return Estimate(
         model=model.name, system=system.name, devices=devices, strategy=s.model_dump(mode="json"),

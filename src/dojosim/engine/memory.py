@@ -121,7 +121,8 @@ def require_fit(rep: MemoryReport, path: str = "strategy") -> None:
                              f"{fmt(rep.capacity_bytes, 'bytes')} is available ({parts})")
 
 
-def stream_bytes_per_step(spill: dict[str, float], micro_batches: int, recompute: bool) -> float:
+def stream_bytes_per_step(spill: dict[str, float], micro_batches: int, recompute: bool,
+                          a: Assumptions = DEFAULT) -> float:
     """Bytes moved per step between a chip and the memory its spilled state lives in.
 
     Spilled weights are read in every forward, backward (and recompute) pass of every micro-batch;
@@ -129,9 +130,9 @@ def stream_bytes_per_step(spill: dict[str, float], micro_batches: int, recompute
     state is read and written once per step; spilled activations are written in the forward and
     read back in the backward pass.
     """
-    passes = 3.0 if recompute else 2.0
+    passes = a.training_passes + (a.recompute_passes if recompute else 0.0)
     m = float(max(micro_batches, 1))
     return (spill.get("weights", 0.0) * passes * m
-            + spill.get("gradients", 0.0) * 2.0 * m
-            + spill.get("optimizer", 0.0) * 2.0
-            + spill.get("activations", 0.0) * 2.0)
+            + spill.get("gradients", 0.0) * a.spill_crossings * m
+            + spill.get("optimizer", 0.0) * a.spill_crossings
+            + spill.get("activations", 0.0) * a.spill_crossings)

@@ -53,8 +53,24 @@ def _imb(units: float, r: int) -> float:
     return math.ceil(units / r - 1e-9) / (units / r) if units >= r else math.inf
 
 
-def options(block, r: int) -> list[BlockPlan]:
-    """Every feasible partition of ``block`` over ``r`` chips (r > 1)."""
+_OPTIONS: dict = {}
+_OPTIONS_MAX = 8192
+
+
+def options(block, r: int) -> tuple[BlockPlan, ...]:
+    """Every feasible partition of ``block`` over ``r`` chips (r > 1). Memoized by the block's
+    identity (a block is frozen; a search asks for the same ones for every micro-batch)."""
+    hit = _OPTIONS.get((id(block), r))
+    if hit is not None and hit[0] is block:
+        return hit[1]
+    if len(_OPTIONS) >= _OPTIONS_MAX:
+        _OPTIONS.clear()
+    out = tuple(_options(block, r))
+    _OPTIONS[(id(block), r)] = (block, out)
+    return out
+
+
+def _options(block, r: int) -> list[BlockPlan]:
     convs = _convs(block)
     if not convs:
         halo_ops = [op for op in block.ops if op.halo > 0]

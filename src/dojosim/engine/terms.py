@@ -25,12 +25,13 @@ from ..assumptions import Assumptions
 from ..strategy import Strategy
 from .compute import BlockTime
 from .memory import in_flight_micro_batches, report, state_bytes, stream_bytes_per_step, weight_bytes
+from .precision import precision
 from .schedule import overlapped
 
 
-def forward_passes(recompute: str) -> float:
+def forward_passes(recompute: str, a: Assumptions) -> float:
     """Forward passes per micro-batch: one, and a second when full recompute redoes it."""
-    return 2.0 if recompute == "full" else 1.0
+    return a.forward_passes + (a.recompute_passes if recompute == "full" else 0.0)
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,14 @@ def compute_term(st: Stage, fp8_params: float, fp8_gemms: float) -> Compute:
     compute_mb = st.fwd_s + st.bwd_s + st.re_s
     cast_s = amax_s = 0.0
     if fp8_params > 0:
-        amax_bytes = 4.0 * a.fp8_amax_tensors_per_gemm * fp8_gemms * st.layers
-        amax_s = 2.0 * st.s.micro_batches * st.comm.time("dp", "all_reduce", amax_bytes) if st.s.dp > 1 else 0.0
-        compute_mb += 2.0 * a.kernel_overhead_s
+        amax_bytes = a.fp8_amax_bytes * a.fp8_amax_tensors_per_gemm * fp8_gemms * st.layers
+        passes = a.training_passes
+        amax_s = passes * st.s.micro_batches * st.comm.time("dp", "all_reduce", amax_bytes) if st.s.dp > 1 else 0.0
+        compute_mb += passes * a.kernel_overhead_s
         cast_s = (st.layers * fp8_params * a.fp8_weight_cast_bytes_per_param
                   / (st.mem.act_bandwidth * a.memory_efficiency))
     edge_stream = sum(b.stream_fwd_s + b.stream_bwd_s for b in st.edges)
-    stream_mb = st.layers * (L.stream_fwd_s * forward_passes(st.s.recompute) + L.stream_bwd_s) + edge_stream
+    stream_mb = st.layers * (L.stream_fwd_s * forward_passes(st.s.recompute, a) + L.stream_bwd_s) + edge_stream
     return Compute(compute_mb, stream_mb, cast_s, amax_s, fp8_params)
 
 
@@ -112,14 +114,15 @@ def tp_term(st: Stage, fp8_params: float) -> float:
 
     # Transformer Engine's fp8 with sequence parallelism gathers the layers' fp8-cast inputs of
     # the column-parallel GEMMs in the forward pass (1 byte, not 2)
-    fwd_gather = 0.5 if fp8_params > 0 and s.sequence_parallel else 1.0
+    fwd_gather = (st.a.fp8_bytes_per_element / precision(s.precision).element_bytes
+                  if fp8_params > 0 and s.sequence_parallel else 1.0)
     per = st.layers * tp_time(costs.tp_row_bytes, costs.tp_rows)
     per_fwd = st.layers * tp_time(costs.tp_row_bytes, costs.tp_rows, fwd_gather)
     if s.pp == 1:
         edge_tp = (tp_time(costs.pre_tp_row_bytes, costs.pre_tp_rows)
                    + tp_time(costs.post_tp_row_bytes, costs.post_tp_rows))
         per, per_fwd = per + edge_tp, per_fwd + edge_tp
-    return per_fwd * forward_passes(s.recompute) + per
+    return per_fwd * forward_passes(s.recompute, st.a) + per
 
 
 def cp_term(st: Stage) -> float:
@@ -130,7 +133,7 @@ def cp_term(st: Stage) -> float:
     if s.cp <= 1:
         return 0.0
     pre, post = costs.pre, costs.post
-    attn = L.attn_fwd_s * forward_passes(s.recompute) + L.attn_bwd_s
+    attn = L.attn_fwd_s * forward_passes(s.recompute, st.a) + L.attn_bwd_s
     raw = comm.time("cp", "all_gather", costs.kv_bytes) + comm.time("cp", "reduce_scatter", costs.kv_bytes)
     cp_mb = st.layers * overlapped(raw, attn, st.slow)
     if costs.halo_ops > 0 or costs.edge_halo_ops > 0:
@@ -139,7 +142,7 @@ def cp_term(st: Stage) -> float:
         def halo_time(nbytes: float, ops_n: float) -> float:
             return ops_n * comm.time("cp", "p2p", nbytes / ops_n) if ops_n > 0 else 0.0
 
-        passes_h = forward_passes(s.recompute) + 1.0
+        passes_h = forward_passes(s.recompute, st.a) + st.a.backward_passes
         layer_halo = passes_h * halo_time(costs.halo_bytes, costs.halo_ops)
         cp_mb += st.layers * overlapped(layer_halo, L.fwd_s + L.bwd_s, st.slow)
         cp_mb += overlapped(passes_h * halo_time(costs.edge_halo_bytes, costs.edge_halo_ops),
@@ -152,7 +155,7 @@ def cp_term(st: Stage) -> float:
                 return 0.0
             each = nbytes / ops_n
             ag, rs = comm.time("cp", "all_gather", each), comm.time("cp", "reduce_scatter", each)
-            return ops_n * (ag * forward_passes(s.recompute) + rs)
+            return ops_n * (ag * forward_passes(s.recompute, st.a) + rs)
 
         cp_mb += st.layers * gather_time(costs.gather_bytes, costs.gather_ops)
         cp_mb += gather_time(costs.edge_gather_bytes, costs.edge_gather_ops)
@@ -163,7 +166,7 @@ def ep_term(st: Stage) -> float:
     """MoE: `moe_all_to_alls_per_pass` all-to-alls (dispatch, combine) per layer and pass."""
     if st.costs.a2a_bytes <= 0 or st.s.ep <= 1:
         return 0.0
-    passes = st.a.moe_all_to_alls_per_pass * (forward_passes(st.s.recompute) + 1.0)
+    passes = st.a.moe_all_to_alls_per_pass * (forward_passes(st.s.recompute, st.a) + st.a.backward_passes)
     return passes * st.layers * st.comm.time("ep", "all_to_all", st.costs.a2a_bytes)
 
 
@@ -171,7 +174,7 @@ def pp_term(st: Stage) -> float:
     """Pipeline: each chunk sends its activation forward and receives its gradient back."""
     if st.s.pp <= 1:
         return 0.0
-    return 2.0 * st.s.interleave * st.comm.time("pp", "p2p", st.costs.boundary_bytes)
+    return st.a.pipeline_sends_per_chunk * st.s.interleave * st.comm.time("pp", "p2p", st.costs.boundary_bytes)
 
 
 @dataclass(frozen=True)
@@ -300,7 +303,7 @@ def stream_term(st: Stage, mem: Memory, busy_s: float) -> Stream:
     """Dojo: state that spilled out of SRAM streams from the DIP HBM every step."""
     if not mem.spill or st.mem.stream_bandwidth <= 0:
         return Stream()
-    moved = stream_bytes_per_step(mem.spill, st.s.micro_batches, st.full)
+    moved = stream_bytes_per_step(mem.spill, st.s.micro_batches, st.full, st.a)
     return Stream(max(moved / (st.mem.stream_bandwidth * st.a.memory_efficiency) - busy_s, 0.0), moved)
 
 

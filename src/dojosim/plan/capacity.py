@@ -108,8 +108,9 @@ def tiling_counts(preset: str, limit: int = 10**7) -> tuple[int, list[int]]:
 
 
 def _best(model, preset: str, devices: int, batch: int, precision: str, workers, full: bool = False,
-          adjust: bool = True):
-    """(system, fastest candidate or None, global batch used) on ``devices`` of ``preset``."""
+          adjust: bool = True, assumptions=None):
+    """(system, fastest candidate or None, global batch used) on ``devices`` of ``preset``, costed
+    with ``assumptions`` (a run file's ``assumptions:``; None = the defaults)."""
     from ..hardware import load_system
     from .search import best_with_batch
 
@@ -122,19 +123,22 @@ def _best(model, preset: str, devices: int, batch: int, precision: str, workers,
         # Probes rank device counts; one level order per split is enough for that, the final
         # count is searched over every order.
         constraints["orders"] = "default"
-    cand, used = best_with_batch(model, system, batch, constraints, adjust_batch=adjust, workers=workers)
+    cand, used = best_with_batch(model, system, batch, constraints, adjust_batch=adjust, workers=workers,
+                                 assumptions=assumptions)
     return system, cand, used
 
 
-def devices_for_rate(model, preset: str, rate: float, batch: int, precision: str, workers=None) -> dict:
-    """Smallest device count of ``preset`` whose best split reaches ``rate`` samples/s."""
+def devices_for_rate(model, preset: str, rate: float, batch: int, precision: str, workers=None,
+                     assumptions=None) -> dict:
+    """Smallest device count of ``preset`` whose best split reaches ``rate`` samples/s under
+    ``assumptions`` (None = the defaults)."""
     unit, small = tiling_counts(preset)
     ladder = small + [unit * 2 ** k for k in range(MAX_DOUBLINGS) if unit * 2 ** k <= MAX_DEVICES]
     last_short, best_seen, reached, why = None, None, None, "max"
     prev = 0.0
     streak = 0
     for n in ladder:
-        system, cand, _ = _best(model, preset, n, batch, precision, workers)
+        system, cand, _ = _best(model, preset, n, batch, precision, workers, assumptions=assumptions)
         if system is None and n > unit:
             why = "no_scale"      # the preset has no scale-out level: it cannot grow past one copy
             break
@@ -168,7 +172,8 @@ def devices_for_rate(model, preset: str, rate: float, batch: int, precision: str
         a, b = lo // unit, reached // unit
         while b - a > 1:
             mid = (a + b) // 2
-            _, cand, _ = _best(model, preset, mid * unit, batch, precision, workers, adjust=False)
+            _, cand, _ = _best(model, preset, mid * unit, batch, precision, workers, adjust=False,
+                               assumptions=assumptions)
             if cand is not None and cand.estimate.samples_per_s >= rate:
                 b = mid
             else:
@@ -195,14 +200,16 @@ def capacity_by_workload(run_path, train: str, systems: list[str] | None = None,
     rows = []
     chosen = []        # (row index, system, strategy) of every row with a split, for the ranges
     for name in names:
-        found = devices_for_rate(model, name, rate, strat.global_batch, strat.precision, workers)
+        # the run file's own figures (its assumptions: block) cost every count tried
+        found = devices_for_rate(model, name, rate, strat.global_batch, strat.precision, workers,
+                                 assumptions=run.assumptions)
         row = {"system": name, "devices": found["devices"], "reachable": found["reachable"], "split": "-",
                "samples_per_s": 0.0, "days_to_train": None, "power_w": None, "price_usd": None, "assumed": [],
                "note": ""}
         details = {"target_samples_per_s": rate, "global_batch": strat.global_batch}
         if found["devices"]:
             system, cand, used = _best(model, name, found["devices"], strat.global_batch, strat.precision,
-                                       workers, full=True)
+                                       workers, full=True, assumptions=run.assumptions)
             est = cand.estimate if cand else None
             if cand is not None:
                 chosen.append((len(rows), system, cand.strategy))
