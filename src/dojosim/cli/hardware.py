@@ -151,7 +151,9 @@ def show(
         table.add_column("field")
         table.add_column("source")
         for p, s in sorted(sys_.sources.items()):
-            table.add_row(p + (" (assumed)" if s.assumed else ""), s.text, )
+            # an assumed figure's range comes with the reason for it
+            table.add_row(p + (" (assumed)" if s.assumed else ""),
+                          s.text + (f"; range: {s.reason}" if s.reason else ""))
         console.print(table)
     elif sys_.assumed:
         console.print(f"{len(sys_.assumed)} figures are assumed; `--sources` lists where each number comes from.")

@@ -53,10 +53,10 @@ class Driver:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        for key in ("ratio", "fed_step_time"):
-            if out[f"{key}_low" if key == "ratio" else f"{key}_low_s"] is None:
-                out = {k: v for k, v in out.items() if not k.startswith(key)}
-        return out
+        # a single run has no ratio; a run that is not input-bound has no fed side
+        absent = (("ratio_low", "ratio_high") if self.ratio_low is None else ()) + \
+                 (("fed_step_time_low_s", "fed_step_time_high_s") if self.fed_step_time_low_s is None else ())
+        return {k: v for k, v in out.items() if k not in absent}
 
 
 @dataclass(frozen=True)
