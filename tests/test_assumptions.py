@@ -166,3 +166,11 @@ def test_no_bare_model_figure_in_the_terms_and_memory_modules():
                 if isinstance(n, ast.Constant) and type(n.value) in (int, float)
                 and n.value not in (0, 1) and abs(n.value) >= 1e-6 and id(n) not in stages]
         assert bare == [], f"{module.__name__}: bare numbers {bare}"
+
+
+def test_docs_list_every_field():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "assumptions.md").read_text()
+    missing = [n for n in FIELDS if f"`{n}`" not in text]
+    assert missing == [], f"docs/assumptions.md does not list {missing}"

@@ -86,3 +86,47 @@ def test_a_preset_figure_both_runs_share_is_one_driver_and_cancels_in_the_ratio(
     shared = [d for d in res.drivers if d.name.endswith("(both runs)")]
     assert shared and all(d.ratio_low == pytest.approx(d.ratio_high, rel=1e-9) for d in shared)
     assert all(d.name.endswith("(both runs)") for d in res.drivers if d.name.startswith("a100-80gb-dgx: "))
+
+
+INPUT_BOUND = ("workload: {model: fsd-mini}\nsystem: {preset: dojo-tile, devices: 25}\n"
+               "strategy: {dp: 25, micro_batch: 1, global_batch: 2500}\n"
+               "assumptions: {kernel_overhead_s: 0}\n")
+
+
+def test_an_input_bound_run_is_also_swung_with_its_hosts_keeping_up(tmp_path):
+    # One host per tile cannot feed 25 D1s here: only the host figures (and the flat overhead)
+    # move the step. The other side of the bound says what moves it once the hosts keep up.
+    p = tmp_path / "bound.yaml"
+    p.write_text(INPUT_BOUND)
+    res = sensitivity([load_run(p)])
+    b = res.input_bound
+    assert b is not None and b.hosts == 1 and b.hosts_needed + b.zplane_hosts_needed > 1
+    assert b.fed_step_time_s < res.step_time_s
+    host = [d for d in res.drivers if ".host" in d.name]        # the hosts' figures and PCIe
+    assert all(d.fed_swing == 0 for d in host)
+    assert all(d.swing > 0 for d in host if d.name.endswith(("host_cores", "host_core_rate")))
+    chip_side = [d for d in res.drivers if d.swing == 0 and d.fed_swing > 0]
+    assert {"memory_efficiency", "gemm_peak_efficiency"} & {d.name for d in chip_side}
+    for d in chip_side:
+        assert min(d.fed_step_time_low_s, d.fed_step_time_high_s) <= b.fed_step_time_s \
+            <= max(d.fed_step_time_low_s, d.fed_step_time_high_s)
+    out = runner.invoke(app, ["sensitivity", str(p), "--json"])
+    data = json.loads(out.output)
+    assert data["input_bound"]["hosts"] == 1 and "fed_step_time_low_s" in data["drivers"][0]
+    text = " ".join(runner.invoke(app, ["sensitivity", str(p)]).output.split())
+    assert "once the hosts keep up" in text and "would remove the bound" in text
+
+
+def test_a_run_that_is_not_input_bound_has_no_other_side(runs):
+    res = sensitivity([load_run(runs[0])])
+    assert res.input_bound is None and all(d.fed_step_time_low_s is None for d in res.drivers)
+    assert "input_bound" not in res.to_dict() and "fed_step_time_low_s" not in res.to_dict()["drivers"][0]
+
+
+def test_the_exapod_example_names_at_least_five_drivers():
+    # issue 11: the input-bound ExaPOD run moves with 4 figures at its 2022 host count; the other
+    # side of the bound names what moves it once the hosts keep up
+    res = sensitivity([load_run("examples/fsd-dojo-exapod.yaml")])
+    point = [d.name for d in res.drivers if d.swing > 0]
+    named = [d.name for d in res.drivers if d.swing > 0 or d.fed_swing > 0]
+    assert len(point) >= 3 and len(named) >= 5 and res.input_bound is not None

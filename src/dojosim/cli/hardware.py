@@ -86,16 +86,14 @@ def _show_tree(system, t: dict) -> Tree:
         if lv.host_input_bandwidth:
             node.add(f"host input {_q(system, p + '.host_input_bandwidth', lv.host_input_bandwidth, 'bandwidth')}")
         if lv.hosts:
-            hs = system.sources.get(f"{p}.hosts")
-            node.add(f"{_mark(str(lv.hosts), bool(hs and hs.assumed))} hosts × "
+            node.add(f"{_q(system, p + '.hosts', lv.hosts, 'count')} hosts × "
                      f"{_q(system, p + '.host_cores', lv.host_cores or 0, 'count')} cores × "
                      f"{_q(system, p + '.host_core_rate', lv.host_core_rate or 0.0, 'bandwidth')} per core"
                      + (f"; Z-plane {_q(system, p + '.zplane_bandwidth', lv.zplane_bandwidth, 'bandwidth')}"
                         if lv.zplane_bandwidth else ""))
         for j, pool in enumerate(lv.memory_pools):
             pp = f"{p}.memory_pools[{j}]"
-            cnt = system.sources.get(f"{pp}.count")
-            node.add(f"{_mark(str(pool.count), bool(cnt and cnt.assumed))} × {pool.name}: "
+            node.add(f"{_q(system, pp + '.count', pool.count, 'count')} × {pool.name}: "
                      f"{_q(system, pp + '.capacity_bytes', pool.capacity_bytes, 'bytes', binary=True)}, "
                      f"{_q(system, pp + '.bandwidth', pool.bandwidth, 'bandwidth')}, "
                      f"link {_q(system, pp + '.link_bandwidth', pool.link_bandwidth, 'bandwidth')}")
@@ -153,7 +151,9 @@ def show(
         table.add_column("field")
         table.add_column("source")
         for p, s in sorted(sys_.sources.items()):
-            table.add_row(p + (" (assumed)" if s.assumed else ""), s.text, )
+            # an assumed figure's range comes with the reason for it
+            table.add_row(p + (" (assumed)" if s.assumed else ""),
+                          s.text + (f"; range: {s.reason}" if s.reason else ""))
         console.print(table)
     elif sys_.assumed:
         console.print(f"{len(sys_.assumed)} figures are assumed; `--sources` lists where each number comes from.")

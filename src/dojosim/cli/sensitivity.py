@@ -97,9 +97,32 @@ def _print(result) -> None:
     if rest:
         console.print(f"{rest} more drivers move it less (--json lists them).", markup=False)
     if still:
-        console.print(f"{still} assumed figures do not move it at all.", markup=False)
+        console.print(f"{still} assumed figures do not move it at all"
+                      + (" at this host count (the step waits on the hosts)." if result.input_bound else "."),
+                      markup=False)
+    if result.input_bound is not None:
+        _print_fed(result)
     if result.unranged:
         console.print(f"{len(result.unranged)} assumed preset figures carry no range and are not swung "
                       "(--json lists them).", markup=False)
     console.print("Each figure alone at the low/high end of its range, all others at their point value; "
                   "the runs keep their splits.", markup=False)
+
+
+def _print_fed(result) -> None:
+    """The other side of an input bound: what moves the step once the hosts keep up."""
+    from ..report.table import Col
+    from ..units import format_time
+
+    b = result.input_bound
+    fed = sorted((d for d in result.drivers if d.fed_swing > 0), key=lambda d: -d.fed_swing)
+    rows = [[d.name, _with_unit(d.low, d.name), _with_unit(d.high, d.name),
+             format_time(d.fed_step_time_low_s), format_time(d.fed_step_time_high_s)] for d in fed[:TABLE_ROWS]]
+    hosts = f"{b.hosts_needed:,} hosts on PCIe" + (f" + {b.zplane_hosts_needed:,} over the Z-plane"
+                                                      if b.zplane_hosts_needed else "")
+    cols = [Col("assumed figure", "left", wrap=True), Col("low"), Col("high"), Col("step at low"),
+            Col("step at high")]
+    print_table(f"once the hosts keep up: step {format_time(b.fed_step_time_s)}", cols, rows)
+    console.print(f"Input-bound: {b.hosts:,} hosts feed the {b.level}s; {hosts} would remove the bound. "
+                  "Beyond that the figures above set the step (--json: fed_step_time_low_s/high_s).",
+                  markup=False)

@@ -6,6 +6,12 @@ high end and everything else at its point value. The drivers come back sorted by
 swing. With two runs (a `compare`-style pair) the swing of their throughput ratio is reported
 too, and sorts the drivers: an input both machines share moves both sides and may cancel.
 The splits are the runs' own; nothing is re-searched.
+
+An input-bound run (hosts slower than the chips, as Dojo's 2022 host count) moves only with the
+figures of its hosts: every other figure changes the time the chips are busy, which the step does
+not wait on. So for such a run each driver is also swung on the other side of the bound — the same
+run with its hosts keeping up (its input path unlimited) — and the host count that removes the
+bound is reported: which figures start to matter, and by how much, once the hosts are fixed.
 """
 from __future__ import annotations
 
@@ -27,6 +33,9 @@ class Driver:
     source: str                 # where the value comes from, and why its range
     ratio_low: float | None = None    # pair: second run's throughput / first run's, input at low
     ratio_high: float | None = None
+    # input-bound run: its step time with the hosts keeping up, the input at low / high
+    fed_step_time_low_s: float | None = None
+    fed_step_time_high_s: float | None = None
 
     @property
     def swing(self) -> float:
@@ -35,11 +44,31 @@ class Driver:
             return abs(self.ratio_high - self.ratio_low)
         return abs(self.step_time_high_s - self.step_time_low_s)
 
+    @property
+    def fed_swing(self) -> float:
+        """The swing of the step once the hosts keep up (0 when the run is not input-bound)."""
+        if self.fed_step_time_low_s is None or self.fed_step_time_high_s is None:
+            return 0.0
+        return abs(self.fed_step_time_high_s - self.fed_step_time_low_s)
+
     def to_dict(self) -> dict:
         out = asdict(self)
-        if self.ratio_low is None:
-            out.pop("ratio_low"), out.pop("ratio_high")
-        return out
+        # a single run has no ratio; a run that is not input-bound has no fed side
+        absent = (("ratio_low", "ratio_high") if self.ratio_low is None else ()) + \
+                 (("fed_step_time_low_s", "fed_step_time_high_s") if self.fed_step_time_low_s is None else ())
+        return {k: v for k, v in out.items() if k not in absent}
+
+
+@dataclass(frozen=True)
+class InputBound:
+    """The first run is input-bound: the hosts it has, the hosts that remove the bound (PCIe plus
+    Ethernet Z-plane, from the estimate's input report) and its step once they keep up."""
+
+    level: str                  # the level whose hosts feed the system (Dojo: tray)
+    hosts: int                  # in the whole system, now
+    hosts_needed: int           # PCIe-attached hosts that remove the bound
+    zplane_hosts_needed: int    # plus these over the Ethernet Z-plane
+    fed_step_time_s: float      # the step with the hosts keeping up (the chips' side)
 
 
 @dataclass
@@ -49,6 +78,7 @@ class Sensitivity:
     ratio: float | None             # pair: second run's throughput / first's, point figures
     drivers: list[Driver]
     unranged: list[str]             # assumed preset figures without a range (not swung)
+    input_bound: InputBound | None = None   # a single input-bound run: the other side of the bound
 
     def to_dict(self) -> dict:
         out = {"runs": self.runs, "step_time_s": self.step_time_s,
@@ -56,6 +86,8 @@ class Sensitivity:
                "assumed_without_range": self.unranged}
         if self.ratio is not None:
             out["ratio"] = self.ratio
+        if self.input_bound is not None:
+            out["input_bound"] = asdict(self.input_bound)
         return out
 
 
@@ -81,7 +113,13 @@ def sensitivity(runs: Sequence) -> Sensitivity:
         ratio = ests[1].samples_per_s / ests[0].samples_per_s if len(ests) > 1 else None
         return ests[0].step_time_s, ratio
 
+    def fed(a, drawn) -> float:
+        return estimate(runs[0].model, unlimited_input(drawn[0]), runs[0].strategy, a).step_time_s
+
     step0, ratio0 = evaluate(base, systems)
+    bound = _input_bound(estimate(runs[0].model, systems[0], runs[0].strategy, base)) if len(runs) == 1 else None
+    if bound is not None:
+        bound = InputBound(**bound, fed_step_time_s=fed(base, systems))
     dims, unranged = dimensions(systems, base)
     drivers = []
     for members in groups(dims):   # a figure both runs share is one unknown: swung on both at once
@@ -94,14 +132,36 @@ def sensitivity(runs: Sequence) -> Sensitivity:
             a, drawn = draw(systems, dims, row, base)
             value = (getattr(a.for_chip(systems[0].chip), dim.path) if dim.system is None
                      else _value(drawn[dim.system], dim.path))
-            ends.append((value, *evaluate(a, drawn)))
-        (lo, t_lo, r_lo), (hi, t_hi, r_hi) = ends
-        drivers.append(Driver(_name(dims, members), float(lo), float(hi), t_lo, t_hi, _source(dim), r_lo, r_hi))
+            ends.append((value, *evaluate(a, drawn), fed(a, drawn) if bound else None))
+        (lo, t_lo, r_lo, f_lo), (hi, t_hi, r_hi, f_hi) = ends
+        drivers.append(Driver(_name(dims, members), float(lo), float(hi), t_lo, t_hi, _source(dim), r_lo, r_hi,
+                              f_lo, f_hi))
     # A swing below a part in 10^9 of the answer is rounding, not a dependence.
     scale = abs(ratio0) if ratio0 is not None else abs(step0)
-    drivers = [d if d.swing > 1e-9 * scale else _still(d) for d in drivers]
-    drivers.sort(key=lambda d: -d.swing)
-    return Sensitivity([r.system.preset or r.system.name for r in runs], step0, ratio0, drivers, unranged)
+    drivers = [_still(d, d.swing <= 1e-9 * scale, d.fed_swing <= 1e-9 * scale) for d in drivers]
+    drivers.sort(key=lambda d: (-d.swing, -d.fed_swing))
+    return Sensitivity([r.system.preset or r.system.name for r in runs], step0, ratio0, drivers, unranged,
+                       bound)
+
+
+def _input_bound(est) -> dict | None:
+    """The input report of an input-bound estimate (None when its hosts keep up)."""
+    info = est.extra.get("input") or {}
+    if not info.get("bound") or "hosts_needed" not in info:
+        return None
+    return {"level": info["level"], "hosts": int(info["hosts"]), "hosts_needed": int(info["hosts_needed"]),
+            "zplane_hosts_needed": int(info["zplane_hosts_needed"])}
+
+
+def unlimited_input(system):
+    """``system`` with its input path unlimited (the level that names its hosts or host bandwidth
+    no longer does): the run's chips as they would run with the hosts keeping up."""
+    levels = list(system.levels)
+    for i, lv in enumerate(levels):
+        if lv.host_input_bandwidth or lv.hosts:
+            levels[i] = lv.model_copy(update={"hosts": None, "host_input_bandwidth": None})
+            return system.model_copy(update={"levels": levels})
+    return system
 
 
 def _name(dims, members: list[int]) -> str:
@@ -113,13 +173,21 @@ def _name(dims, members: list[int]) -> str:
     return f"{' & '.join(labels)}: {first.path}" + ("" if len(labels) > 1 else " (both runs)")
 
 
-def _still(d: Driver) -> Driver:
-    """``d`` with its rounding-level swing removed (both ends at their mean)."""
+def _still(d: Driver, point: bool, fed: bool) -> Driver:
+    """``d`` with its rounding-level swings removed (both ends at their mean): at the point
+    (step time and ratio) and, for an input-bound run, once fed."""
     from dataclasses import replace
 
-    t = (d.step_time_low_s + d.step_time_high_s) / 2
-    r = (d.ratio_low + d.ratio_high) / 2 if d.ratio_low is not None else None
-    return replace(d, step_time_low_s=t, step_time_high_s=t, ratio_low=r, ratio_high=r)
+    def mean(x, y):
+        return (x + y) / 2 if x is not None else None
+
+    if point:
+        t, r = mean(d.step_time_low_s, d.step_time_high_s), mean(d.ratio_low, d.ratio_high)
+        d = replace(d, step_time_low_s=t, step_time_high_s=t, ratio_low=r, ratio_high=r)
+    if fed and d.fed_step_time_low_s is not None:
+        f = mean(d.fed_step_time_low_s, d.fed_step_time_high_s)
+        d = replace(d, fed_step_time_low_s=f, fed_step_time_high_s=f)
+    return d
 
 
 def _value(system, path: str) -> float:

@@ -36,4 +36,20 @@ def sensitivity_section(result) -> str:
     return ("<h2>Which assumptions the answer depends on</h2>"
             f'<p class="sub">{_e(sub)}</p>'
             + _figure(figure_tornado(result), "sensitivity (tornado)")
-            + _table(head, rows))
+            + _table(head, rows) + _fed_section(result))
+
+
+def _fed_section(result) -> str:
+    """An input-bound run: what moves the step once the hosts keep up."""
+    b = result.input_bound
+    if b is None:
+        return ""
+    fed = sorted((d for d in result.drivers if d.fed_swing > 0), key=lambda d: -d.fed_swing)
+    rows = [[_e(d.name), _e(_num(d.low)), _e(_num(d.high)), _e(f"{d.fed_step_time_low_s:.4g} s"),
+             _e(f"{d.fed_step_time_high_s:.4g} s")] for d in fed[:MAX_ROWS]]
+    sub = (f"The run is input-bound: {b.hosts:,} hosts feed the {b.level}s, and {b.hosts_needed:,} on PCIe"
+           + (f" plus {b.zplane_hosts_needed:,} over the Z-plane" if b.zplane_hosts_needed else "")
+           + f" would remove the bound. With the hosts keeping up the step is {b.fed_step_time_s:.4g} s, "
+           "and these figures move it:")
+    return (f'<p class="sub">{_e(sub)}</p>'
+            + _table(["assumed figure", "low", "high", "step at low (fed)", "step at high (fed)"], rows))
