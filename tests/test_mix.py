@@ -93,3 +93,17 @@ def test_a_program_too_large_to_solve_is_refused_up_front():
     check_size(40, 20, 2, carry=False)
     with pytest.raises(SpecError, match="plan.optimize: .* fewer quarters"):
         check_size(400, 100, 5, carry=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems())
+def test_loosening_a_family_by_its_rows_equals_rebuilding_the_loosened_program(p):
+    """`binds_most` scales the rows of the program it has instead of building a new one."""
+    from dojosim.plan.mix import RELAX, _lp_bound, _program
+
+    program = _program(p)
+    loosened = {"budget": {"budget": p.budget * RELAX}, "power": {"cap_left": p.cap_left * RELAX},
+                "delivery": {"limit": p.limit * RELAX}}
+    for family, change in loosened.items():
+        rebuilt = _lp_bound(MixProblem(**{**p.__dict__, **change}))
+        assert math.isclose(_lp_bound(p, program, family), rebuilt, rel_tol=1e-7, abs_tol=1e-9)

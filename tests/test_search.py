@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from dojosim.engine.placement import layout, switch_levels
 from dojosim.errors import FitError, SpecError
 from dojosim.plan import space as sp
 from dojosim.plan.search import search, search_with_stats
@@ -123,8 +124,9 @@ def test_orders_collapse_to_distinct_placements():
     shape = sp.Shape(dp=4, tp=8, pp=2, cp=1, ep=1, zero=0)
     orders = sp.orders(shape, sp.Space(), [8, 8])
     assert orders[0] == ("tp", "cp", "ep", "pp", "dp")
-    placements = {sp.placement(o, {"tp": 8, "cp": 1, "ep": 1, "pp": 2, "dp": 4}, [8, 8]) for o in orders}
-    assert len(placements) == len(orders)
+    levels = switch_levels([8, 8])
+    layouts = {layout(levels, {"tp": 8, "cp": 1, "ep": 1, "pp": 2, "dp": 4}, o) for o in orders}
+    assert len(layouts) == len(orders)
     # tp fills the 8-chip node exactly: swapping pp and dp above it changes nothing on the node,
     # but their order across the top level still distinguishes layouts.
     assert 1 < len(orders) < 6

@@ -78,7 +78,7 @@ def test_pruned_search_equals_brute_force(preset, devices, batch, cfg):
     facts = sp.ModelFacts.of(model)
     best = []
     for shape in sp.shapes(facts, devices, batch, sp.Space()):
-        for s in sp.variants(facts, shape, batch, sp.Space(), sp._level_sizes(system), None):
+        for s in sp.variants(facts, shape, batch, sp.Space(), sp.placement_levels(system), None):
             e = estimate(model, system, s)
             assert e.memory.capacity_bytes == res.stats.capacity_bytes  # one capacity per system
             if e.memory.fits:
@@ -172,3 +172,61 @@ def test_search_with_the_lower_bound_ranks_as_without():
                              estimator=lambda m, sy, st_: estimate(m, sy, st_))
     assert [(c.score, c.strategy) for c in fast.candidates] == [(c.score, c.strategy) for c in slow.candidates]
     assert fast.stats.evaluated < slow.stats.evaluated
+
+
+@settings(max_examples=25, deadline=None)
+@given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 4]), cp=st.sampled_from([1, 2]),
+       zero=st.integers(0, 3), mb=st.sampled_from([1, 2, 4]), rc=st.sampled_from(["none", "selective", "full"]),
+       prec=st.sampled_from(["bf16", "fp8"]))
+def test_least_collective_times_bound_every_order(tp, pp, cp, zero, mb, rc, prec):
+    """An estimate with each collective at its least time over a group's level orders (LeastComm)
+    is a lower bound on every order's step, and has their memory; so is the compute bound with
+    the per micro-batch collectives added. The search skips orders on the strength of this."""
+    from dojosim.engine.comm_api import LeastComm
+    from dojosim.engine.estimate import bound_estimate, chip_assumptions, comm_context, step_lower_bound
+
+    model, system = _model(), load_system("h100-dgx", devices=64)
+    dp = 64 // (tp * pp * cp)
+    s = Strategy(dp=dp, tp=tp, pp=pp, cp=cp, zero=zero if pp == 1 else min(zero, 1), global_batch=dp * 8,
+                 micro_batch=mb, recompute=rc, precision=prec, sequence_parallel=tp > 1)
+    shape = sp.Shape(dp, tp, pp, cp, 1, s.zero)
+    orders = sp.orders(shape, sp.Space(), sp.placement_levels(system))
+    a = chip_assumptions(system)
+    least = LeastComm([comm_context(system, s.model_copy(update={"order": o}), a) for o in orders])
+    bound = bound_estimate(model, system, s, least)
+    comm_lb = step_lower_bound(model, system, s, comm=least)
+    for o in orders:
+        e = estimate(model, system, s.model_copy(update={"order": o}))
+        assert bound.step_time_s <= e.step_time_s * (1 + 1e-12)
+        assert comm_lb <= e.step_time_s * (1 + 1e-12)
+        assert bound.memory.per_device_bytes == e.memory.per_device_bytes
+        assert bound.memory.fits == e.memory.fits
+
+
+@pytest.mark.parametrize("preset,devices,degrees", [
+    ("dojo-tray", 150, dict(tp=5, cp=1, ep=1, pp=2, dp=15)),     # 5 x 5 tiles in a 2 x 3 tray mesh
+    ("h100-dgx", 64, dict(tp=2, cp=2, ep=1, pp=4, dp=4)),        # nodes of 8 under a fat tree
+])
+def test_search_orders_are_the_engines_placements(preset, devices, degrees):
+    """One placement model (issue 11): the orders the search keeps are those the engine's `place`
+    tells apart, and every order it drops estimates exactly as the kept one placed the same way."""
+    import itertools
+
+    from dojosim.engine.placement import place
+
+    model, system = _model(), load_system(preset, devices=devices)
+    shape = sp.Shape(zero=0, **degrees)
+    kept = sp.orders(shape, sp.Space(), sp.placement_levels(system))
+
+    def groups(order):
+        return {d: (g.n, g.spans, g.sharers, g.inside, g.grids) for d, g in place(system, degrees, order).items()}
+
+    assert len({tuple(sorted(groups(o).items())) for o in kept}) == len(kept)
+    base = dict(global_batch=degrees["dp"] * 4, micro_batch=2, sequence_parallel=degrees["tp"] > 1,
+                **{k: v for k, v in degrees.items()})
+    for perm in itertools.permutations(["tp", "cp", "pp", "dp"]):
+        order = perm[:2] + ("ep",) + perm[2:]
+        twin = next(o for o in kept if groups(o) == groups(order))
+        a = estimate(model, system, Strategy(order=order, **base))
+        b = estimate(model, system, Strategy(order=twin, **base))
+        assert a.step_time_s == b.step_time_s

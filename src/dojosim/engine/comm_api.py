@@ -58,3 +58,34 @@ class CommContext:
             f = max(t, volume / port) if port > 0 else t
             self._memo[key] = f
         return f
+
+
+class LeastComm:
+    """The least time any of several `CommContext`s (one strategy under different level orders)
+    gives each collective.
+
+    Every term of a step grows with every collective time it reads (a sum, an overlap, a max),
+    so a step costed with these least times is a lower bound on the step of each order: the
+    search bounds a whole group of orders with one estimate. The groups' membership (which
+    derived groups exist) is the same for every order.
+    """
+
+    def __init__(self, contexts: list):
+        self.contexts = contexts
+        self.groups = contexts[0].groups
+        self.a = contexts[0].a
+        self._memo: dict[tuple, float] = {}
+
+    def time(self, dim: str, kind: str, size_bytes: float) -> float:
+        key = (dim, kind, size_bytes)
+        t = self._memo.get(key)
+        if t is None:
+            t = self._memo[key] = min(c.time(dim, kind, size_bytes) for c in self.contexts)
+        return t
+
+    def sharded(self, dim: str, kind: str, size_bytes: float) -> float:
+        key = ("sharded", dim, kind, size_bytes)
+        t = self._memo.get(key)
+        if t is None:
+            t = self._memo[key] = min(c.sharded(dim, kind, size_bytes) for c in self.contexts)
+        return t

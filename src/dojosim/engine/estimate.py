@@ -374,7 +374,7 @@ def estimate(model, system, strategy: Strategy, assumptions: Assumptions = DEFAU
     """
     s = check_inputs(model, system, strategy, assumptions)
     facts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
-    a = _cached(("assumptions", id(system), assumptions), (system,), lambda: assumptions.for_chip(system.chip))
+    a = chip_assumptions(system, assumptions)
     check(s, devices=facts.chips, layers=model.layers, heads=model.heads, kv_heads=model.kv_heads,
           experts=model.experts, seq_len=model.seq_len, rows=model.spatial_rows)
     if s.micro_batch is None:
@@ -439,30 +439,110 @@ def _shares(seconds: dict[str, float]) -> dict[str, float]:
 def _stage_compute(costs: "Costs | Times", stages: tuple[float, ...], recompute: str):
     """The slowest stage's index, its edge blocks, and its forward, backward and recompute seconds
     for one micro-batch (recompute FLOPs enter the hardware FLOPs per whole model)."""
+    k, edges, fwd_s, bwd_s = _slowest_stage_compute(costs, stages)
+    return k, edges, fwd_s, bwd_s, _recompute_s(costs, stages[k], recompute)
+
+
+def _slowest_stage_compute(costs: "Costs | Times", stages: tuple[float, ...]):
+    """(index, edge blocks, forward s, backward s) of the stage with the longest compute."""
     L, pre, post = costs.layer, costs.pre, costs.post
     pp = len(stages)
     k = _slowest_stage(stages, L.fwd_s + L.bwd_s, pre.fwd_s + pre.bwd_s, post.fwd_s + post.bwd_s)
     n = stages[k]
     edges = [b for i, b in ((0, pre), (pp - 1, post)) if i == k]
-    fwd_s = n * L.fwd_s + sum(b.fwd_s for b in edges)
-    bwd_s = n * L.bwd_s + sum(b.bwd_s for b in edges)
-    re_s = n * (L.fwd_s if recompute == "full" else L.attn_fwd_s if recompute == "selective" else 0.0)
-    return k, edges, fwd_s, bwd_s, re_s
+    return k, edges, n * L.fwd_s + sum(b.fwd_s for b in edges), n * L.bwd_s + sum(b.bwd_s for b in edges)
 
 
-def step_lower_bound(model, system, strategy: Strategy, assumptions: Assumptions = DEFAULT) -> float:
-    """A lower bound on ``estimate(...).step_time_s`` that costs no collectives and no memory:
-    (1 + overhead) x (m + (p-1)/v) micro-batch computes of the slowest stage (every micro-batch
-    and the bubble take at least that; everything else adds). The search prunes with it. The
-    strategy must name its micro-batch and pass `check`."""
+def _recompute_s(costs: "Costs | Times", n_layers: float, recompute: str) -> float:
+    """Seconds of one micro-batch's recomputed forward passes on a stage of ``n_layers``."""
+    L = costs.layer
+    return n_layers * (L.fwd_s if recompute == "full" else L.attn_fwd_s if recompute == "selective" else 0.0)
+
+
+def step_lower_bound(model, system, strategy: Strategy, assumptions: Assumptions = DEFAULT,
+                     comm=None) -> float:
+    """A lower bound on ``estimate(...).step_time_s`` that costs no memory and, without ``comm``,
+    no collectives: (1 + overhead) x (m + (p-1)/v) micro-batch times of the slowest stage (every
+    micro-batch and the bubble take at least that; everything else adds). With ``comm`` (a
+    `comm_api.LeastComm` over level orders), each micro-batch's tp, cp, ep and pp collectives at
+    their least time join its compute: a bound on every one of those orders. The search prunes
+    with it. The strategy must name its micro-batch and pass `check`."""
+    return step_lower_bounds(model, system, strategy, (strategy.micro_batch or 1,), (strategy.recompute,),
+                             assumptions, comm)[0][0]
+
+
+def step_lower_bounds(model, system, strategy: Strategy, micro_batches, recomputes,
+                      assumptions: Assumptions = DEFAULT, comm=None) -> list[list[float]]:
+    """`step_lower_bound` of ``strategy`` at every micro-batch (rows) and recompute mode
+    (columns), sharing what they share: the stages, and per micro-batch the layer costs and the
+    slowest stage. ``strategy``'s own micro-batch and recompute are ignored."""
     s = strategy
-    a = _cached(("assumptions", id(system), assumptions), (system,), lambda: assumptions.for_chip(system.chip))
-    times = _cached_times(model, system, s.precision, Split(s.tp, s.cp, s.ep, s.sequence_parallel),
-                          s.micro_batch or 1, a)
+    a = chip_assumptions(system, assumptions)
+    split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
     parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
-    _, _, fwd_s, bwd_s, re_s = _stage_compute(times, _stages(model, s, parts.n_layers), s.recompute)
-    pipeline = s.micro_batches + ((s.pp - 1) / max(s.interleave, 1) if s.pp > 1 else 0.0)
-    return (1.0 + a.framework_overhead_fraction) * pipeline * (fwd_s + bwd_s + re_s)
+    stages = _stages(model, s, parts.n_layers)
+    bubble = (s.pp - 1) / max(s.interleave, 1) if s.pp > 1 else 0.0
+    scale = 1.0 + a.framework_overhead_fraction
+    per_replica = s.global_batch // s.dp
+    rows = []
+    for mb in micro_batches:
+        times = _cached_times(model, system, s.precision, split, mb, a)
+        k, edges, fwd_s, bwd_s = _slowest_stage_compute(times, stages)
+        pipeline = per_replica // mb + bubble
+        row = []
+        for rc in recomputes:
+            re_s = _recompute_s(times, stages[k], rc)
+            per_mb = fwd_s + bwd_s + re_s
+            if comm is not None:
+                st = T.Stage(s if s.recompute == rc else s.model_copy(update={"recompute": rc}), a,
+                             _cached_costs(model, system, s.precision, split, mb, a), comm,
+                             _cached(("mem", id(system)), (system,), lambda: _memories(system)),
+                             stages, k, tuple(edges), fwd_s, bwd_s, re_s)
+                per_mb += _collectives_per_mb(model, system, st, split)
+            row.append(scale * pipeline * per_mb)
+        rows.append(row)
+    return rows
+
+
+def _collectives_per_mb(model, system, st: T.Stage, split: Split) -> float:
+    """The tp, cp, ep and pp collectives of one micro-batch on the slowest stage (``st``)."""
+    fp8_params, _ = _fp8_facts(model, system, st.s.precision, split, st.mem, st.a)
+    return T.tp_term(st, fp8_params) + T.cp_term(st) + T.ep_term(st) + T.pp_term(st)
+
+
+def _fp8_facts(model, system, precision: str, split: Split, mem: Memories, a: Assumptions):
+    """(parameters per layer Transformer Engine runs in fp8, fp8 GEMMs per layer), cached."""
+    parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
+    return _cached(("fp8", id(model), id(system), precision, split), (model, system),
+                   lambda: fp8_layer_facts(parts.layers, split, make_device(
+                       system.chip, precision, mem.act_bandwidth, a=a)))
+
+
+def _cached_costs(model, system, precision: str, split: Split, mb: int, a: Assumptions) -> Costs:
+    return _cached(("costs", id(model), id(system), precision, split, mb, a), (model, system),
+                   lambda: _costs(model, _cached_times(model, system, precision, split, mb, a), split, mb))
+
+
+def comm_context(system, s: Strategy, a: Assumptions) -> CommContext:
+    """The collective times of ``s``'s placed groups on ``system`` (cached per split and order;
+    ``a`` as `chip_assumptions` returned it)."""
+    return _cached(("comm", id(system), s.tp, s.cp, s.ep, s.pp, s.dp, s.order, a), (system,),
+                   lambda: CommContext(system, s, a))
+
+
+def chip_assumptions(system, assumptions: Assumptions = DEFAULT) -> Assumptions:
+    """``assumptions`` with ``system``'s chip overrides applied (cached)."""
+    return _cached(("assumptions", id(system), assumptions), (system,), lambda: assumptions.for_chip(system.chip))
+
+
+def bound_estimate(model, system, strategy: Strategy, comm, assumptions: Assumptions = DEFAULT) -> Estimate:
+    """The estimate of ``strategy`` with its collectives timed by ``comm`` instead of its own
+    placed groups. With a `comm_api.LeastComm` over several level orders its step time is a lower
+    bound on each of theirs, and its memory (which no order changes) is theirs. The search
+    calls it once per group of orders; ``strategy`` must come from the search's enumeration."""
+    check(strategy, devices=system.chips, layers=model.layers, heads=model.heads, kv_heads=model.kv_heads,
+          experts=model.experts, seq_len=model.seq_len, rows=model.spatial_rows)
+    return _estimate(model, system, strategy, chip_assumptions(system, assumptions), comm)
 
 
 def _stages(model, s: Strategy, n_layers: int) -> tuple[float, ...]:
@@ -515,15 +595,14 @@ def _with_note(est: Estimate, note: str) -> Estimate:
     return replace(est, notes=est.notes + (note,))
 
 
-def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
+def _estimate(model, system, s: Strategy, a: Assumptions, comm: CommContext | None = None) -> Estimate:
     mb = s.micro_batch or 1
     m = s.micro_batches
     split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
     mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
-    costs: Costs = _cached(("costs", id(model), id(system), s.precision, split, mb, a), (model, system),
-                           lambda: _costs(model, _cached_times(model, system, s.precision, split, mb, a), split, mb))
-    comm: CommContext = _cached(("comm", id(system), s.tp, s.cp, s.ep, s.pp, s.dp, s.order, a), (system,),
-                                lambda: CommContext(system, s, a))
+    costs = _cached_costs(model, system, s.precision, split, mb, a)
+    if comm is None:
+        comm = comm_context(system, s, a)
     parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     facts: SystemFacts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
     pp, v = s.pp, s.interleave
@@ -538,9 +617,7 @@ def _estimate(model, system, s: Strategy, a: Assumptions) -> Estimate:
     layers_dev = st.layers
     edge_bounds = [sum(x) for x in zip(*(b.bound_s for b in edges))] or [0.0] * len(BOUND_KEYS)
     op_bounds = {key: layers_dev * x + e for key, x, e in zip(BOUND_KEYS, L.bound_s, edge_bounds)}
-    fp8_params, fp8_gemms = _cached(("fp8", id(model), id(system), s.precision, split), (model, system),
-                                    lambda: fp8_layer_facts(parts.layers, split, make_device(
-                                        system.chip, s.precision, mem.act_bandwidth, a=a)))
+    fp8_params, fp8_gemms = _fp8_facts(model, system, s.precision, split, mem, a)
 
     # ---- per micro-batch on the busiest stage, then the pipeline ------------------------------
     comp = T.compute_term(st, fp8_params, fp8_gemms)

@@ -167,6 +167,7 @@ def _place_cached(levels: tuple, degs: tuple, order: tuple) -> dict:
     factors["dp_cp"] = [(sa, a), (sb, b)]
     factors["edp"] = edp_f
 
+    sizes = tuple(sizes)
     return {d: _group(d, _merge(f), levels, sizes, n_ranks) for d, f in factors.items()}
 
 
@@ -193,7 +194,10 @@ def _aligned(factors: tuple, sizes: list) -> bool:
     return True
 
 
-def _group(dim: str, factors: tuple, levels: tuple, sizes: list, n_ranks: int) -> Group:
+@lru_cache(maxsize=16384)
+def _group(dim: str, factors: tuple, levels: tuple, sizes: tuple, n_ranks: int) -> Group:
+    # cached: the orders of one split share most groups (a group depends only on the dimensions
+    # inside it), and so do splits sharing a dimension's degree and stride
     n = math.prod(f[1] for f in factors)
     nl = len(levels)
     if n == 1:
@@ -295,3 +299,27 @@ def _sub_grid(local: list, shape: tuple, torus: bool) -> tuple:
         h = min(y - x for x, y in zip(coords, coords[1:]))
         out.append((e, h, torus and e * h == size))
     return tuple(out)
+
+
+# --- what the search needs: which level orders place the groups differently -----------------
+
+def switch_levels(sizes) -> tuple:
+    """`level_info` tuples for a system known only by its children per level (innermost first):
+    one switch per level, unit figures (the layout does not depend on them)."""
+    return tuple((f"level{i}", int(n), "switch", None, 1.0, 0.0, None, 1.0) for i, n in enumerate(sizes))
+
+
+def layout(levels: tuple, degrees: dict, order: tuple) -> tuple:
+    """What costing sees of a placement, hashable: per group its size, spans, sharers, inside and
+    the grid dimensions it spans (extent > 1, in grid order: `topology.level_phases` skips the
+    others, so a group along the rows of a square mesh costs as one along its columns) on
+    ``levels`` (`level_info`). Two orders with the same layout cost the same, so the search keeps
+    one of them. An order `place` refuses is its own layout (the estimate says why)."""
+    degs = tuple(1 if degrees.get(d) is None else int(degrees[d]) for d in DIMS)
+    try:
+        groups = _place_cached(levels, degs, tuple(order))
+    except StrategyError:
+        return ("refused", tuple(order))
+    return tuple((d, g.n, g.spans, g.sharers, g.inside,
+                  tuple(None if grid is None else tuple(x for x in grid if x[0] > 1) for grid in g.grids))
+                 for d, g in sorted(groups.items()))

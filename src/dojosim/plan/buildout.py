@@ -30,6 +30,7 @@ A plan file (examples/buildout/*.yaml)::
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,13 +125,16 @@ def _positive_int(v, path: str, hi: int = MAX_UNITS) -> int:
     return v
 
 
-def _preset_span(system, total: str, paths: list[str]) -> tuple[float, float]:
+@functools.lru_cache(maxsize=256)
+def _preset_span(preset: str, island: int, total: str, paths: tuple[str, ...]) -> tuple[float, float]:
     """(low, high) of a system total (``price_usd`` or ``power_w``) over the ranges its preset
     gives the assumed figures in ``paths`` (`ranges.dimensions`): every figure at its low, then
     at its high. A total is those figures times positive counts, summed, so the two bound it;
     (value, value) when none carries a range."""
+    from ..hardware import load_system
     from ..ranges import dimensions, draw
 
+    system = load_system(preset, devices=island)
     dims, _ = dimensions([system])
     picked = {d.path for d in dims if d.system == 0 and d.path in paths}
     if not picked:
@@ -178,10 +182,10 @@ def _system_type(name: str, raw: dict, path: str, precision: str, default_island
     preset_text = f"preset {preset} ({', '.join(price_src) or 'sourced figures'})"
     per_unit = unit / island
     price = (parse_figure(raw["price"], f"{path}.price", "money", positive=True) if "price" in raw else
-             Figure(isl_sys.price_usd * per_unit, *(x * per_unit for x in _preset_span(isl_sys, "price_usd", price_src)),
+             Figure(isl_sys.price_usd * per_unit, *(x * per_unit for x in _preset_span(preset, island, "price_usd", tuple(price_src))),
                     bool(price_src), preset_text, f"{path}.price"))
     power = (parse_figure(raw["power"], f"{path}.power", "power", positive=True) if "power" in raw else
-             Figure(isl_sys.power_w * per_unit, *(x * per_unit for x in _preset_span(isl_sys, "power_w", power_src)),
+             Figure(isl_sys.power_w * per_unit, *(x * per_unit for x in _preset_span(preset, island, "power_w", tuple(power_src))),
                     bool(power_src), f"preset {preset} ({', '.join(power_src) or 'sourced figures'})",
                     f"{path}.power"))
     if price.assumed:

@@ -92,8 +92,9 @@ def check_size(T: int, S: int, K: int, carry: bool, path: str = "plan.optimize")
 
 
 def _program(p: MixProblem):
-    """(c, A, row upper bounds, column upper bounds) of the program, scaled so that prices,
-    powers and weights are all near 1 (HiGHS works best on well-scaled rows)."""
+    """(c, A, row upper bounds, column upper bounds, rows of each constraint family) of the
+    program, scaled so that prices, powers and weights are all near 1 (HiGHS works best on
+    well-scaled rows)."""
     from scipy.sparse import coo_matrix
 
     T, S, K = p.shape
@@ -109,12 +110,14 @@ def _program(p: MixProblem):
         vals.append(np.broadcast_to((p.price / money)[None, :, None], (len(ts), S, K)).ravel())
         rows.append(np.full(len(ts) * S * K, len(ub)))
         ub.append((p.budget[: t + 1].sum() if p.carry else p.budget[t]) / money)
+    n_budget = len(ub)
     for t in range(T):  # power at each site: everything bought so far
         for k in range(K):
             cols.append(idx[: t + 1, :, k].ravel())
             vals.append(np.broadcast_to(p.power[None, :, k] / watts, (t + 1, S)).ravel())
             rows.append(np.full((t + 1) * S, len(ub)))
             ub.append(max(p.cap_left[t, k], 0.0) / watts)
+    n_power = len(ub)
     for t in range(T):  # delivery, over all sites
         for s in range(S):
             if math.isfinite(p.limit[s]):
@@ -126,7 +129,8 @@ def _program(p: MixProblem):
     w = p.weights()
     c = -(w / max(float(np.abs(w).max()), 1e-300))[:, :, None].repeat(K, axis=2).ravel()
     upper = np.repeat(p.limit, K)[None, :].repeat(T, axis=0).ravel()
-    return c, a, np.array(ub), upper
+    rows_of = {"budget": slice(0, n_budget), "power": slice(n_budget, n_power), "delivery": slice(n_power, len(ub))}
+    return c, a, np.array(ub), upper, rows_of
 
 
 def _fill(p: MixProblem, x: np.ndarray) -> np.ndarray:
@@ -171,7 +175,8 @@ def solve(p: MixProblem, *, time_limit: float = DEFAULT_TIME_LIMIT_S, gap: float
 
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    c, a, ub, upper = _program(p)
+    program = _program(p)
+    c, a, ub, upper, _ = program
     n = len(c)
     scale = float(np.abs(p.weights()).max()) or 1.0
     bounds, cons = Bounds(np.zeros(n), upper), LinearConstraint(a, -np.inf, ub)
@@ -194,12 +199,13 @@ def solve(p: MixProblem, *, time_limit: float = DEFAULT_TIME_LIMIT_S, gap: float
                 bound = min(bound, -float(res.mip_dual_bound) * scale) if res.mip_dual_bound is not None else bound
     rel = (bound - score) / abs(bound) if bound else 0.0
     return {"x": x, "score": score, "bound": bound, "gap": max(rel, 0.0), "optimal": rel <= gap + 1e-9,
-            "status": how, "binding": binding(p, x)}
+            "status": how, "binding": binding(p, x, program, -lp.fun * scale)}
 
 
-def binding(p: MixProblem, x: np.ndarray) -> dict:
+def binding(p: MixProblem, x: np.ndarray, program=None, lp_bound: float | None = None) -> dict:
     """Which constraints stop one more useful unit: per family, the quarters (and sites/types)
-    where no further unit fits; ``main``: the family that binds most (`binds_most`)."""
+    where no further unit fits; ``main``: the family that binds most (`binds_most`; ``program``
+    and ``lp_bound``: `_program(p)` and its LP bound, when already at hand)."""
     T, S, K = p.shape
     useful = p.weights() > 0
     spend = (x.sum(axis=2) * p.price).sum(axis=1)
@@ -217,31 +223,36 @@ def binding(p: MixProblem, x: np.ndarray) -> dict:
         for s in range(S):
             if useful[t, s] and x[t, s].sum() >= p.limit[s] - 0.5:
                 out["delivery"].append(f"{p.quarters[t] if p.quarters else t} {p.names[s] if p.names else s}")
-    out["main"] = binds_most(p)
+    out["main"] = binds_most(p, program, lp_bound)
     return out
 
 
 RELAX = 1.10   # "binds most" = the constraint family whose 10% relaxation raises the LP bound most
 
 
-def _lp_bound(p: MixProblem) -> float:
+def _lp_bound(p: MixProblem, program=None, relax: str | None = None) -> float:
+    """The LP relaxation's optimum; ``relax``: with that constraint family loosened by `RELAX`
+    (its rows' bounds scaled: the same program as rebuilding it from the loosened problem)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    c, a, ub, upper = _program(p)
+    c, a, ub, upper, rows_of = program or _program(p)
+    if relax is not None:
+        ub = ub.copy()
+        ub[rows_of[relax]] *= RELAX
+        if relax == "delivery":
+            upper = upper * RELAX
     lp = milp(c, integrality=np.zeros(len(c)), bounds=Bounds(np.zeros(len(c)), upper),
               constraints=LinearConstraint(a, -np.inf, ub))
     return -lp.fun * (float(np.abs(p.weights()).max()) or 1.0) if lp.x is not None else 0.0
 
 
-def binds_most(p: MixProblem) -> str:
+def binds_most(p: MixProblem, program=None, base: float | None = None) -> str:
     """budget, power or delivery: whichever, loosened by 10%, would buy the most more capacity
-    (compared on the LP relaxation, whose bound moves smoothly); "none" if none would."""
-    base = _lp_bound(p)
-    gains = {
-        "budget": _lp_bound(MixProblem(**{**p.__dict__, "budget": p.budget * RELAX})),
-        "power": _lp_bound(MixProblem(**{**p.__dict__, "cap_left": p.cap_left * RELAX})),
-        "delivery": _lp_bound(MixProblem(**{**p.__dict__, "limit": p.limit * RELAX})),
-    }
+    (compared on the LP relaxation, whose bound moves smoothly); "none" if none would.
+    ``program``/``base``: `_program(p)` and its LP bound, when the caller has them."""
+    program = program or _program(p)
+    base = _lp_bound(p, program) if base is None else base
+    gains = {family: _lp_bound(p, program, family) for family in ("budget", "power", "delivery")}
     best = max(gains, key=gains.get)
     return best if gains[best] > base * (1 + 1e-9) + 1e-12 else "none"
 

@@ -127,19 +127,27 @@ def engine_draws() -> tuple:
     return tuple(DEFAULT.at_quantiles(dict(zip(names, row))) for row in u)
 
 
+@functools.lru_cache(maxsize=16)
+def _model(name: str, sets: tuple):
+    """The zoo model of a workload, built once per process: every system's search of it (and
+    the engine's per-model caches) share one object; forked workers inherit it."""
+    from ..workload import build
+
+    try:
+        return build(name, **dict(sets))
+    except SpecError as err:
+        raise err.prefixed("workloads") from None
+
+
 def _search(key: tuple) -> tuple[float, str | None, str | None, list[float]]:
     """(samples/s of one island, split text, note, samples/s at each engine draw) for
     (engine_key, preset, island). The draws keep the split found at the default assumptions: a
     search per draw could only be faster, so the low end is conservative."""
     (model_name, sets, batch, precision), preset, island = key
     from ..engine.estimate import estimate
-    from ..workload import build
     from .fleet import search_island
 
-    try:
-        model = build(model_name, **dict(sets))
-    except SpecError as err:
-        raise err.prefixed("workloads") from None
+    model = _model(model_name, sets)
     system, cand, used, err = search_island(model, preset, island, batch, precision, workers=1)
     if cand is None:
         return 0.0, None, err or f"no split of {model_name} fits on an island of {island} devices of {preset}", []
@@ -204,12 +212,11 @@ def _search_cost(key: tuple) -> int:
     """How many split shapes the search of ``key`` walks: its cost, roughly (a 2-device AI4
     board has a handful, a 288-GPU NVL72 island hundreds), to start the largest first."""
     from ..hardware import load_system
-    from ..workload import build
     from .space import ModelFacts, Space, shapes
 
     (model_name, sets, batch, precision), preset, island = key
     try:
-        model = build(model_name, **dict(sets))
+        model = _model(model_name, sets)
         load_system(preset, devices=island)
     except SpecError:
         return 0     # _search reports it, at once

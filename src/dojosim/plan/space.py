@@ -12,9 +12,11 @@ never drops a strategy the engine would say fits; tests check that property agai
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 
+from ..engine.placement import layout, level_info, switch_levels
 from ..engine.precision import precision as precision_of
 from ..errors import SpecError
 from ..strategy import DEFAULT_ORDER, Strategy
@@ -231,48 +233,42 @@ def _level_sizes(system) -> list[int]:
     return sizes
 
 
-def placement(order: tuple[str, ...], degrees: dict[str, int], level_sizes: list[int]) -> tuple:
-    """How ``order`` lays the dimensions on the levels: per dimension, the factor on each level.
-
-    Two orders with the same placement put every group on the same links, so an engine that
-    costs a collective by the levels it spans sees no difference between them.
-    """
-    import math
-
-    left = list(level_sizes) + [10**18]  # whatever overflows the top level shares it
-    out = []
-    for dim in order:
-        d = degrees[dim]
-        parts = []
-        for i in range(len(left)):
-            if d == 1:
-                break
-            g = math.gcd(d, left[i]) if i < len(left) - 1 else d
-            if g > 1:
-                parts.append((i, g))
-                left[i] //= g
-                d //= g
-        out.append((dim, tuple(parts)))
-    return tuple(sorted(out))
+def placement_levels(system) -> tuple:
+    """``system``'s levels as the engine's placement reads them (`placement.level_info`); a
+    stand-in system known only by its children per level gets switches."""
+    try:
+        return level_info(system)
+    except AttributeError:
+        return switch_levels(_level_sizes(system))
 
 
-def orders(shape: Shape, space: Space, level_sizes: list[int]) -> list[tuple[str, ...]]:
-    """The level-mapping orders worth costing for ``shape`` (one per distinct placement)."""
+def orders(shape: Shape, space: Space, levels) -> list[tuple[str, ...]]:
+    """The level-mapping orders worth costing for ``shape``: one per distinct placement, as the
+    engine places them (`placement.layout`). ``levels``: `placement_levels`, or children per
+    level (switches)."""
     if space.orders == "default":
         return [DEFAULT_ORDER]
-    degrees = {"tp": shape.tp, "cp": shape.cp, "ep": 1, "pp": shape.pp, "dp": shape.dp}
-    # ep reuses data-parallel ranks, so it takes no devices of its own in the mapping.
-    active = [d for d in DEFAULT_ORDER if degrees[d] > 1]
+    degrees = {"tp": shape.tp, "cp": shape.cp, "ep": shape.ep, "pp": shape.pp, "dp": shape.dp}
+    return list(_orders(tuple(levels), tuple(degrees.items())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _orders(levels: tuple, degrees: tuple) -> tuple:
+    deg = dict(degrees)
+    if levels and not isinstance(levels[0], tuple):
+        levels = switch_levels(levels)
+    # ep reuses data-parallel ranks, so it takes no devices of its own in the order; where it
+    # sits (inside cp or dp) follows from theirs.
+    active = [d for d in DEFAULT_ORDER if deg[d] > 1 and d != "ep"]
     seen: dict[tuple, tuple[str, ...]] = {}
     for perm in itertools.permutations(active):
         it = iter(perm)
-        full = tuple(next(it) if degrees[d] > 1 else d for d in DEFAULT_ORDER)
-        key = placement(full, degrees, level_sizes) if level_sizes else full
-        seen.setdefault(key, full)
+        full = tuple(next(it) if deg[d] > 1 and d != "ep" else d for d in DEFAULT_ORDER)
+        seen.setdefault(layout(levels, deg, full) if levels else full, full)
     # The default order first, so ties resolve to the layout users expect.
     out = list(seen.values())
     out.sort(key=lambda o: o != DEFAULT_ORDER)
-    return out
+    return tuple(out)
 
 
 # Recompute modes from least to most activation memory: what does not fit under one mode does
@@ -325,7 +321,7 @@ class Group:
 
 
 def groups(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
-           level_sizes: list[int], capacity: float | None) -> list[Group]:
+           levels: tuple, capacity: float | None) -> list[Group]:
     """The variants of ``shape`` as groups (sequence parallelism x interleave)."""
     per_replica = global_batch // shape.dp
     mbs = _allowed(space.micro_batch, divisors(per_replica))
@@ -334,7 +330,7 @@ def groups(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
         sps = [s for s in space.sequence_parallel if not s or shape.tp > 1] or [False]
     else:
         sps = rules_sequence_parallel(shape.tp, space.sequence_parallel)
-    orders_ = tuple(orders(shape, space, level_sizes))
+    orders_ = tuple(orders(shape, space, levels))
     rcs = tuple(r for r in RECOMPUTE_BY_MEMORY if r in space.recompute)
     if shape.pp > 1 and facts.layers and facts.layers % shape.pp == 0:
         ivs = _allowed(space.interleave, divisors(facts.layers // shape.pp))
@@ -357,16 +353,16 @@ def groups(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
 
 
 def variants(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
-             level_sizes: list[int], capacity: float | None):
+             levels: tuple, capacity: float | None):
     """Yield every `Strategy` of ``shape`` that passes the memory bound (all when no capacity)."""
-    for g in groups(facts, shape, global_batch, space, level_sizes, capacity):
+    for g in groups(facts, shape, global_batch, space, levels, capacity):
         for rc in g.recomputes:
             for mb in g.micro_batches:
                 for order in g.orders:
                     yield g.make(mb, rc, order)
 
 
-def count(facts: ModelFacts, devices: int, global_batch: int, space: Space, level_sizes: list[int]) -> int:
+def count(facts: ModelFacts, devices: int, global_batch: int, space: Space, levels: tuple) -> int:
     """Number of strategies in the space before memory pruning."""
     return sum(1 for sh in shapes(facts, devices, global_batch, space)
-               for _ in variants(facts, sh, global_batch, space, level_sizes, None))
+               for _ in variants(facts, sh, global_batch, space, levels, None))
