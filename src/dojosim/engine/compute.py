@@ -78,10 +78,16 @@ _TP_CUT = ("column", "row", "heads", "split")
 _TP_SAVED = ("row", "heads", "split")
 
 
+def _one_of(names, choices) -> np.ndarray:
+    """Element-wise ``name in choices`` over an array of names (or one name)."""
+    names = np.asarray(names)
+    return np.logical_or.reduce([names == c for c in choices])
+
+
 def _work_cut(tp, seq, sequence_parallel: bool):
     """Where tensor parallelism divides an op's work (SP splits the replicated norms and dropouts
     along the sequence); element-wise over the ops' ``tp`` hints and ``seq`` flags."""
-    return np.isin(tp, _TP_CUT) | (seq & sequence_parallel)
+    return _one_of(tp, _TP_CUT) | (seq & sequence_parallel)
 
 
 def _saved_cut(tp, seq, sequence_parallel: bool):
@@ -89,7 +95,7 @@ def _saved_cut(tp, seq, sequence_parallel: bool):
     without sequence parallelism the input of a column-parallel GEMM (and of the norms and
     dropouts) is replicated on every tensor-parallel rank - their 10sbh term; with it, every
     saved tensor is split (34sbh/t)."""
-    return np.isin(tp, _TP_SAVED) | (((np.asarray(tp) == "column") | seq) & sequence_parallel)
+    return _one_of(tp, _TP_SAVED) | (((np.asarray(tp) == "column") | seq) & sequence_parallel)
 
 
 def shard(op: Op, split: Split) -> float:
@@ -245,7 +251,7 @@ def op_table(blocks) -> OpTable:
     layer = np.repeat(np.array([b.layer for b in blocks], dtype=bool), sizes)
     attention = kind == "attention"
     attn_core = attention & has_attn
-    compute = np.isin(kind, list(COMPUTE_KINDS))
+    compute = _one_of(kind, sorted(COMPUTE_KINDS))
     gemm_op = compute & has_gemm & ~attn_core
     return OpTable(
         names=tuple(op.name for op in ops),
@@ -253,10 +259,10 @@ def op_table(blocks) -> OpTable:
         counts=np.array([float(b.count) for b in blocks], dtype=float),
         flops=flops, bwd_flops=bwd, reads=reads, writes=writes, params=params, saved=saved,
         work_cut=(_work_cut(tp, seq, False), _work_cut(tp, seq, True)),
-        saved_cut=(_saved_cut(tp, seq, False), _saved_cut(tp, seq, True)), params_cut=np.isin(tp, _TP_CUT),
+        saved_cut=(_saved_cut(tp, seq, False), _saved_cut(tp, seq, True)), params_cut=_one_of(tp, _TP_CUT),
         expert=expert, row=tp == "row", fp8_kind=layer & _te_fp8_kind(kind, has_gemm), attention=attention,
         attn_core=attn_core, gemm_op=gemm_op, plain=compute & ~has_gemm & ~attn_core, vector_op=~compute,
-        groups=groups, gm=gemm[0], gn=gemm[1], gk=gemm[2], n_cut=np.isin(tp, ("column", "heads")), k_cut=tp == "row",
+        groups=groups, gm=gemm[0], gn=gemm[1], gk=gemm[2], n_cut=_one_of(tp, ("column", "heads")), k_cut=tp == "row",
         a_seq=attn[0], a_heads=attn[1], a_dim=attn[2], heads_cut=tp == "heads",
         gemm_index=np.flatnonzero(gemm_op), attn_index=np.flatnonzero(attn_core),
         kind=np.select([attn_core, gemm_op, compute], [1, 2, 3], 0), grouped=gemm_op & (groups > 1),
