@@ -556,6 +556,11 @@ def _stages(model, s: Strategy, n_layers: int) -> tuple[float, ...]:
 def _slowest_stage(stages: tuple[float, ...], layer_s: float, pre_s: float, post_s: float) -> int:
     """Index of the stage with the longest compute (first wins a tie); the only stage when pp = 1."""
     last = len(stages) - 1
+    if last > 0 and stages.count(stages[0]) == last + 1:
+        # even stages (the search's common case): only the first, a middle and the last differ
+        n = stages[0]
+        first, mid, end = n * layer_s + pre_s + 0.0, n * layer_s + 0.0 + 0.0, n * layer_s + 0.0 + post_s
+        return 0 if first >= mid and first >= end else 1 if last > 1 and mid >= end else last
     cost = [n * layer_s + (pre_s if i == 0 else 0.0) + (post_s if i == last else 0.0)
             for i, n in enumerate(stages)]
     return max(range(len(stages)), key=cost.__getitem__)
