@@ -16,7 +16,7 @@ the engine assumes comes from the `Assumptions` passed in (after the chip's own 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -468,46 +468,54 @@ def step_lower_bound(model, system, strategy: Strategy, assumptions: Assumptions
     their least time join its compute: a bound on every one of those orders. The search prunes
     with it. The strategy must name its micro-batch and pass `check`."""
     return step_lower_bounds(model, system, strategy, (strategy.micro_batch or 1,), (strategy.recompute,),
-                             assumptions, comm)[0][0]
+                             assumptions, comm)[0][0][0]
 
 
 def step_lower_bounds(model, system, strategy: Strategy, micro_batches, recomputes,
-                      assumptions: Assumptions = DEFAULT, comm=None) -> list[list[float]]:
-    """`step_lower_bound` of ``strategy`` at every micro-batch (rows) and recompute mode
-    (columns), sharing what they share: the stages, and per micro-batch the layer costs and the
-    slowest stage. ``strategy``'s own micro-batch and recompute are ignored."""
+                      assumptions: Assumptions = DEFAULT, comm=None, interleaves=None) -> list[list[tuple]]:
+    """`step_lower_bound` of ``strategy`` at every micro-batch (rows), recompute mode (columns) and
+    interleave (a tuple in each cell; default ``strategy.interleave`` alone), sharing what they
+    share: the stages, per micro-batch the layer costs and the slowest stage, and the tp, cp and
+    ep collectives, which do not depend on the interleave (a layer's collectives are the same
+    however the stage's layers are chunked; the bubble and the sends between stages are not).
+    ``strategy``'s own micro-batch, recompute and interleave are ignored."""
     s = strategy
+    ivs = (s.interleave,) if interleaves is None else tuple(interleaves)
     a = chip_assumptions(system, assumptions)
     split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
     parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     stages = _stages(model, s, parts.n_layers)
-    bubble = (s.pp - 1) / max(s.interleave, 1) if s.pp > 1 else 0.0
+    bubbles = [(s.pp - 1) / max(v, 1) if s.pp > 1 else 0.0 for v in ivs]
     scale = 1.0 + a.framework_overhead_fraction
     per_replica = s.global_batch // s.dp
     rows = []
     for mb in micro_batches:
         times = _cached_times(model, system, s.precision, split, mb, a)
         k, edges, fwd_s, bwd_s = _slowest_stage_compute(times, stages)
-        pipeline = per_replica // mb + bubble
+        m = per_replica // mb
         row = []
         for rc in recomputes:
             re_s = _recompute_s(times, stages[k], rc)
             per_mb = fwd_s + bwd_s + re_s
+            comm_s = [0.0] * len(ivs)
             if comm is not None:
-                st = T.Stage(s if s.recompute == rc else s.model_copy(update={"recompute": rc}), a,
+                st = T.Stage(s.model_copy(update={"recompute": rc, "interleave": ivs[0]}), a,
                              _cached_costs(model, system, s.precision, split, mb, a), comm,
                              _cached(("mem", id(system)), (system,), lambda: _memories(system)),
                              stages, k, tuple(edges), fwd_s, bwd_s, re_s)
-                per_mb += _collectives_per_mb(model, system, st, split)
-            row.append(scale * pipeline * per_mb)
+                layer_comm = _layer_collectives(model, system, st, split)
+                comm_s = [layer_comm + T.pp_term(st if v == ivs[0] else replace(
+                    st, s=st.s.model_copy(update={"interleave": v}))) for v in ivs]
+            per_mb_v = [per_mb + c if comm is not None else per_mb for c in comm_s]
+            row.append(tuple(scale * (m + bub) * x for bub, x in zip(bubbles, per_mb_v)))
         rows.append(row)
     return rows
 
 
-def _collectives_per_mb(model, system, st: T.Stage, split: Split) -> float:
-    """The tp, cp, ep and pp collectives of one micro-batch on the slowest stage (``st``)."""
+def _layer_collectives(model, system, st: T.Stage, split: Split) -> float:
+    """The tp, cp and ep collectives of one micro-batch on the slowest stage (``st``)."""
     fp8_params, _ = _fp8_facts(model, system, st.s.precision, split, st.mem, st.a)
-    return T.tp_term(st, fp8_params) + T.cp_term(st) + T.ep_term(st) + T.pp_term(st)
+    return T.tp_term(st, fp8_params) + T.cp_term(st) + T.ep_term(st)
 
 
 def _fp8_facts(model, system, precision: str, split: Split, mem: Memories, a: Assumptions):
