@@ -16,7 +16,7 @@ the engine assumes comes from the `Assumptions` passed in (after the chip's own 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -499,13 +499,12 @@ def step_lower_bounds(model, system, strategy: Strategy, micro_batches, recomput
             per_mb = fwd_s + bwd_s + re_s
             comm_s = [0.0] * len(ivs)
             if comm is not None:
-                st = T.Stage(s.model_copy(update={"recompute": rc, "interleave": ivs[0]}), a,
-                             _cached_costs(model, system, s.precision, split, mb, a), comm,
-                             _cached(("mem", id(system)), (system,), lambda: _memories(system)),
-                             stages, k, tuple(edges), fwd_s, bwd_s, re_s)
-                layer_comm = _layer_collectives(model, system, st, split)
-                comm_s = [layer_comm + T.pp_term(st if v == ivs[0] else replace(
-                    st, s=st.s.model_copy(update={"interleave": v}))) for v in ivs]
+                costs = _cached_costs(model, system, s.precision, split, mb, a)
+                mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
+                sts = [T.Stage(s.model_copy(update={"recompute": rc, "interleave": v}), a, costs, comm, mem, stages,
+                               k, tuple(edges), fwd_s, bwd_s, re_s) for v in ivs]
+                layer_comm = _layer_collectives(model, system, sts[0], split)
+                comm_s = [layer_comm + T.pp_term(st) for st in sts]
             per_mb_v = [per_mb + c if comm is not None else per_mb for c in comm_s]
             row.append(tuple(scale * (m + bub) * x for bub, x in zip(bubbles, per_mb_v)))
         rows.append(row)
