@@ -97,7 +97,7 @@ def main() -> None:
     from dojosim.hardware.presets import list_presets, load_system
     from dojosim.plan.buildout import load_plan
     from dojosim.plan.mix import optimize
-    from dojosim.plan.quarterly import _rates, evaluate_plan
+    from dojosim.plan.quarterly import _load_solver, _rates, evaluate_plan
 
     for name in list_presets():  # the preset registry is read once per process; not the plan's cost
         load_system(name)
@@ -114,7 +114,7 @@ def main() -> None:
             t0 = time.perf_counter()
             plan = load_plan(EXAMPLE)
             t1 = time.perf_counter()
-            rates = _rates(plan, args.workers, cache)
+            rates = _rates(plan, args.workers, cache, meanwhile=_load_solver)   # as run_buildout
             t2 = time.perf_counter()
             result = evaluate_plan(plan, rates=rates)
             t3 = time.perf_counter()

@@ -61,3 +61,14 @@ def test_an_interrupted_search_keeps_what_it_found(tmp_path, monkeypatch):
 def test_the_largest_searches_start_first():
     costs = [rates._search_cost(k) for k in KEYS]
     assert costs[2] < costs[0]     # a 2-chip board has fewer splits than 16 GPUs
+
+
+def test_work_of_the_caller_runs_while_the_workers_search(tmp_path):
+    done = []
+    rates.clear_cache()
+    found = rates.island_rates(KEYS[:2], workers=2, meanwhile=lambda: done.append(1))
+    assert done == [1] and set(found) == set(KEYS[:2])
+    rates.clear_cache()
+    # a failure there is the caller's to meet when it does the work itself: the rates still come
+    assert set(rates.island_rates(KEYS[:2], workers=2, meanwhile=lambda: 1 / 0)) == set(KEYS[:2])
+    rates.clear_cache()

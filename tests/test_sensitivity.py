@@ -114,7 +114,7 @@ def test_an_input_bound_run_is_also_swung_with_its_hosts_keeping_up(tmp_path):
     data = json.loads(out.output)
     assert data["input_bound"]["hosts"] == 1 and "fed_step_time_low_s" in data["drivers"][0]
     text = " ".join(runner.invoke(app, ["sensitivity", str(p)]).output.split())
-    assert "once the hosts keep up" in text and "would remove the bound" in text
+    assert "once the hosts of dojo-tile keep up" in text and "would remove the bound" in text
 
 
 def test_a_run_that_is_not_input_bound_has_no_other_side(runs):
@@ -130,3 +130,16 @@ def test_the_exapod_example_names_at_least_five_drivers():
     point = [d.name for d in res.drivers if d.swing > 0]
     named = [d.name for d in res.drivers if d.swing > 0 or d.fed_swing > 0]
     assert len(point) >= 3 and len(named) >= 5 and res.input_bound is not None
+
+
+def test_a_pair_whose_first_run_is_input_bound_also_swings_the_fed_ratio(tmp_path):
+    p = tmp_path / "bound.yaml"
+    p.write_text(INPUT_BOUND)
+    run = load_run(p)
+    res = sensitivity([run, run])
+    b = res.input_bound
+    # the second run still waits on its host; the first one, fed, is faster: the ratio drops
+    assert b is not None and b.fed_ratio == pytest.approx(b.fed_step_time_s / res.step_time_s)
+    fed = [d for d in res.drivers if d.fed_swing > 0]
+    assert fed and all(d.fed_ratio_low is not None for d in fed)
+    assert "fed_ratio" in res.to_dict()["input_bound"] and "fed_ratio_low" in res.to_dict()["drivers"][0]

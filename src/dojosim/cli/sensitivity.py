@@ -110,19 +110,22 @@ def _print(result) -> None:
 
 
 def _print_fed(result) -> None:
-    """The other side of an input bound: what moves the step once the hosts keep up."""
+    """The other side of an input bound: what moves the answer once the hosts keep up."""
     from ..report.table import Col
     from ..units import format_time
 
-    b = result.input_bound
+    b, pair = result.input_bound, result.ratio is not None
     fed = sorted((d for d in result.drivers if d.fed_swing > 0), key=lambda d: -d.fed_swing)
-    rows = [[d.name, _with_unit(d.low, d.name), _with_unit(d.high, d.name),
-             format_time(d.fed_step_time_low_s), format_time(d.fed_step_time_high_s)] for d in fed[:TABLE_ROWS]]
+    rows = [[d.name, _with_unit(d.low, d.name), _with_unit(d.high, d.name)]
+            + ([f"{d.fed_ratio_low:.3g}x", f"{d.fed_ratio_high:.3g}x"] if pair
+               else [format_time(d.fed_step_time_low_s), format_time(d.fed_step_time_high_s)])
+            for d in fed[:TABLE_ROWS]]
     hosts = f"{b.hosts_needed:,} hosts on PCIe" + (f" + {b.zplane_hosts_needed:,} over the Z-plane"
                                                       if b.zplane_hosts_needed else "")
-    cols = [Col("assumed figure", "left", wrap=True), Col("low"), Col("high"), Col("step at low"),
-            Col("step at high")]
-    print_table(f"once the hosts keep up: step {format_time(b.fed_step_time_s)}", cols, rows)
-    console.print(f"Input-bound: {b.hosts:,} hosts feed the {b.level}s; {hosts} would remove the bound. "
-                  "Beyond that the figures above set the step (--json: fed_step_time_low_s/high_s).",
-                  markup=False)
+    at = ("ratio", f"{b.fed_ratio:.3g}x") if pair else ("step", format_time(b.fed_step_time_s))
+    cols = [Col("assumed figure", "left", wrap=True), Col("low"), Col("high"), Col(f"{at[0]} at low"),
+            Col(f"{at[0]} at high")]
+    print_table(f"once the hosts of {result.runs[0]} keep up: {at[0]} {at[1]}", cols, rows)
+    console.print(f"{result.runs[0]} is input-bound: {b.hosts:,} hosts feed its {b.level}s; {hosts} would "
+                  "remove the bound. Beyond that the figures above set the answer (--json: "
+                  f"fed_{'ratio' if pair else 'step_time'}_low/high).", markup=False)

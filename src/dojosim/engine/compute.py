@@ -53,15 +53,13 @@ def vector_peak(peaks: dict[str, float]) -> float:
 
 def dim_efficiency(d, half_dim: float):
     """Share of a GEMM's peak kept by a dimension of size ``d`` (tile quantization, reuse);
-    element-wise over an array of sizes."""
-    d = np.asarray(d, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(d > 0, d / (d + half_dim), 0.0)
+    element-wise over an array of sizes (``half_dim`` > 0)."""
+    return np.where(d > 0, d / (d + half_dim), 0.0)
 
 
 def gemm_efficiency(m, n, k, a: Assumptions = DEFAULT):
-    h = a.gemm_half_dim
-    return a.gemm_peak_efficiency * dim_efficiency(m, h) * dim_efficiency(n, h) * dim_efficiency(k, h)
+    e = dim_efficiency(np.stack([m, n, k]), a.gemm_half_dim)
+    return a.gemm_peak_efficiency * e[0] * e[1] * e[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,21 +72,24 @@ class Split:
     sequence_parallel: bool = False
 
 
+# Ops whose work and parameters tensor parallelism divides; the first three also their saved
+# activations without sequence parallelism (the Op.tp hints, workload/graph.py).
 _TP_CUT = ("column", "row", "heads", "split")
+_TP_SAVED = ("row", "heads", "split")
 
 
-def _work_cut(op: Op, sequence_parallel: bool) -> bool:
-    """True when tensor parallelism divides the op's work (SP splits the replicated norms and
-    dropouts along the sequence)."""
-    return op.tp in _TP_CUT or (sequence_parallel and op.seq)
+def _work_cut(tp, seq, sequence_parallel: bool):
+    """Where tensor parallelism divides an op's work (SP splits the replicated norms and dropouts
+    along the sequence); element-wise over the ops' ``tp`` hints and ``seq`` flags."""
+    return np.isin(tp, _TP_CUT) | (seq & sequence_parallel)
 
 
-def _saved_cut(op: Op, sequence_parallel: bool) -> bool:
-    """True when tensor parallelism divides the activations the op saves. Korthikanti et al. 2022,
-    §4: without sequence parallelism the input of a column-parallel GEMM (and of the norms and
-    dropouts) is replicated on every tensor-parallel rank - their 10sbh term; with it, every saved
-    tensor is split (34sbh/t)."""
-    return op.tp in ("row", "heads", "split") or (sequence_parallel and (op.tp == "column" or op.seq))
+def _saved_cut(tp, seq, sequence_parallel: bool):
+    """Where tensor parallelism divides the activations an op saves. Korthikanti et al. 2022, §4:
+    without sequence parallelism the input of a column-parallel GEMM (and of the norms and
+    dropouts) is replicated on every tensor-parallel rank - their 10sbh term; with it, every
+    saved tensor is split (34sbh/t)."""
+    return np.isin(tp, _TP_SAVED) | (((np.asarray(tp) == "column") | seq) & sequence_parallel)
 
 
 def shard(op: Op, split: Split) -> float:
@@ -97,12 +98,7 @@ def shard(op: Op, split: Split) -> float:
     Context parallelism splits every op of a token model along the sequence (attention: the
     queries; each rank still attends to all keys), so it divides every op.
     """
-    return float(split.cp) * (split.tp if _work_cut(op, split.sequence_parallel) else 1)
-
-
-def saved_shard(op: Op, split: Split) -> float:
-    """Factor by which this device keeps fewer of the op's saved activations."""
-    return float(split.cp) * (split.tp if _saved_cut(op, split.sequence_parallel) else 1)
+    return float(split.cp) * (split.tp if _work_cut(op.tp, op.seq, split.sequence_parallel) else 1)
 
 
 def param_shard(op: Op, split: Split) -> float:
@@ -175,14 +171,15 @@ def memory_time(nbytes, dev: Device):
     return np.where(fits, nbytes / fast_bw, dev.fast_bytes / fast_bw + streamed), streamed
 
 
-def _te_fp8_kind(op: Op) -> bool:
-    return op.kind == "matmul" and op.gemm is not None
+def _te_fp8_kind(kind, has_gemm):
+    """Where an op is a linear layer's GEMM (element-wise over kinds and has-a-GEMM flags)."""
+    return (np.asarray(kind) == "matmul") & has_gemm
 
 
 def is_te_fp8(op: Op, dev: Device, in_layer: bool) -> bool:
     """True when Transformer Engine runs this op's GEMMs in fp8: a linear layer's GEMM inside
     a transformer layer (not the attention core, the embedding, the output layer or a conv)."""
-    return dev.te_fp8 and in_layer and _te_fp8_kind(op)
+    return bool(dev.te_fp8 and in_layer and _te_fp8_kind(op.kind, op.gemm is not None))
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,6 +218,9 @@ class OpTable:
     a_dim: np.ndarray
     heads_cut: np.ndarray      # tp splits the heads
     gemm_index: np.ndarray     # indices of the gemm_op and attn_core ops
+    kind: np.ndarray           # 0 vector_op, 1 attn_core, 2 gemm_op, 3 plain
+    grouped: np.ndarray        # a gemm_op of several groups
+    shapeless: np.ndarray      # an attention op without its (seq, heads, head_dim)
     attn_index: np.ndarray
 
     @property
@@ -228,37 +228,39 @@ class OpTable:
         return len(self.counts)
 
 
-def _op_row(op: Op, layer: bool) -> tuple:
-    """The figures of one op an `OpTable` holds, in `op_table`'s column order."""
-    tp, kind, gemm, attn = op.tp, op.kind, op.gemm_per_group, op.attn
-    m, n, k = gemm or (0.0, 0.0, 0.0)
-    seq, heads, head_dim = attn or (0, 0, 0)
-    return (op.flops, op.bwd_flops, op.reads, op.writes, op.params, op.saved,
-            _work_cut(op, False), _work_cut(op, True), _saved_cut(op, False), _saved_cut(op, True),
-            tp in _TP_CUT, op.expert, tp == "row", layer and _te_fp8_kind(op), kind == "attention",
-            kind == "attention" and attn is not None, kind in COMPUTE_KINDS, gemm is not None, op.groups,
-            m, n, k, tp in ("column", "heads"), seq, heads, head_dim, tp == "heads")
-
-
 def op_table(blocks) -> OpTable:
     """The `OpTable` of ``blocks``' ops (one repetition of each block)."""
-    rows = [_op_row(op, b.layer) for b in blocks for op in b.ops]
-    cols = np.array(rows, dtype=float).reshape(len(rows), 27).T
-    (flops, bwd, reads, writes, params, saved, wc0, wc1, sc0, sc1, pcut, expert, row, fp8, attention, attn_core,
-     compute, has_gemm, groups, gm, gn, gk, n_cut, a_seq, a_heads, a_dim, heads_cut) = cols
-    flag = lambda x: x > 0  # noqa: E731
-    attn_core, compute, has_gemm = flag(attn_core), flag(compute), flag(has_gemm)
+    ops = [op for b in blocks for op in b.ops]
+    n = len(ops)
+    sizes = [len(b.ops) for b in blocks]
+    num = np.array([(op.flops, op.bwd_flops, op.reads, op.writes, op.params, op.saved, op.groups) for op in ops],
+                   dtype=float).reshape(n, 7).T
+    flops, bwd, reads, writes, params, saved, groups = num
+    gemm = np.array([op.gemm_per_group or (0.0, 0.0, 0.0) for op in ops], dtype=float).reshape(n, 3).T
+    attn = np.array([op.attn or (0, 0, 0) for op in ops], dtype=float).reshape(n, 3).T
+    tp = np.array([op.tp or "" for op in ops], dtype=str)
+    kind = np.array([op.kind for op in ops], dtype=str)
+    seq, expert, has_gemm, has_attn = (np.array(x, dtype=bool).reshape(n) for x in zip(
+        *[(op.seq, op.expert, op.gemm is not None, op.attn is not None) for op in ops]) or ((), (), (), ()))
+    layer = np.repeat(np.array([b.layer for b in blocks], dtype=bool), sizes)
+    attention = kind == "attention"
+    attn_core = attention & has_attn
+    compute = np.isin(kind, list(COMPUTE_KINDS))
     gemm_op = compute & has_gemm & ~attn_core
     return OpTable(
-        names=tuple(op.name for b in blocks for op in b.ops),
-        block=np.repeat(np.arange(len(blocks)), [len(b.ops) for b in blocks]),
+        names=tuple(op.name for op in ops),
+        block=np.repeat(np.arange(len(blocks)), sizes),
         counts=np.array([float(b.count) for b in blocks], dtype=float),
         flops=flops, bwd_flops=bwd, reads=reads, writes=writes, params=params, saved=saved,
-        work_cut=(flag(wc0), flag(wc1)), saved_cut=(flag(sc0), flag(sc1)), params_cut=flag(pcut),
-        expert=flag(expert), row=flag(row), fp8_kind=flag(fp8), attention=flag(attention), attn_core=attn_core,
-        gemm_op=gemm_op, plain=compute & ~has_gemm & ~attn_core, vector_op=~compute, groups=groups,
-        gm=gm, gn=gn, gk=gk, n_cut=flag(n_cut), k_cut=flag(row), a_seq=a_seq, a_heads=a_heads, a_dim=a_dim,
-        heads_cut=flag(heads_cut), gemm_index=np.flatnonzero(gemm_op), attn_index=np.flatnonzero(attn_core),
+        work_cut=(_work_cut(tp, seq, False), _work_cut(tp, seq, True)),
+        saved_cut=(_saved_cut(tp, seq, False), _saved_cut(tp, seq, True)), params_cut=np.isin(tp, _TP_CUT),
+        expert=expert, row=tp == "row", fp8_kind=layer & _te_fp8_kind(kind, has_gemm), attention=attention,
+        attn_core=attn_core, gemm_op=gemm_op, plain=compute & ~has_gemm & ~attn_core, vector_op=~compute,
+        groups=groups, gm=gemm[0], gn=gemm[1], gk=gemm[2], n_cut=np.isin(tp, ("column", "heads")), k_cut=tp == "row",
+        a_seq=attn[0], a_heads=attn[1], a_dim=attn[2], heads_cut=tp == "heads",
+        gemm_index=np.flatnonzero(gemm_op), attn_index=np.flatnonzero(attn_core),
+        kind=np.select([attn_core, gemm_op, compute], [1, 2, 3], 0), grouped=gemm_op & (groups > 1),
+        shapeless=attention & ~attn_core,
     )
 
 
@@ -335,34 +337,28 @@ def _gpu_math(t: OpTable, split: Split, dev: Device, fwd_flops, bwd_flops, m, n,
     efficiency."""
     a = dev.a
     half_for_fp8 = dev.half_peak if dev.fp8 and a.fp8_gemm_only else dev.tensor_peak
-    # Vector work (norms, activations) at the vector units' peak
-    peak = np.full(len(t.flops), dev.vector_peak)
-    eff_f = np.ones_like(peak)
-    eff_b = np.ones_like(peak)
-    # Fused attention tiles over the sequence (short sequences fill fewer tiles); the head
-    # dimension is the tile's inner size, already in the measured attention_* fractions.
+    # By the op's `kind` (vector, attention core, GEMM, shapeless compute): vector work (norms,
+    # activations) at the vector units' peak. Fused attention tiles over the sequence (short
+    # sequences fill fewer tiles); the head dimension is the tile's inner size, already in the
+    # measured attention_* fractions. The efficiency of a grouped op is that of ONE of its
+    # independent GEMMs (a grouped convolution with 16 channels per group is 16-wide, however
+    # many groups it has).
     base = dim_efficiency(t.a_seq / max(split.cp, 1), a.gemm_half_dim)
-    peak = np.where(t.attn_core, half_for_fp8, peak)
-    eff_f = np.where(t.attn_core, base * a.attention_fwd_efficiency, eff_f)
-    eff_b = np.where(t.attn_core, base * a.attention_bwd_efficiency, eff_b)
-    # The efficiency of a grouped op is that of ONE of its independent GEMMs (a grouped
-    # convolution with 16 channels per group is 16-wide, however many groups it has). Narrow
-    # groups (depthwise, small group widths) run faster on the vector units than on badly
+    ge = gemm_efficiency(m, n, k, a)
+    peak = np.array([dev.vector_peak, half_for_fp8, dev.tensor_peak, half_for_fp8])[t.kind]
+    eff_f = np.choose(t.kind, [1.0, base * a.attention_fwd_efficiency, ge, a.gemm_peak_efficiency])
+    eff_b = np.choose(t.kind, [1.0, base * a.attention_bwd_efficiency, ge, a.gemm_peak_efficiency])
+    # Narrow groups (depthwise, small group widths) run faster on the vector units than on badly
     # filled matrix tiles; libraries pick that path (cuDNN's grouped and depthwise kernels are
     # not tensor-core GEMMs).
-    ge = gemm_efficiency(m, n, k, a)
-    on_vector = t.gemm_op & (t.groups > 1) & (dev.vector_peak * a.vector_efficiency > dev.tensor_peak * ge)
-    peak = np.where(t.gemm_op, np.where(on_vector, dev.vector_peak, dev.tensor_peak), peak)
-    eff_gemm = np.where(on_vector, a.vector_efficiency, ge)
-    eff_f = np.where(t.gemm_op, eff_gemm, eff_f)
-    eff_b = np.where(t.gemm_op, eff_gemm, eff_b)
-    peak = np.where(t.plain, half_for_fp8, peak)
-    eff_f = np.where(t.plain, a.gemm_peak_efficiency, eff_f)
-    eff_b = np.where(t.plain, a.gemm_peak_efficiency, eff_b)
+    on_vector = t.grouped & (dev.vector_peak * a.vector_efficiency > dev.tensor_peak * ge)
+    if on_vector.any():
+        peak = np.where(on_vector, dev.vector_peak, peak)
+        eff_f = np.where(on_vector, a.vector_efficiency, eff_f)
+        eff_b = np.where(on_vector, a.vector_efficiency, eff_b)
     # an attention op without its shape: the measured fractions
-    shapeless = t.attention & ~t.attn_core
-    eff_f = np.where(shapeless, a.attention_fwd_efficiency, eff_f)
-    eff_b = np.where(shapeless, a.attention_bwd_efficiency, eff_b)
+    eff_f = np.where(t.shapeless, a.attention_fwd_efficiency, eff_f)
+    eff_b = np.where(t.shapeless, a.attention_bwd_efficiency, eff_b)
     if dev.te_fp8:
         # Transformer Engine: the layers' linear GEMMs at the fp8 peak, everything else in bf16
         tensor = ~t.vector_op & ~on_vector
@@ -372,7 +368,8 @@ def _gpu_math(t: OpTable, split: Split, dev: Device, fwd_flops, bwd_flops, m, n,
     with np.errstate(divide="ignore", invalid="ignore"):
         t_f = np.where(eff_f > 0, fwd_flops / (peak * eff_f), 0.0)
         t_b = np.where(eff_b > 0, bwd_flops / (peak * eff_b), 0.0)
-    bound = np.where((peak == dev.vector_peak) & (peak != dev.tensor_peak), _VECTOR, _MATRIX)
+    vector = (peak == dev.vector_peak) & (peak != dev.tensor_peak)
+    bound = np.where(vector, _VECTOR, _MATRIX)
     return t_f, t_b, bound
 
 
@@ -410,11 +407,11 @@ def _core_math(t: OpTable, b: float, split: Split, dev: Device, fwd_flops, bwd_f
         att_b = np.where(fwd_flops > 0, att_f * bwd_flops / fwd_flops, 0.0)
     # a narrow-group convolution may run faster on the SIMD units than on an array filled to
     # n/8 of its columns
-    simd = t.gemm_op & (t.groups > 1) & (v_f < gemm_f)
+    simd = t.grouped & (v_f < gemm_f)
     peak = ca.cores * ca.core_peak * ca.issue_eff
-    t_f = np.select([t.attn_core, simd, t.gemm_op, t.plain], [att_f, v_f, gemm_f, fwd_flops / peak], v_f)
-    t_b = np.select([t.attn_core, simd, t.gemm_op, t.plain], [att_b, v_b, gemm_b, bwd_flops / peak], v_b)
-    bound = np.select([t.attn_core, simd, t.gemm_op, t.plain], [att_bound, v_bound, gemm_bound, _MATRIX], v_bound)
+    t_f = np.where(simd, v_f, np.choose(t.kind, [v_f, att_f, gemm_f, fwd_flops / peak]))
+    t_b = np.where(simd, v_b, np.choose(t.kind, [v_b, att_b, gemm_b, bwd_flops / peak]))
+    bound = np.where(simd, v_bound, np.choose(t.kind, [v_bound, att_bound, gemm_bound, _MATRIX]))
     return t_f, t_b, bound.astype(int)
 
 
@@ -520,6 +517,8 @@ def op_time(op: Op, micro_batch: int, split: Split, dev: Device, in_layer: bool 
 def fp8_layer_facts(blocks, split: Split, dev: Device) -> tuple[float, float]:
     """(parameters, GEMMs) per layer on one device that Transformer Engine runs in fp8: what its
     once-per-step weight casts and per-pass amax bookkeeping scale with. (0, 0) without TE fp8."""
+    if not dev.te_fp8:
+        return 0.0, 0.0
     params = gemms = layers = 0.0
     for b in blocks:
         if not b.layer:

@@ -28,7 +28,7 @@ from .datapath import InputPath, input_path
 from .finite import check_finite
 from .compute import (BOUND_KEYS, SUM_ROWS, BlockTime, Device, OpTable, Split, block_sums, block_time_of,
                       fp8_layer_facts, make_device, op_costs, op_table, OpRows, shards)
-from .partition import plan
+from .partition import plans
 from .memory import Tier
 from .result import BREAKDOWN_KEYS, Estimate, StageTiming
 from . import terms as T
@@ -39,8 +39,10 @@ _CACHE_MAX = 4096
 
 
 def _cached(key: tuple, keep: tuple, make):
+    """``make()``, memoized under ``key``. A key names objects by ``id``; the entry keeps those
+    objects (``keep``) alive, so no other object can take their ids while it exists."""
     hit = _CACHE.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], keep)):
+    if hit is not None:
         return hit[1]
     value = make()
     if len(_CACHE) >= _CACHE_MAX:
@@ -70,6 +72,8 @@ class Parts:
     first_expert_reads: np.ndarray | None = None   # of each block: its first MoE expert op's reads
     has_expert: np.ndarray | None = None
     op_ends: tuple = (0, 0, 0, 0)    # where each group's ops start and end in the table
+    blocks: tuple = ()               # pre + layers + post
+    block_ends: tuple = (0, 0, 0, 0)
 
 
 def _parts(model) -> Parts:
@@ -89,6 +93,7 @@ def _parts(model) -> Parts:
                  first_expert_reads=np.array([op.reads if op else 0.0 for op in firsts], dtype=float),
                  has_expert=np.array([op is not None for op in firsts], dtype=bool),
                 op_ends=tuple(sum(len(b.ops) for b in g) for g in ((), pre, pre + layers, blocks)),
+                blocks=blocks, block_ends=(0, len(pre), len(pre) + len(layers), len(blocks)),
                  train_flops=model.flops_train_per_sample,
                  layer_fwd_flops=sum(b.count * sum(op.flops for op in b.ops) for b in layers),
                  layer_attn_flops=sum(b.count * sum(op.flops for op in b.ops if op.kind == "attention")
@@ -207,30 +212,28 @@ def _map_blocks(parts: Parts, mb, split, dev, link_bw: float) -> tuple[Mapped, M
     t = parts.table
     c = op_costs(t, mb, split, dev)
     sums = block_sums(t, c, dev)
-    blocks = parts.pre + parts.layers + parts.post
-    stretch = np.ones(len(blocks))
-    exchange = [[0.0, 0.0, 0.0, 0.0, []] for _ in range(3)]     # halo, halo ops, gather, gather ops
+    stretch = 1.0
+    exchange = np.zeros((4, 3))         # per group: halo, halo ops, gather, gather ops
+    names = ((), (), ())
     if split.cp > 1:
         eb = dev.element_bytes
-        compute = (sums[0] + sums[1]).tolist()
-        for i, (b, g) in enumerate(zip(blocks, parts.group.tolist())):
-            p = plan(b, split.cp, compute[i], link_bw, eb)
-            if p.imbalance > 1.0:
-                stretch[i] = p.imbalance
-            x = exchange[g]
-            x[0] += b.count * p.halo * mb * eb
-            x[1] += b.count * p.halo_ops
-            x[2] += b.count * p.gather * mb * eb
-            x[3] += b.count * p.gather_ops
-            x[4].append((b.name, p.partition))
+        p = plans(parts.blocks, split.cp, sums[0] + sums[1], link_bw, eb)
+        stretch = np.where(p.imbalance > 1.0, p.imbalance, 1.0)
+        n = t.counts
+        per_block = np.stack([n * p.halo * mb * eb, n * p.halo_ops, n * p.gather * mb * eb, n * p.gather_ops])
+        cells = np.arange(4)[:, None] * 3 + parts.group[None, :]
+        exchange = np.bincount(cells.ravel(), weights=per_block.ravel(), minlength=12).reshape(4, 3)
+        named = list(zip((b.name for b in parts.blocks), p.partitions))
+        ends = parts.block_ends
+        names = tuple(tuple(named[ends[g]:ends[g + 1]]) for g in range(3))
     # every repetition of each block, the busiest chip's time; summed per group in block order
     scaled = np.where(_TIME_ROWS[:, None], sums * stretch, sums) * t.counts
     cells = np.arange(len(_TIME_ROWS))[:, None] * 3 + parts.group[None, :]
     totals = np.bincount(cells.ravel(), weights=scaled.ravel(), minlength=3 * len(_TIME_ROWS))
     totals = totals.reshape(len(_TIME_ROWS), 3)
-    ends = parts.op_ends
-    return tuple(Mapped(block_time_of(totals[:, g], OpRows(t.names, c, ends[g], ends[g + 1])), x[0], x[1], x[2],
-                        x[3], tuple(x[4])) for g, x in enumerate(exchange))
+    ends, x = parts.op_ends, exchange.tolist()
+    return tuple(Mapped(block_time_of(totals[:, g], OpRows(t.names, c, ends[g], ends[g + 1])), x[0][g], x[1][g],
+                        x[2][g], x[3][g], names[g]) for g in range(3))
 
 
 def _link_bandwidth(system) -> float:

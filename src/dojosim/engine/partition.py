@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 AXES = {2: ("rows", "columns"), 3: ("depth", "rows", "columns")}
 
 
@@ -53,24 +55,8 @@ def _imb(units: float, r: int) -> float:
     return math.ceil(units / r - 1e-9) / (units / r) if units >= r else math.inf
 
 
-_OPTIONS: dict = {}
-_OPTIONS_MAX = 8192
-
-
-def options(block, r: int) -> tuple[BlockPlan, ...]:
-    """Every feasible partition of ``block`` over ``r`` chips (r > 1). Memoized by the block's
-    identity (a block is frozen; a search asks for the same ones for every micro-batch)."""
-    hit = _OPTIONS.get((id(block), r))
-    if hit is not None and hit[0] is block:
-        return hit[1]
-    if len(_OPTIONS) >= _OPTIONS_MAX:
-        _OPTIONS.clear()
-    out = tuple(_options(block, r))
-    _OPTIONS[(id(block), r)] = (block, out)
-    return out
-
-
-def _options(block, r: int) -> list[BlockPlan]:
+def options(block, r: int) -> list[BlockPlan]:
+    """Every feasible partition of ``block`` over ``r`` chips (r > 1)."""
     convs = _convs(block)
     if not convs:
         halo_ops = [op for op in block.ops if op.halo > 0]
@@ -111,23 +97,70 @@ def _options(block, r: int) -> list[BlockPlan]:
     return out
 
 
-def plan(block, r: int, compute_s: float, link_bytes_per_s: float, element_bytes: float) -> BlockPlan:
-    """The cheapest feasible partition of ``block`` over ``r`` chips: exchange seconds at the
-    link rate (both neighbours' halos; a gather moves (r-1)/r of the input in and, backward, out)
-    plus the imbalance's extra compute. None feasible: rows, as far as they go (the strategy
-    check stops such splits before an estimate)."""
-    if r <= 1:
-        return BlockPlan("none")
-    opts = options(block, r)
-    if not opts:
-        return BlockPlan("rows", imbalance=1.0)
-    bw = max(link_bytes_per_s, 1.0)
+@dataclass(frozen=True, eq=False)
+class Plans:
+    """The partition each block takes (`plans`), as arrays over the blocks."""
 
-    def cost(p: BlockPlan) -> float:
-        moved = 2.0 * p.halo + 2.0 * p.gather * (r - 1) / r
-        return moved * element_bytes / bw + (p.imbalance - 1.0) * compute_s
+    partitions: tuple[str, ...]
+    halo: np.ndarray
+    halo_ops: np.ndarray
+    gather: np.ndarray
+    gather_ops: np.ndarray
+    imbalance: np.ndarray
 
-    return min(opts, key=cost)
+
+_FIELDS = ("halo", "halo_ops", "gather", "gather_ops", "imbalance")
+
+
+@dataclass(frozen=True, eq=False)
+class _Options:
+    """The feasible partitions of each of a run of blocks over ``r`` chips, padded to one width:
+    per block and option the bytes-per-element moved (both neighbours' halos; a gather moves
+    (r-1)/r of the input in and, backward, out), the imbalance's extra compute fraction, and
+    the `BlockPlan` fields."""
+
+    names: tuple[tuple[str, ...], ...]
+    moved: np.ndarray          # (blocks, width), inf where a block has fewer options
+    extra: np.ndarray          # imbalance - 1
+    fields: np.ndarray         # (len(_FIELDS), blocks * width)
+
+
+_OPTIONS: dict = {}
+_OPTIONS_MAX = 1024
+
+
+def _options_of(blocks: tuple, r: int) -> _Options:
+    """Memoized by the blocks' identity (blocks are frozen; a search asks for the same ones for
+    every micro-batch). None feasible: rows, as far as they go (the strategy check stops such
+    splits before an estimate)."""
+    hit = _OPTIONS.get((id(blocks), r))
+    if hit is not None and hit[0] is blocks:
+        return hit[1]
+    opts = [options(b, r) or [BlockPlan("rows", imbalance=1.0)] for b in blocks]
+    width = max((len(o) for o in opts), default=1)
+    pad = (math.inf, 0.0) + (0.0,) * len(_FIELDS)
+    rows = np.array([row for o in opts for row in
+                     [(2.0 * p.halo + 2.0 * p.gather * (r - 1) / r, p.imbalance - 1.0, p.halo, p.halo_ops, p.gather,
+                       p.gather_ops, p.imbalance) for p in o] + [pad] * (width - len(o))],
+                    dtype=float).reshape(len(opts) * width, 2 + len(_FIELDS)).T
+    moved, extra = rows[0].reshape(len(opts), width), rows[1].reshape(len(opts), width)
+    fields = rows[2:]
+    if len(_OPTIONS) >= _OPTIONS_MAX:
+        _OPTIONS.clear()
+    out = _Options(tuple(tuple(p.partition for p in o) for o in opts), moved, extra, fields)
+    _OPTIONS[(id(blocks), r)] = (blocks, out)
+    return out
+
+
+def plans(blocks: tuple, r: int, compute_s: np.ndarray, link_bytes_per_s: float, element_bytes: float) -> Plans:
+    """The cheapest feasible partition of each of ``blocks`` over ``r`` chips (r > 1), given one
+    repetition's compute seconds of each: exchange seconds at the link rate plus the
+    imbalance's extra compute (the first of equals, in `options` order)."""
+    o = _options_of(blocks, r)
+    cost = o.moved * element_bytes / max(link_bytes_per_s, 1.0) + o.extra * compute_s[:, None]
+    pick = np.argmin(cost, axis=1)
+    chosen = o.fields[:, np.arange(len(pick)) * cost.shape[1] + pick]
+    return Plans(tuple(n[i] for n, i in zip(o.names, pick.tolist())), *chosen)
 
 
 def limit(block) -> int | None:

@@ -37,7 +37,8 @@ def installed(plan: Plan) -> dict[int, dict[tuple[str, str], int]]:
 def run_buildout(plan: Plan, *, workers=None, cache_dir=None, force: bool = False) -> dict:
     """`evaluate_plan`, plus the best mix (``best_mix``) when the plan has an optimize block.
     ``cache_dir``: keep the engine's per-device rates there between runs (`rates.island_rates`)."""
-    rates = _rates(plan, workers, cache_dir, force)
+    # the optimiser's solver (scipy, ~0.5 s to import) loads while the engine searches
+    rates = _rates(plan, workers, cache_dir, force, _load_solver if plan.optimize is not None else None)
     result = evaluate_plan(plan, rates=rates)
     if plan.optimize is not None:
         from .mix import optimize
@@ -46,11 +47,15 @@ def run_buildout(plan: Plan, *, workers=None, cache_dir=None, force: bool = Fals
     return result
 
 
-def _rates(plan: Plan, workers, cache_dir=None, force: bool = False):
+def _load_solver() -> None:
+    import scipy.optimize  # noqa: F401  (the import is the work)
+
+
+def _rates(plan: Plan, workers, cache_dir=None, force: bool = False, meanwhile=None):
     from .rates import device_rates
 
     return device_rates({n: (t.preset, t.island) for n, t in plan.types.items()}, list(plan.workloads.values()),
-                        plan.reference, plan.island, workers, cache_dir, force)
+                        plan.reference, plan.island, workers, cache_dir, force, meanwhile)
 
 
 def evaluate_plan(plan: Plan, *, workers=None, rates=None) -> dict:

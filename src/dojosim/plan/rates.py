@@ -227,10 +227,12 @@ SAVE_EVERY_S = 1.0      # while searching, store what is found at most this ofte
 
 
 def island_rates(keys: list[tuple], workers: int | None = None, cache_dir: Path | None = None,
-                 force: bool = False) -> dict[tuple, tuple]:
+                 force: bool = False, meanwhile=None) -> dict[tuple, tuple]:
     """Search every (engine_key, preset, island) not yet cached, in parallel processes; with
     ``cache_dir``, reuse and extend the rates stored there (saved as they come: an interrupted
-    first run keeps what it found)."""
+    first run keeps what it found). ``meanwhile``: work of the caller's own that needs no rates
+    (importing the optimiser, say), run in a thread while the workers search, so that it
+    overlaps with them instead of waiting for them; its errors surface when it is done again."""
     import time
 
     if cache_dir is not None:
@@ -257,14 +259,35 @@ def island_rates(keys: list[tuple], workers: int | None = None, cache_dir: Path 
         # fork: the workers inherit the presets, zoo and engine already loaded
         with process_pool(n, mp_context=mp.get_context("fork")) as pool:
             futures = {pool.submit(_search, k): k for k in todo}
+            side = _start(meanwhile)   # after the submits: every worker has forked, no fork sees the thread
             for f in as_completed(futures):
                 keep(futures[f], f.result())
+            if side is not None:
+                side.join()
     else:
         for k in todo:
             keep(k, _search(k))
     if cache_dir is not None and todo:
         _save_disk(Path(cache_dir), _CACHE, force)
     return {k: _CACHE[k] for k in keys}
+
+
+def _start(work):
+    """``work`` in a daemon thread (None: nothing to do); a failure is left for the caller, who
+    does the same work again and meets it there."""
+    if work is None:
+        return None
+    import threading
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:   # noqa: BLE001  (the caller repeats the work and reports it)
+            pass
+
+    t = threading.Thread(target=run, name="dojosim-while-searching", daemon=True)
+    t.start()
+    return t
 
 
 def _warm(keys: list[tuple]) -> None:
@@ -283,8 +306,10 @@ def _warm(keys: list[tuple]) -> None:
 
 def device_rates(types: dict[str, tuple[str, int]], workloads: list[Workload], reference: str,
                  island: int = DEFAULT_ISLAND, workers: int | None = None,
-                 cache_dir: Path | None = None, force: bool = False) -> tuple[dict[str, DeviceRates], dict]:
-    """Rates per system type (name -> (preset, island)) and the reference per-device rate per workload."""
+                 cache_dir: Path | None = None, force: bool = False,
+                 meanwhile=None) -> tuple[dict[str, DeviceRates], dict]:
+    """Rates per system type (name -> (preset, island)) and the reference per-device rate per
+    workload (``meanwhile``: see `island_rates`)."""
     from .fleet import _island
 
     ref_island = _island(reference, island, 10**9)
@@ -292,7 +317,7 @@ def device_rates(types: dict[str, tuple[str, int]], workloads: list[Workload], r
     for wl in workloads:
         keys.append((wl.engine_key, reference, ref_island))
         keys += [(wl.engine_key, preset, isl) for preset, isl in types.values()]
-    found = island_rates(keys, workers, cache_dir, force)
+    found = island_rates(keys, workers, cache_dir, force, meanwhile)
     ref, ref_draws = {}, {}
     for wl in workloads:
         thr, split, _, draws = found[(wl.engine_key, reference, ref_island)]

@@ -9,9 +9,10 @@ The splits are the runs' own; nothing is re-searched.
 
 An input-bound run (hosts slower than the chips, as Dojo's 2022 host count) moves only with the
 figures of its hosts: every other figure changes the time the chips are busy, which the step does
-not wait on. So for such a run each driver is also swung on the other side of the bound — the same
-run with its hosts keeping up (its input path unlimited) — and the host count that removes the
-bound is reported: which figures start to matter, and by how much, once the hosts are fixed.
+not wait on. So when the first run is input-bound each driver is also swung on the other side of
+the bound — the same run with its hosts keeping up (its input path unlimited), and for a pair the
+ratio against it — and the host count that removes the bound is reported: which figures start to
+matter, and by how much, once the hosts are fixed.
 """
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ class Driver:
     source: str                 # where the value comes from, and why its range
     ratio_low: float | None = None    # pair: second run's throughput / first run's, input at low
     ratio_high: float | None = None
-    # input-bound run: its step time with the hosts keeping up, the input at low / high
+    # input-bound first run: its step time with the hosts keeping up, the input at low / high
     fed_step_time_low_s: float | None = None
     fed_step_time_high_s: float | None = None
+    fed_ratio_low: float | None = None    # pair: the ratio against that fed first run
+    fed_ratio_high: float | None = None
 
     @property
     def swing(self) -> float:
@@ -46,7 +49,9 @@ class Driver:
 
     @property
     def fed_swing(self) -> float:
-        """The swing of the step once the hosts keep up (0 when the run is not input-bound)."""
+        """As `swing`, once the first run's hosts keep up (0 when it is not input-bound)."""
+        if self.fed_ratio_low is not None and self.fed_ratio_high is not None:
+            return abs(self.fed_ratio_high - self.fed_ratio_low)
         if self.fed_step_time_low_s is None or self.fed_step_time_high_s is None:
             return 0.0
         return abs(self.fed_step_time_high_s - self.fed_step_time_low_s)
@@ -54,9 +59,11 @@ class Driver:
     def to_dict(self) -> dict:
         out = asdict(self)
         # a single run has no ratio; a run that is not input-bound has no fed side
-        absent = (("ratio_low", "ratio_high") if self.ratio_low is None else ()) + \
-                 (("fed_step_time_low_s", "fed_step_time_high_s") if self.fed_step_time_low_s is None else ())
-        return {k: v for k, v in out.items() if k not in absent}
+        return {k: v for k, v in out.items() if v is not None or k not in _OPTIONAL}
+
+
+_OPTIONAL = ("ratio_low", "ratio_high", "fed_step_time_low_s", "fed_step_time_high_s", "fed_ratio_low",
+             "fed_ratio_high")
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class InputBound:
     hosts_needed: int           # PCIe-attached hosts that remove the bound
     zplane_hosts_needed: int    # plus these over the Ethernet Z-plane
     fed_step_time_s: float      # the step with the hosts keeping up (the chips' side)
+    fed_ratio: float | None = None   # pair: second run's throughput over that fed first run's
 
 
 @dataclass
@@ -78,7 +86,7 @@ class Sensitivity:
     ratio: float | None             # pair: second run's throughput / first's, point figures
     drivers: list[Driver]
     unranged: list[str]             # assumed preset figures without a range (not swung)
-    input_bound: InputBound | None = None   # a single input-bound run: the other side of the bound
+    input_bound: InputBound | None = None   # an input-bound first run: the other side of the bound
 
     def to_dict(self) -> dict:
         out = {"runs": self.runs, "step_time_s": self.step_time_s,
@@ -87,7 +95,8 @@ class Sensitivity:
         if self.ratio is not None:
             out["ratio"] = self.ratio
         if self.input_bound is not None:
-            out["input_bound"] = asdict(self.input_bound)
+            out["input_bound"] = {k: v for k, v in asdict(self.input_bound).items()
+                                  if v is not None or k != "fed_ratio"}
         return out
 
 
@@ -108,18 +117,23 @@ def sensitivity(runs: Sequence) -> Sensitivity:
     base = runs[0].assumptions
     systems = [r.system for r in runs]
 
-    def evaluate(a, drawn) -> tuple[float, float | None]:
+    bound = _input_bound(estimate(runs[0].model, systems[0], runs[0].strategy, base))
+
+    def evaluate(a, drawn) -> tuple:
+        """(first run's step, ratio) at the point, and the same with its hosts keeping up."""
         ests = [estimate(r.model, s, r.strategy, a) for r, s in zip(runs, drawn)]
-        ratio = ests[1].samples_per_s / ests[0].samples_per_s if len(ests) > 1 else None
-        return ests[0].step_time_s, ratio
 
-    def fed(a, drawn) -> float:
-        return estimate(runs[0].model, unlimited_input(drawn[0]), runs[0].strategy, a).step_time_s
+        def ratio(first):
+            return ests[1].samples_per_s / first.samples_per_s if len(ests) > 1 else None
 
-    step0, ratio0 = evaluate(base, systems)
-    bound = _input_bound(estimate(runs[0].model, systems[0], runs[0].strategy, base)) if len(runs) == 1 else None
+        if bound is None:
+            return ests[0].step_time_s, ratio(ests[0]), None, None
+        fed = estimate(runs[0].model, unlimited_input(drawn[0]), runs[0].strategy, a)
+        return ests[0].step_time_s, ratio(ests[0]), fed.step_time_s, ratio(fed)
+
+    step0, ratio0, fed0, fed_ratio0 = evaluate(base, systems)
     if bound is not None:
-        bound = InputBound(**bound, fed_step_time_s=fed(base, systems))
+        bound = InputBound(**bound, fed_step_time_s=fed0, fed_ratio=fed_ratio0)
     dims, unranged = dimensions(systems, base)
     drivers = []
     for members in groups(dims):   # a figure both runs share is one unknown: swung on both at once
@@ -132,10 +146,10 @@ def sensitivity(runs: Sequence) -> Sensitivity:
             a, drawn = draw(systems, dims, row, base)
             value = (getattr(a.for_chip(systems[0].chip), dim.path) if dim.system is None
                      else _value(drawn[dim.system], dim.path))
-            ends.append((value, *evaluate(a, drawn), fed(a, drawn) if bound else None))
-        (lo, t_lo, r_lo, f_lo), (hi, t_hi, r_hi, f_hi) = ends
+            ends.append((value, *evaluate(a, drawn)))
+        (lo, t_lo, r_lo, f_lo, fr_lo), (hi, t_hi, r_hi, f_hi, fr_hi) = ends
         drivers.append(Driver(_name(dims, members), float(lo), float(hi), t_lo, t_hi, _source(dim), r_lo, r_hi,
-                              f_lo, f_hi))
+                              f_lo, f_hi, fr_lo, fr_hi))
     # A swing below a part in 10^9 of the answer is rounding, not a dependence.
     scale = abs(ratio0) if ratio0 is not None else abs(step0)
     drivers = [_still(d, d.swing <= 1e-9 * scale, d.fed_swing <= 1e-9 * scale) for d in drivers]
@@ -185,8 +199,8 @@ def _still(d: Driver, point: bool, fed: bool) -> Driver:
         t, r = mean(d.step_time_low_s, d.step_time_high_s), mean(d.ratio_low, d.ratio_high)
         d = replace(d, step_time_low_s=t, step_time_high_s=t, ratio_low=r, ratio_high=r)
     if fed and d.fed_step_time_low_s is not None:
-        f = mean(d.fed_step_time_low_s, d.fed_step_time_high_s)
-        d = replace(d, fed_step_time_low_s=f, fed_step_time_high_s=f)
+        f, r = mean(d.fed_step_time_low_s, d.fed_step_time_high_s), mean(d.fed_ratio_low, d.fed_ratio_high)
+        d = replace(d, fed_step_time_low_s=f, fed_step_time_high_s=f, fed_ratio_low=r, fed_ratio_high=r)
     return d
 
 

@@ -40,16 +40,19 @@ def sensitivity_section(result) -> str:
 
 
 def _fed_section(result) -> str:
-    """An input-bound run: what moves the step once the hosts keep up."""
-    b = result.input_bound
+    """An input-bound first run: what moves the answer once its hosts keep up."""
+    b, pair = result.input_bound, result.ratio is not None
     if b is None:
         return ""
     fed = sorted((d for d in result.drivers if d.fed_swing > 0), key=lambda d: -d.fed_swing)
-    rows = [[_e(d.name), _e(_num(d.low)), _e(_num(d.high)), _e(f"{d.fed_step_time_low_s:.4g} s"),
-             _e(f"{d.fed_step_time_high_s:.4g} s")] for d in fed[:MAX_ROWS]]
-    sub = (f"The run is input-bound: {b.hosts:,} hosts feed the {b.level}s, and {b.hosts_needed:,} on PCIe"
-           + (f" plus {b.zplane_hosts_needed:,} over the Z-plane" if b.zplane_hosts_needed else "")
-           + f" would remove the bound. With the hosts keeping up the step is {b.fed_step_time_s:.4g} s, "
-           "and these figures move it:")
+    rows = [[_e(d.name), _e(_num(d.low)), _e(_num(d.high))]
+            + ([_e(_num(d.fed_ratio_low)), _e(_num(d.fed_ratio_high))] if pair
+               else [_e(f"{d.fed_step_time_low_s:.4g} s"), _e(f"{d.fed_step_time_high_s:.4g} s")])
+            for d in fed[:MAX_ROWS]]
+    point = f"the ratio is {b.fed_ratio:.4g}x" if pair else f"the step is {b.fed_step_time_s:.4g} s"
+    sub = (f"{result.runs[0]} is input-bound: {b.hosts:,} hosts feed its {b.level}s, and {b.hosts_needed:,} "
+           "on PCIe" + (f" plus {b.zplane_hosts_needed:,} over the Z-plane" if b.zplane_hosts_needed else "")
+           + f" would remove the bound. With the hosts keeping up {point}, and these figures move it:")
+    what = "ratio" if pair else "step"
     return (f'<p class="sub">{_e(sub)}</p>'
-            + _table(["assumed figure", "low", "high", "step at low (fed)", "step at high (fed)"], rows))
+            + _table(["assumed figure", "low", "high", f"{what} at low (fed)", f"{what} at high (fed)"], rows))
