@@ -177,8 +177,8 @@ def test_search_with_the_lower_bound_ranks_as_without():
 @settings(max_examples=25, deadline=None)
 @given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 4]), cp=st.sampled_from([1, 2]),
        zero=st.integers(0, 3), mb=st.sampled_from([1, 2, 4]), rc=st.sampled_from(["none", "selective", "full"]),
-       prec=st.sampled_from(["bf16", "fp8"]))
-def test_least_collective_times_bound_every_order(tp, pp, cp, zero, mb, rc, prec):
+       prec=st.sampled_from(["bf16", "fp8"]), iv=st.sampled_from([1, 2]))
+def test_least_collective_times_bound_every_order(tp, pp, cp, zero, mb, rc, prec, iv):
     """An estimate with each collective at its least time over a group's level orders (LeastComm)
     is a lower bound on every order's step, and has their memory; so is the compute bound with
     the per micro-batch collectives added. The search skips orders on the strength of this."""
@@ -187,8 +187,10 @@ def test_least_collective_times_bound_every_order(tp, pp, cp, zero, mb, rc, prec
 
     model, system = _model(), load_system("h100-dgx", devices=64)
     dp = 64 // (tp * pp * cp)
+    if pp == 1 or (8 // mb) % pp:
+        iv = 1   # interleaving needs pp > 1 and a multiple of pp micro-batches
     s = Strategy(dp=dp, tp=tp, pp=pp, cp=cp, zero=zero if pp == 1 else min(zero, 1), global_batch=dp * 8,
-                 micro_batch=mb, recompute=rc, precision=prec, sequence_parallel=tp > 1)
+                 micro_batch=mb, recompute=rc, precision=prec, sequence_parallel=tp > 1, interleave=iv)
     shape = sp.Shape(dp, tp, pp, cp, 1, s.zero)
     orders = sp.orders(shape, sp.Space(), sp.placement_levels(system))
     a = chip_assumptions(system)
@@ -230,3 +232,24 @@ def test_search_orders_are_the_engines_placements(preset, devices, degrees):
         a = estimate(model, system, Strategy(order=order, **base))
         b = estimate(model, system, Strategy(order=twin, **base))
         assert a.step_time_s == b.step_time_s
+
+
+def test_step_lower_bounds_share_exactly_what_one_bound_computes():
+    """The batched bounds (micro-batches x recompute modes x interleaves, with and without the
+    least collective times) equal `step_lower_bound` of each variant on its own."""
+    from dojosim.engine.comm_api import LeastComm
+    from dojosim.engine.estimate import chip_assumptions, comm_context, step_lower_bound, step_lower_bounds
+
+    model, system = _model(), load_system("h100-dgx", devices=64)
+    s = Strategy(dp=8, tp=2, pp=4, global_batch=256, micro_batch=1, sequence_parallel=True)
+    orders = sp.orders(sp.Shape(8, 2, 4, 1, 1, 0), sp.Space(), sp.placement_levels(system))
+    a = chip_assumptions(system)
+    least = LeastComm([comm_context(system, s.model_copy(update={"order": o}), a) for o in orders])
+    mbs, rcs, ivs = (1, 2, 4), ("none", "selective", "full"), (1, 2, 4)
+    for comm in (None, least):
+        grid = step_lower_bounds(model, system, s, mbs, rcs, comm=comm, interleaves=ivs)
+        for mb, row in zip(mbs, grid):
+            for rc, by_iv in zip(rcs, row):
+                for v, lb in zip(ivs, by_iv):
+                    one = s.model_copy(update={"micro_batch": mb, "recompute": rc, "interleave": v})
+                    assert lb == step_lower_bound(model, system, one, comm=comm)

@@ -471,46 +471,53 @@ def step_lower_bound(model, system, strategy: Strategy, assumptions: Assumptions
     their least time join its compute: a bound on every one of those orders. The search prunes
     with it. The strategy must name its micro-batch and pass `check`."""
     return step_lower_bounds(model, system, strategy, (strategy.micro_batch or 1,), (strategy.recompute,),
-                             assumptions, comm)[0][0]
+                             assumptions, comm)[0][0][0]
 
 
 def step_lower_bounds(model, system, strategy: Strategy, micro_batches, recomputes,
-                      assumptions: Assumptions = DEFAULT, comm=None) -> list[list[float]]:
-    """`step_lower_bound` of ``strategy`` at every micro-batch (rows) and recompute mode
-    (columns), sharing what they share: the stages, and per micro-batch the layer costs and the
-    slowest stage. ``strategy``'s own micro-batch and recompute are ignored."""
+                      assumptions: Assumptions = DEFAULT, comm=None, interleaves=None) -> list[list[tuple]]:
+    """`step_lower_bound` of ``strategy`` at every micro-batch (rows), recompute mode (columns) and
+    interleave (a tuple in each cell; default ``strategy.interleave`` alone), sharing what they
+    share: the stages, per micro-batch the layer costs and the slowest stage, and the tp, cp and
+    ep collectives, which do not depend on the interleave (a layer's collectives are the same
+    however the stage's layers are chunked; the bubble and the sends between stages are not).
+    ``strategy``'s own micro-batch, recompute and interleave are ignored."""
     s = strategy
+    ivs = (s.interleave,) if interleaves is None else tuple(interleaves)
     a = chip_assumptions(system, assumptions)
     split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
     parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
     stages = _stages(model, s, parts.n_layers)
-    bubble = (s.pp - 1) / max(s.interleave, 1) if s.pp > 1 else 0.0
+    bubbles = [(s.pp - 1) / max(v, 1) if s.pp > 1 else 0.0 for v in ivs]
     scale = 1.0 + a.framework_overhead_fraction
     per_replica = s.global_batch // s.dp
     rows = []
     for mb in micro_batches:
         times = _cached_times(model, system, s.precision, split, mb, a)
         k, edges, fwd_s, bwd_s = _slowest_stage_compute(times, stages)
-        pipeline = per_replica // mb + bubble
+        m = per_replica // mb
         row = []
         for rc in recomputes:
             re_s = _recompute_s(times, stages[k], rc)
             per_mb = fwd_s + bwd_s + re_s
+            comm_s = [0.0] * len(ivs)
             if comm is not None:
-                st = T.Stage(s if s.recompute == rc else s.model_copy(update={"recompute": rc}), a,
-                             _cached_costs(model, system, s.precision, split, mb, a), comm,
-                             _cached(("mem", id(system)), (system,), lambda: _memories(system)),
-                             stages, k, tuple(edges), fwd_s, bwd_s, re_s)
-                per_mb += _collectives_per_mb(model, system, st, split)
-            row.append(scale * pipeline * per_mb)
+                costs = _cached_costs(model, system, s.precision, split, mb, a)
+                mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
+                sts = [T.Stage(s.model_copy(update={"recompute": rc, "interleave": v}), a, costs, comm, mem, stages,
+                               k, tuple(edges), fwd_s, bwd_s, re_s) for v in ivs]
+                layer_comm = _layer_collectives(model, system, sts[0], split)
+                comm_s = [layer_comm + T.pp_term(st) for st in sts]
+            per_mb_v = [per_mb + c if comm is not None else per_mb for c in comm_s]
+            row.append(tuple(scale * (m + bub) * x for bub, x in zip(bubbles, per_mb_v)))
         rows.append(row)
     return rows
 
 
-def _collectives_per_mb(model, system, st: T.Stage, split: Split) -> float:
-    """The tp, cp, ep and pp collectives of one micro-batch on the slowest stage (``st``)."""
+def _layer_collectives(model, system, st: T.Stage, split: Split) -> float:
+    """The tp, cp and ep collectives of one micro-batch on the slowest stage (``st``)."""
     fp8_params, _ = _fp8_facts(model, system, st.s.precision, split, st.mem, st.a)
-    return T.tp_term(st, fp8_params) + T.cp_term(st) + T.ep_term(st) + T.pp_term(st)
+    return T.tp_term(st, fp8_params) + T.cp_term(st) + T.ep_term(st)
 
 
 def _fp8_facts(model, system, precision: str, split: Split, mem: Memories, a: Assumptions):
@@ -559,6 +566,11 @@ def _stages(model, s: Strategy, n_layers: int) -> tuple[float, ...]:
 def _slowest_stage(stages: tuple[float, ...], layer_s: float, pre_s: float, post_s: float) -> int:
     """Index of the stage with the longest compute (first wins a tie); the only stage when pp = 1."""
     last = len(stages) - 1
+    if last > 0 and stages.count(stages[0]) == last + 1:
+        # even stages (the search's common case): only the first, a middle and the last differ
+        n = stages[0]
+        first, mid, end = n * layer_s + pre_s + 0.0, n * layer_s + 0.0 + 0.0, n * layer_s + 0.0 + post_s
+        return 0 if first >= mid and first >= end else 1 if last > 1 and mid >= end else last
     cost = [n * layer_s + (pre_s if i == 0 else 0.0) + (post_s if i == last else 0.0)
             for i, n in enumerate(stages)]
     return max(range(len(stages)), key=cost.__getitem__)

@@ -154,7 +154,7 @@ TIE_REL = 1e-9
 RECOMPUTE_BY_COMPUTE = ("none", "selective", "full")
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Cells:
     """A group's variants by micro-batch and recompute mode, each with all the group's orders."""
 
@@ -163,8 +163,9 @@ class _Cells:
     group: Group
     rcs: tuple                   # recompute modes, lightest compute first
     limit: dict                  # per mode: the first micro-batch index that cannot fit
-    key: tuple                   # the group's fields but ZeRO (what its bounds depend on)
+    key: int                     # names the group's fields but ZeRO and interleave (bounds are shared)
     bounds: list | None = None   # per micro-batch: recompute mode -> compute-only step bound
+    least: object = None         # `LeastComm` over the group's orders, once needed
 
 
 def _engine_bounds(c: dict) -> dict:
@@ -174,43 +175,50 @@ def _engine_bounds(c: dict) -> dict:
     from ..engine.estimate import bound_estimate, chip_assumptions, comm_context, step_lower_bounds
 
     return dict(step_lower_bounds=step_lower_bounds, bound_estimate=bound_estimate, comm_context=comm_context,
-                LeastComm=LeastComm, a=chip_assumptions(c["system"], c["assumptions"]), lb=dict(), least=dict())
+                LeastComm=LeastComm, a=chip_assumptions(c["system"], c["assumptions"]), lb={}, comm_lb={}, least={})
 
 
-def _least(b: dict, c: dict, g: Group):
-    """The least collective times over ``g``'s level orders (shared by every group of one split)."""
-    key = (g.base["dp"], g.base["tp"], g.base["pp"], g.base["cp"], g.base["ep"], g.orders)
-    least = b["least"].get(key)
-    if least is None:
-        strat = g.make(g.micro_batches[0], "none", g.orders[0])
-        ctxs = [b["comm_context"](c["system"], strat.model_copy(update={"order": o}), b["a"]) for o in g.orders]
-        least = b["least"][key] = b["LeastComm"](ctxs)
-    return least
+def _least(b: dict, c: dict, cells: _Cells):
+    """The least collective times over the group's level orders (shared by every group of one
+    split)."""
+    if cells.least is None:
+        g = cells.group
+        key = (g.base["dp"], g.base["tp"], g.base["pp"], g.base["cp"], g.base["ep"], g.orders)
+        least = b["least"].get(key)
+        if least is None:
+            strat = g.make(g.micro_batches[0], "none", g.orders[0])
+            ctxs = [b["comm_context"](c["system"], strat.model_copy(update={"order": o}), b["a"]) for o in g.orders]
+            least = b["least"][key] = b["LeastComm"](ctxs)
+        cells.least = least
+    return cells.least
 
 
-def _compute_bounds(b: dict, c: dict, g: Group, key: tuple) -> list[list[float]]:
-    """`step_lower_bounds` of each (micro-batch, recompute) of ``g``; the ZeRO stage changes
-    neither, so groups differing only in it (same ``key``) share them."""
-    memo = b["lb"]
-    missing = [mb for mb in g.micro_batches if (key, mb) not in memo]
+def _compute_bounds(b: dict, c: dict, g: Group, key: int, ivs: tuple) -> list[dict]:
+    """`step_lower_bounds` of each (micro-batch, recompute) of ``g``. Neither the ZeRO stage nor
+    the interleave changes what they share, so the groups of one ``key`` (all their interleaves
+    ``ivs``) are bounded together."""
+    memo, v = b["lb"], g.base["interleave"]
+    missing = [mb for mb in g.micro_batches if (key, mb, v) not in memo]
     if missing:
         rows = b["step_lower_bounds"](c["model"], c["system"], g.make(missing[0], "none", g.orders[0]), missing,
-                                      RECOMPUTE_BY_COMPUTE, c["assumptions"])
+                                      RECOMPUTE_BY_COMPUTE, c["assumptions"], interleaves=ivs)
         for mb, row in zip(missing, rows):
-            memo[(key, mb)] = dict(zip(RECOMPUTE_BY_COMPUTE, row))
-    return [memo[(key, mb)] for mb in g.micro_batches]
+            for i, iv in enumerate(ivs):
+                memo[(key, mb, iv)] = {rc: by_iv[i] for rc, by_iv in zip(RECOMPUTE_BY_COMPUTE, row)}
+    return [memo[(key, mb, v)] for mb in g.micro_batches]
 
 
-def _comm_bound(b: dict, c: dict, cells: _Cells, mi: int, ri: int) -> float:
+def _comm_bound(b: dict, c: dict, cells: _Cells, mi: int, ri: int, ivs: tuple) -> float:
     """`step_lower_bound` of one variant with its per micro-batch collectives at their least time
-    over the group's orders (shared by the ZeRO stages, as `_compute_bounds`)."""
+    over the group's orders (shared as `_compute_bounds`: every interleave ``ivs`` at once)."""
     g, mb, rc = cells.group, cells.group.micro_batches[mi], cells.rcs[ri]
-    memo_key = ("comm", cells.key, mb, rc)
-    lb = b["lb"].get(memo_key)
-    if lb is None:
-        lb = b["lb"][memo_key] = b["step_lower_bounds"](c["model"], c["system"], g.make(mb, rc, g.orders[0]), (mb,),
-                                                        (rc,), c["assumptions"], _least(b, c, g))[0][0]
-    return lb
+    memo_key = (cells.key, mb, rc)
+    lbs = b["comm_lb"].get(memo_key)
+    if lbs is None:
+        row = b["step_lower_bounds"](c["model"], c["system"], g.make(mb, rc, g.orders[0]), (mb,), (rc,),
+                                     c["assumptions"], _least(b, c, cells), interleaves=ivs)[0][0]
+        lbs = b["comm_lb"][memo_key] = dict(zip(ivs, row))
+    return lbs[g.base["interleave"]]
 
 
 def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
@@ -241,18 +249,25 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
         return b is not None and len(best) >= top and floor_s > -gb / best[-1][0][0] * (1.0 + TIE_REL)
 
     queue: list = []
+    keys: dict = {}  # a group's fields but ZeRO and interleave -> a small number naming them
+    ivs: dict = {}   # that number -> the interleaves of its groups
+    found = []
     for si, shape in task:
         for gi, g in enumerate(groups(c["facts"], shape, gb, c["space"], c["levels"], c["capacity"])):
             n["enumerated"] += g.size + g.bound_pruned
             n["pruned_memory"] += g.bound_pruned
-            if not g.micro_batches:
-                continue
-            rcs = tuple(r for r in RECOMPUTE_BY_COMPUTE if r in g.recomputes)
-            key = tuple(v for k, v in sorted(g.base.items()) if k != "zero")
-            lbs = _compute_bounds(b, c, g, key) if b else None
-            cells = _Cells(si, gi, g, rcs, dict.fromkeys(rcs, len(g.micro_batches)), key, lbs)
-            # the group waits at its best variant's bound; its variants queue when it comes up
-            queue.append((min(min(row[r] for r in rcs) for row in lbs) if lbs else 0.0, (si, gi), 0, cells, 0, 0))
+            if g.micro_batches:
+                key = keys.setdefault(tuple(v for k, v in sorted(g.base.items()) if k not in ("zero", "interleave")),
+                                      len(keys))
+                ivs.setdefault(key, {})[g.base["interleave"]] = None
+                found.append((si, gi, g, key))
+    ivs = {k: tuple(v) for k, v in ivs.items()}
+    for si, gi, g, key in found:
+        rcs = tuple(r for r in RECOMPUTE_BY_COMPUTE if r in g.recomputes)
+        lbs = _compute_bounds(b, c, g, key, ivs[key]) if b else None
+        cells = _Cells(si, gi, g, rcs, dict.fromkeys(rcs, len(g.micro_batches)), key, lbs)
+        # the group waits at its best variant's bound; its variants queue when it comes up
+        queue.append((min(min(row[r] for r in rcs) for row in lbs) if lbs else 0.0, (si, gi), 0, cells, 0, 0))
     heapq.heapify(queue)
     while queue:
         lb, pos, stage, cells, mi, ri = heapq.heappop(queue)
@@ -273,11 +288,11 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
         if b is not None and stage < 3:
             try:
                 if stage == 1:
-                    refined = _comm_bound(b, c, cells, mi, ri)
+                    refined = _comm_bound(b, c, cells, mi, ri, ivs[cells.key])
                 else:
                     n["bound_estimates"] += 1
                     est = b["bound_estimate"](model, system, g.make(g.micro_batches[mi], cells.rcs[ri], g.orders[0]),
-                                              _least(b, c, g), c["assumptions"])
+                                              _least(b, c, cells), c["assumptions"])
                     if not est.memory.fits:
                         n["pruned_fit"] += per_mb
                         _no_fit(cells, mi, ri)
