@@ -88,7 +88,7 @@ def _parts(model) -> Parts:
     blocks = pre + layers + post
     firsts = [next((op for op in b.ops if op.expert), None) for b in blocks]
     return Parts(pre, layers, post, n,
-                 table=_table(model, blocks),
+                 table=op_table(blocks),
                  group=np.array([0] * len(pre) + [1] * len(layers) + [2] * len(post), dtype=int),
                  first_expert_reads=np.array([op.reads if op else 0.0 for op in firsts], dtype=float),
                  has_expert=np.array([op is not None for op in firsts], dtype=bool),
@@ -100,22 +100,23 @@ def _parts(model) -> Parts:
                                       for b in layers))
 
 
-# The op table of each model (by identity; the entry keeps the model, so no other object takes
-# its id while it is here): derived once from the frozen model, as its ops are, so it outlives
-# `_CACHE.clear()` - a new split costs the same ops again, it does not re-read them.
-_TABLES: dict[int, tuple] = {}
-_TABLES_MAX = 256
+# The parts of each model (by identity; the entry keeps the model, so no other object takes its
+# id while it is here): its blocks cut at the layers, its op table and FLOP totals, derived once
+# from the frozen model, as its ops are - they outlive `_CACHE.clear()`: a new split costs the
+# same ops again, it does not re-read them.
+_PARTS: dict[int, tuple] = {}
+_PARTS_MAX = 256
 
 
-def _table(model, blocks: tuple) -> OpTable:
-    hit = _TABLES.get(id(model))
+def _model_parts(model) -> Parts:
+    hit = _PARTS.get(id(model))
     if hit is not None:
         return hit[1]
-    if len(_TABLES) >= _TABLES_MAX:
-        _TABLES.clear()
-    table = op_table(blocks)
-    _TABLES[id(model)] = (model, table)
-    return table
+    if len(_PARTS) >= _PARTS_MAX:
+        _PARTS.clear()
+    parts = _parts(model)
+    _PARTS[id(model)] = (model, parts)
+    return parts
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,7 @@ class Times:
 
 def _times(model, system, precision: str, split: Split, mb: int, mem: Memories, a: Assumptions) -> Times:
     dev: Device = make_device(system.chip, precision, mem.act_bandwidth, mem.stream_bandwidth, a)
-    parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
+    parts = _model_parts(model)
     m_pre, m_layers, m_post = _map_blocks(parts, mb, split, dev, _link_bandwidth(system))
     return Times(m_layers.time.scaled(1.0 / parts.n_layers), m_pre.time, m_post.time, (m_pre, m_layers, m_post), dev)
 
@@ -326,7 +327,7 @@ def _cached_times(model, system, precision: str, split: Split, mb: int, a: Assum
 
 def _costs(model, times: Times, split: Split, mb: int) -> Costs:
     dev = times.dev
-    parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
+    parts = _model_parts(model)
     n = parts.n_layers
     eb = dev.element_bytes
     m_pre, m_layers, m_post = times.mapped
@@ -504,7 +505,7 @@ def step_lower_bounds(model, system, strategy: Strategy, micro_batches, recomput
     ivs = (s.interleave,) if interleaves is None else tuple(interleaves)
     a = chip_assumptions(system, assumptions)
     split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
-    parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
+    parts: Parts = _model_parts(model)
     stages = _stages(model, s, parts.n_layers)
     bubbles = [(s.pp - 1) / max(v, 1) if s.pp > 1 else 0.0 for v in ivs]
     scale = 1.0 + a.framework_overhead_fraction
@@ -540,7 +541,7 @@ def _layer_collectives(model, system, st: T.Stage, split: Split) -> float:
 
 def _fp8_facts(model, system, precision: str, split: Split, mem: Memories, a: Assumptions):
     """(parameters per layer Transformer Engine runs in fp8, fp8 GEMMs per layer), cached."""
-    parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
+    parts: Parts = _model_parts(model)
     return _cached(("fp8", id(model), id(system), precision, split), (model, system),
                    lambda: fp8_layer_facts(parts.layers, split, make_device(
                        system.chip, precision, mem.act_bandwidth, a=a)))
@@ -636,7 +637,7 @@ def _estimate(model, system, s: Strategy, a: Assumptions, comm: CommContext | No
     costs = _cached_costs(model, system, s.precision, split, mb, a)
     if comm is None:
         comm = comm_context(system, s, a)
-    parts: Parts = _cached(("parts", id(model)), (model,), lambda: _parts(model))
+    parts: Parts = _model_parts(model)
     facts: SystemFacts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
     pp, v = s.pp, s.interleave
     L = costs.layer
