@@ -98,18 +98,27 @@ def _saved_cut(tp, seq, sequence_parallel: bool):
     return _one_of(tp, _TP_SAVED) | (((np.asarray(tp) == "column") | seq) & sequence_parallel)
 
 
-def shard(op: Op, split: Split) -> float:
-    """Factor by which this device's share of the op's per-sample work is smaller.
+def _cp_tp_factor(tp_cut, split: Split):
+    """cp, times tp where tensor parallelism cuts (element-wise): by how much a device's share of
+    an op's work or saved activations is smaller. Context parallelism splits every op of a token
+    model along the sequence (attention: the queries; each rank still attends to all keys)."""
+    cp = float(split.cp)
+    return np.where(tp_cut, cp * split.tp, cp)
 
-    Context parallelism splits every op of a token model along the sequence (attention: the
-    queries; each rank still attends to all keys), so it divides every op.
-    """
-    return float(split.cp) * (split.tp if _work_cut(op.tp, op.seq, split.sequence_parallel) else 1)
+
+def _params_factor(params_cut, expert, split: Split):
+    """By how much a device holds fewer of an op's parameters (element-wise)."""
+    return np.where(params_cut, float(split.tp), 1.0) * np.where(expert, split.ep, 1)
+
+
+def shard(op: Op, split: Split) -> float:
+    """Factor by which this device's share of the op's per-sample work is smaller."""
+    return float(_cp_tp_factor(_work_cut(op.tp, op.seq, split.sequence_parallel), split))
 
 
 def param_shard(op: Op, split: Split) -> float:
     """Factor by which this device holds fewer of the op's parameters than the whole model."""
-    return (float(split.tp) if op.tp in _TP_CUT else 1.0) * (split.ep if op.expert else 1)
+    return float(_params_factor(op.tp in _TP_CUT, op.expert, split))
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,10 +301,9 @@ class OpCosts:
 
 def shards(t: OpTable, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`shard`, `saved_shard` and `param_shard` of every op of ``t``."""
-    cp = float(split.cp)
     sp = split.sequence_parallel
-    return (np.where(t.work_cut[sp], cp * split.tp, cp), np.where(t.saved_cut[sp], cp * split.tp, cp),
-            np.where(t.params_cut, float(split.tp), 1.0) * np.where(t.expert, split.ep, 1))
+    return (_cp_tp_factor(t.work_cut[sp], split), _cp_tp_factor(t.saved_cut[sp], split),
+            _params_factor(t.params_cut, t.expert, split))
 
 
 def op_costs(t: OpTable, micro_batch: int, split: Split, dev: Device) -> OpCosts:
