@@ -119,6 +119,7 @@ def main() -> None:
 
 def cold_once(args) -> None:
     """One search in this (fresh) process; prints its stats and '| wall cpu'."""
+    import dojosim.engine.estimate  # noqa: F401  (the engine's imports are not the search's time)
     from dojosim.hardware import load_system
     from dojosim.plan.search import search_with_stats
     from dojosim.workload import build

@@ -51,7 +51,9 @@ def search_cmd(
     top: int = typer.Option(10, "--top", help="How many strategies to show."),
     fix: Optional[List[str]] = typer.Option(None, "--fix", help="Limit a field: --fix tp=8, --fix recompute=[none,full], --fix precision=fp8."),
     exhaustive: bool = typer.Option(False, "--exhaustive", help="Also cost splits the two pruning rules drop (ZeRO-2/3 with pp>1, tp>1 without SP)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Processes for the cost and energy objectives "
+                                                                 "(default: all cores); the throughput search "
+                                                                 "runs best-first in one."),
     json_: bool = JSON_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write plots (PNG + SVG) into this directory."),
     force: bool = FORCE_OPTION,

@@ -454,9 +454,10 @@ def search(model, system, global_batch: int, objective: str = "throughput", top:
     (J per sample), lower first. ``constraints`` fixes or limits fields, e.g.
     ``{"tp": [1, 2, 4, 8], "recompute": "none", "precision": "fp8", "orders": "default"}``;
     ``{"exhaustive": True}`` turns off the two named pruning rules of `space`. Raises `FitError`
-    when no strategy fits. Keyword options: ``workers`` (processes; default all cores),
-    ``estimator`` (a stand-in for `dojosim.engine.estimate`), ``devices`` (default system.chips),
-    ``assumptions`` (the engine's figures, `dojosim.assumptions`; default DEFAULT).
+    when no strategy fits. Keyword options: ``workers`` (processes for the cost and energy
+    objectives; default all cores), ``estimator`` (a stand-in for `dojosim.engine.estimate`),
+    ``devices`` (default system.chips), ``assumptions`` (the engine's figures,
+    `dojosim.assumptions`; default DEFAULT).
     """
     return search_with_stats(model, system, global_batch, objective, top, constraints, **kwargs).candidates
 
