@@ -78,10 +78,16 @@ _TP_CUT = ("column", "row", "heads", "split")
 _TP_SAVED = ("row", "heads", "split")
 
 
+def _one_of(names, choices) -> np.ndarray:
+    """Element-wise ``name in choices`` over an array of names (or one name)."""
+    names = np.asarray(names)
+    return np.logical_or.reduce([names == c for c in choices])
+
+
 def _work_cut(tp, seq, sequence_parallel: bool):
     """Where tensor parallelism divides an op's work (SP splits the replicated norms and dropouts
     along the sequence); element-wise over the ops' ``tp`` hints and ``seq`` flags."""
-    return np.isin(tp, _TP_CUT) | (seq & sequence_parallel)
+    return _one_of(tp, _TP_CUT) | (seq & sequence_parallel)
 
 
 def _saved_cut(tp, seq, sequence_parallel: bool):
@@ -89,7 +95,7 @@ def _saved_cut(tp, seq, sequence_parallel: bool):
     without sequence parallelism the input of a column-parallel GEMM (and of the norms and
     dropouts) is replicated on every tensor-parallel rank - their 10sbh term; with it, every
     saved tensor is split (34sbh/t)."""
-    return np.isin(tp, _TP_SAVED) | (((np.asarray(tp) == "column") | seq) & sequence_parallel)
+    return _one_of(tp, _TP_SAVED) | (((np.asarray(tp) == "column") | seq) & sequence_parallel)
 
 
 def shard(op: Op, split: Split) -> float:
@@ -218,6 +224,8 @@ class OpTable:
     a_dim: np.ndarray
     heads_cut: np.ndarray      # tp splits the heads
     gemm_index: np.ndarray     # indices of the gemm_op and attn_core ops
+    gemm_shapes: np.ndarray    # of the gemm_ops: one index (into the ops) per distinct shape ...
+    gemm_shape_of: np.ndarray  # ... and each gemm_op's distinct shape (the same on every split)
     kind: np.ndarray           # 0 vector_op, 1 attn_core, 2 gemm_op, 3 plain
     grouped: np.ndarray        # a gemm_op of several groups
     shapeless: np.ndarray      # an attention op without its (seq, heads, head_dim)
@@ -245,20 +253,25 @@ def op_table(blocks) -> OpTable:
     layer = np.repeat(np.array([b.layer for b in blocks], dtype=bool), sizes)
     attention = kind == "attention"
     attn_core = attention & has_attn
-    compute = np.isin(kind, list(COMPUTE_KINDS))
+    compute = _one_of(kind, sorted(COMPUTE_KINDS))
     gemm_op = compute & has_gemm & ~attn_core
+    gemm_index = np.flatnonzero(gemm_op)
+    # what a GEMM's local shape depends on besides the split: its groups, shape and tp cut
+    shape = np.stack([groups, gemm[0], gemm[1], gemm[2], _one_of(tp, ("column", "heads")), tp == "row"])
+    _, first, shape_of = np.unique(shape[:, gemm_index], axis=1, return_index=True, return_inverse=True)
     return OpTable(
         names=tuple(op.name for op in ops),
         block=np.repeat(np.arange(len(blocks)), sizes),
         counts=np.array([float(b.count) for b in blocks], dtype=float),
         flops=flops, bwd_flops=bwd, reads=reads, writes=writes, params=params, saved=saved,
         work_cut=(_work_cut(tp, seq, False), _work_cut(tp, seq, True)),
-        saved_cut=(_saved_cut(tp, seq, False), _saved_cut(tp, seq, True)), params_cut=np.isin(tp, _TP_CUT),
+        saved_cut=(_saved_cut(tp, seq, False), _saved_cut(tp, seq, True)), params_cut=_one_of(tp, _TP_CUT),
         expert=expert, row=tp == "row", fp8_kind=layer & _te_fp8_kind(kind, has_gemm), attention=attention,
         attn_core=attn_core, gemm_op=gemm_op, plain=compute & ~has_gemm & ~attn_core, vector_op=~compute,
-        groups=groups, gm=gemm[0], gn=gemm[1], gk=gemm[2], n_cut=np.isin(tp, ("column", "heads")), k_cut=tp == "row",
+        groups=groups, gm=gemm[0], gn=gemm[1], gk=gemm[2], n_cut=_one_of(tp, ("column", "heads")), k_cut=tp == "row",
         a_seq=attn[0], a_heads=attn[1], a_dim=attn[2], heads_cut=tp == "heads",
-        gemm_index=np.flatnonzero(gemm_op), attn_index=np.flatnonzero(attn_core),
+        gemm_index=gemm_index, attn_index=np.flatnonzero(attn_core), gemm_shapes=gemm_index[first],
+        gemm_shape_of=shape_of,
         kind=np.select([attn_core, gemm_op, compute], [1, 2, 3], 0), grouped=gemm_op & (groups > 1),
         shapeless=attention & ~attn_core,
     )
@@ -390,16 +403,17 @@ def _core_math(t: OpTable, b: float, split: Split, dev: Device, fwd_flops, bwd_f
         kv = np.where(t.attn_core, np.maximum(fwd_flops / (4.0 * rows * g_att * t.a_dim), 1.0), 1.0)
     # every GEMM of the model in one call: forward; input gradient (m x n) @ (n x k) and weight
     # gradient (k x m) @ (m x n); the two attention products
-    gi, ai = t.gemm_index, t.attn_index
-    g, m, n, k = t.groups[gi], m[gi], n[gi], k[gi]
+    # (each distinct GEMM shape once)
+    gi, ui, of, ai = t.gemm_index, t.gemm_shapes, t.gemm_shape_of, t.attn_index
+    g, m, n, k = t.groups[ui], m[ui], n[ui], k[ui]
     ga, ra, kva, da = g_att[ai], rows[ai], kv[ai], t.a_dim[ai]
     mt, mb = matrix_time(ca, np.concatenate([g, g, g, ga, ga]), np.concatenate([m, m, k, ra, ra]),
                          np.concatenate([n, k, n, kva, da]), np.concatenate([k, n, m, da, kva]), eb)
-    ng, na = len(gi), len(ai)
+    ng, na = len(ui), len(ai)
     gemm_f, gemm_b, gemm_bound = (np.zeros(len(t.flops)) for _ in range(3))
-    gemm_f[gi] = mt[:ng]
-    gemm_b[gi] = mt[ng:2 * ng] + mt[2 * ng:3 * ng]
-    gemm_bound[gi] = mb[:ng]
+    gemm_f[gi] = mt[:ng][of]
+    gemm_b[gi] = (mt[ng:2 * ng] + mt[2 * ng:3 * ng])[of]
+    gemm_bound[gi] = mb[:ng][of]
     att_f, att_bound = np.zeros(len(t.flops)), np.zeros(len(t.flops))
     att_f[ai] = mt[3 * ng:3 * ng + na] + mt[3 * ng + na:] + vector_time(ca, dev.a.softmax_flops_per_score * ra * kva * ga, 0.0, 0.0)[0]
     att_bound[ai] = mb[3 * ng:3 * ng + na]

@@ -90,7 +90,7 @@ def matrix_time(ca: CoreArray, groups, m, n, k, eb: float) -> tuple[np.ndarray, 
     # (exact integers below 2**53: the floor of a quotient is the integer division's)
     pr = np.minimum(np.floor(c / pc), tm)
     ks = np.minimum(np.maximum(np.floor(c / (pr * pc)), 1.0), tk)   # reduction cut over idle nodes
-    cut = _ceil(np.broadcast_to(tiles[:, None], (3,) + pc.shape), np.stack([pr, pc, ks]))
+    cut = _ceil(tiles[:, None], np.stack([pr, pc, ks]))
     sm, sn, sk = cut
     bm, bn, bk = cut * np.array([mm, mn, mk], dtype=float).reshape(3, 1, 1)
     steps = sm * sn * sk
@@ -103,9 +103,8 @@ def matrix_time(ca: CoreArray, groups, m, n, k, eb: float) -> tuple[np.ndarray, 
     restream = np.where(out > ca.tile_bytes, np.maximum(1.0, np.minimum(bm, bn) / t_side), 1.0)
     partial = np.where(ks > 1, out * (ks - 1) / ks, 0.0)
     cand_t, cand_b = _slowest(ca, steps, steps * frag, (a_in + b_in) * restream + partial, bm * bn * eb)
-    pick = np.argmin(np.where(ok, cand_t, np.inf), axis=0)[None]
-    t = np.take_along_axis(cand_t, pick, 0)[0]
-    bound = np.take_along_axis(cand_b, pick, 0)[0]
+    pick = np.argmin(np.where(ok, cand_t, np.inf), axis=0)
+    t, bound = np.choose(pick, cand_t), np.choose(pick, cand_b)
 
     whole = g >= P
     if whole.any():

@@ -88,7 +88,7 @@ def _parts(model) -> Parts:
     blocks = pre + layers + post
     firsts = [next((op for op in b.ops if op.expert), None) for b in blocks]
     return Parts(pre, layers, post, n,
-                 table=op_table(blocks),
+                 table=_table(model, blocks),
                  group=np.array([0] * len(pre) + [1] * len(layers) + [2] * len(post), dtype=int),
                  first_expert_reads=np.array([op.reads if op else 0.0 for op in firsts], dtype=float),
                  has_expert=np.array([op is not None for op in firsts], dtype=bool),
@@ -98,6 +98,24 @@ def _parts(model) -> Parts:
                  layer_fwd_flops=sum(b.count * sum(op.flops for op in b.ops) for b in layers),
                  layer_attn_flops=sum(b.count * sum(op.flops for op in b.ops if op.kind == "attention")
                                       for b in layers))
+
+
+# The op table of each model (by identity; the entry keeps the model, so no other object takes
+# its id while it is here): derived once from the frozen model, as its ops are, so it outlives
+# `_CACHE.clear()` - a new split costs the same ops again, it does not re-read them.
+_TABLES: dict[int, tuple] = {}
+_TABLES_MAX = 256
+
+
+def _table(model, blocks: tuple) -> OpTable:
+    hit = _TABLES.get(id(model))
+    if hit is not None:
+        return hit[1]
+    if len(_TABLES) >= _TABLES_MAX:
+        _TABLES.clear()
+    table = op_table(blocks)
+    _TABLES[id(model)] = (model, table)
+    return table
 
 
 @dataclass(frozen=True)
