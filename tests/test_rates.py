@@ -51,7 +51,6 @@ def test_an_interrupted_search_keeps_what_it_found(tmp_path, monkeypatch):
 
     rates.clear_cache()
     monkeypatch.setattr(rates, "_search", fake)
-    monkeypatch.setattr(rates, "SAVE_EVERY_S", 0.0)
     with pytest.raises(KeyboardInterrupt):
         rates.island_rates(KEYS[:2], workers=1, cache_dir=tmp_path / "cache")
     rates.clear_cache()

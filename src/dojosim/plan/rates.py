@@ -249,27 +249,42 @@ def island_rates(keys: list[tuple], workers: int | None = None, cache_dir: Path 
             _save_disk(Path(cache_dir), _CACHE, force)
             saved = time.monotonic()
 
-    if n > 1:
-        import multiprocessing as mp
-        from concurrent.futures import as_completed
-
-        # the largest searches first, so that the pool's workers finish together
-        todo.sort(key=_search_cost, reverse=True)
-        _warm(todo)
-        # fork: the workers inherit the presets, zoo and engine already loaded
-        with process_pool(n, mp_context=mp.get_context("fork")) as pool:
-            futures = {pool.submit(_search, k): k for k in todo}
-            side = _start(meanwhile)   # after the submits: every worker has forked, no fork sees the thread
-            for f in as_completed(futures):
-                keep(futures[f], f.result())
-            if side is not None:
-                side.join()
-    else:
-        for k in todo:
-            keep(k, _search(k))
-    if cache_dir is not None and todo:
-        _save_disk(Path(cache_dir), _CACHE, force)
+    try:
+        if n > 1:
+            _search_pool(todo, n, keep, meanwhile)
+        else:
+            for k in todo:
+                keep(k, _search(k))
+    finally:   # also on a stop (Ctrl-C): what was found is kept for the next run
+        if cache_dir is not None and any(k in _CACHE for k in todo):
+            _save_disk(Path(cache_dir), _CACHE, force)
     return {k: _CACHE[k] for k in keys}
+
+
+def _search_pool(todo: list[tuple], n: int, keep, meanwhile) -> None:
+    """Search ``todo`` in ``n`` forked worker processes, largest first, handing each result to
+    ``keep`` as it comes; on a stop, the searches not yet started are dropped, not waited for."""
+    import multiprocessing as mp
+    from concurrent.futures import as_completed
+
+    # the largest searches first, so that the pool's workers finish together
+    todo.sort(key=_search_cost, reverse=True)
+    _warm(todo)
+    # fork: the workers inherit the presets, zoo and engine already loaded
+    pool = process_pool(n, mp_context=mp.get_context("fork"))
+    try:
+        futures = {pool.submit(_search, k): k for k in todo}
+        side = _start(meanwhile)   # after the submits: every worker has forked, no fork sees the thread
+        for f in as_completed(futures):
+            keep(futures[f], f.result())
+    except BaseException:
+        # one shutdown only: a second (a `with` block's) would undo the cancel before the
+        # pool's own thread reads it, and every queued search would still run
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    if side is not None:
+        side.join()
 
 
 def _start(work):
