@@ -50,7 +50,7 @@ class Group:
     needs.
     """
 
-    __slots__ = ("dim", "n", "spans", "sharers", "inside", "grids", "levels", "_phases")
+    __slots__ = ("dim", "n", "spans", "sharers", "inside", "grids", "levels", "_phases", "_layout")
 
     def __init__(self, dim: str, n: int, spans: tuple, sharers: tuple, inside: tuple, grids: tuple,
                  levels: tuple):
@@ -62,6 +62,7 @@ class Group:
         self.grids = grids
         self.levels = levels
         self._phases = None  # filled lazily by comm (per-level costing parameters)
+        self._layout = None  # filled lazily by `layout`
 
     @property
     def crossed(self) -> tuple[int, ...]:
@@ -320,6 +321,14 @@ def layout(levels: tuple, degrees: dict, order: tuple) -> tuple:
         groups = _place_cached(levels, degs, tuple(order))
     except StrategyError:
         return ("refused", tuple(order))
-    return tuple((d, g.n, g.spans, g.sharers, g.inside,
-                  tuple(None if grid is None else tuple(x for x in grid if x[0] > 1) for grid in g.grids))
-                 for d, g in sorted(groups.items()))
+    return tuple(_group_layout(groups[d]) for d in _LAYOUT_DIMS)
+
+
+_LAYOUT_DIMS = DIMS + ("dp_cp", "edp")
+
+
+def _group_layout(g: Group) -> tuple:
+    if g._layout is None:  # groups are cached and shared, so this runs once per group
+        g._layout = (g.dim, g.n, g.spans, g.sharers, g.inside,
+                     tuple(None if grid is None else tuple(x for x in grid if x[0] > 1) for grid in g.grids))
+    return g._layout
