@@ -180,14 +180,16 @@ def _system_type(name: str, raw: dict, path: str, precision: str, default_island
     price_src = [p for p, s in src.items() if s.assumed and (p == "chip.price_usd" or "cost" in p)]
     power_src = [p for p, s in src.items() if s.assumed and (p == "chip.tdp_w" or "power" in p)]
     preset_text = f"preset {preset} ({', '.join(price_src) or 'sourced figures'})"
-    per_unit = unit / island
+    def per_unit(total: str, paths: list[str]) -> tuple[float, float, float]:
+        # the island's total pro rata, and its range over the preset's own ranges
+        low, high = _preset_span(preset, island, total, tuple(paths))
+        return tuple(x * unit / island for x in (getattr(isl_sys, total), low, high))
+
     price = (parse_figure(raw["price"], f"{path}.price", "money", positive=True) if "price" in raw else
-             Figure(isl_sys.price_usd * per_unit, *(x * per_unit for x in _preset_span(preset, island, "price_usd", tuple(price_src))),
-                    bool(price_src), preset_text, f"{path}.price"))
+             Figure(*per_unit("price_usd", price_src), bool(price_src), preset_text, f"{path}.price"))
     power = (parse_figure(raw["power"], f"{path}.power", "power", positive=True) if "power" in raw else
-             Figure(isl_sys.power_w * per_unit, *(x * per_unit for x in _preset_span(preset, island, "power_w", tuple(power_src))),
-                    bool(power_src), f"preset {preset} ({', '.join(power_src) or 'sourced figures'})",
-                    f"{path}.power"))
+             Figure(*per_unit("power_w", power_src), bool(power_src),
+                    f"preset {preset} ({', '.join(power_src) or 'sourced figures'})", f"{path}.power"))
     if price.assumed:
         assumed.append("price")
     if power.assumed:

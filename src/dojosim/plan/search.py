@@ -279,8 +279,11 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
         if stage == 0:
             for mi_ in range(len(g.micro_batches)):
                 for ri_, rc in enumerate(cells.rcs):
-                    heapq.heappush(queue, (cells.bounds[mi_][rc] if cells.bounds else 0.0, (*pos, mi_, ri_), 1, cells,
-                                           mi_, ri_))
+                    bound = cells.bounds[mi_][rc] if cells.bounds else 0.0
+                    if beaten(bound):  # the bar only falls: this variant can never be reached
+                        n["pruned_bound"] += per_mb
+                    else:
+                        heapq.heappush(queue, (bound, (*pos, mi_, ri_), 1, cells, mi_, ri_))
             continue
         if mi >= cells.limit[cells.rcs[ri]]:
             n["pruned_fit"] += per_mb
