@@ -421,9 +421,13 @@ def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float
         text = (f"input-bound: the hosts deliver {have / 1e9:,.0f} GB/s, the step needs "
                 f"{need / 1e9:,.0f} GB/s")
         if "hosts_needed" in out:
-            text += f"; {out['hosts_needed']:,} hosts on PCIe (now {path.hosts:,})"
+            # hosts beyond the cards' PCIe slots already reach them over the Z-plane: say so in "now"
+            on_pcie = min(path.hosts, path.max_pcie_hosts) if path.max_pcie_hosts else path.hosts
+            now = f"{on_pcie:,}" + (f" + {path.hosts - on_pcie:,}" if path.hosts > on_pcie else "")
+            text += f"; {out['hosts_needed']:,} hosts on PCIe"
             if out["zplane_hosts_needed"]:
                 text += f" + {out['zplane_hosts_needed']:,} over the TTPoE Z-plane"
+            text += f" (now {now})"
             text += " remove it" if out["removable"] else " are the most the interface cards take: still input-bound"
         out["note"] = text
     return out
