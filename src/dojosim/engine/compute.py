@@ -245,20 +245,25 @@ class OpTable:
         return len(self.counts)
 
 
+_NO_SHAPE = (0.0, 0.0, 0.0)
+
+
 def op_table(blocks) -> OpTable:
     """The `OpTable` of ``blocks``' ops (one repetition of each block)."""
     ops = [op for b in blocks for op in b.ops]
     n = len(ops)
     sizes = [len(b.ops) for b in blocks]
-    num = np.array([(op.flops, op.bwd_flops, op.reads, op.writes, op.params, op.saved, op.groups) for op in ops],
-                   dtype=float).reshape(n, 7).T
-    flops, bwd, reads, writes, params, saved, groups = num
-    gemm = np.array([op.gemm_per_group or (0.0, 0.0, 0.0) for op in ops], dtype=float).reshape(n, 3).T
-    attn = np.array([op.attn or (0, 0, 0) for op in ops], dtype=float).reshape(n, 3).T
+    rows = []
+    for op in ops:
+        g, at = op.gemm_per_group or _NO_SHAPE, op.attn or _NO_SHAPE
+        rows.append((op.flops, op.bwd_flops, op.reads, op.writes, op.params, op.saved, op.groups, g[0], g[1], g[2],
+                     at[0], at[1], at[2], op.seq, op.expert, op.gemm is not None, op.attn is not None))
+    cols = np.array(rows, dtype=float).reshape(n, 17).T
+    flops, bwd, reads, writes, params, saved, groups = cols[:7]
+    gemm, attn = cols[7:10], cols[10:13]
+    seq, expert, has_gemm, has_attn = cols[13:] > 0
     tp = np.array([op.tp or "" for op in ops], dtype=str)
     kind = np.array([op.kind for op in ops], dtype=str)
-    seq, expert, has_gemm, has_attn = (np.array(x, dtype=bool).reshape(n) for x in zip(
-        *[(op.seq, op.expert, op.gemm is not None, op.attn is not None) for op in ops]) or ((), (), (), ()))
     layer = np.repeat(np.array([b.layer for b in blocks], dtype=bool), sizes)
     attention = kind == "attention"
     attn_core = attention & has_attn
@@ -266,8 +271,12 @@ def op_table(blocks) -> OpTable:
     gemm_op = compute & has_gemm & ~attn_core
     gemm_index = np.flatnonzero(gemm_op)
     # what a GEMM's local shape depends on besides the split: its groups, shape and tp cut
-    shape = np.stack([groups, gemm[0], gemm[1], gemm[2], _one_of(tp, ("column", "heads")), tp == "row"])
-    _, first, shape_of = np.unique(shape[:, gemm_index], axis=1, return_index=True, return_inverse=True)
+    n_cut, k_cut = _one_of(tp, ("column", "heads")), tp == "row"
+    keys = list(zip(*(x[gemm_index].tolist() for x in (groups, *gemm, n_cut, k_cut))))
+    shapes: dict = {}    # shape -> (its position among the distinct shapes, its first op)
+    for i, key in zip(gemm_index.tolist(), keys):
+        shapes.setdefault(key, (len(shapes), i))
+    shape_of = [shapes[key][0] for key in keys]
     return OpTable(
         names=tuple(op.name for op in ops),
         block=np.repeat(np.arange(len(blocks)), sizes),
@@ -277,10 +286,10 @@ def op_table(blocks) -> OpTable:
         saved_cut=(_saved_cut(tp, seq, False), _saved_cut(tp, seq, True)), params_cut=_one_of(tp, _TP_CUT),
         expert=expert, row=tp == "row", fp8_kind=layer & _te_fp8_kind(kind, has_gemm), attention=attention,
         attn_core=attn_core, gemm_op=gemm_op, plain=compute & ~has_gemm & ~attn_core, vector_op=~compute,
-        groups=groups, gm=gemm[0], gn=gemm[1], gk=gemm[2], n_cut=_one_of(tp, ("column", "heads")), k_cut=tp == "row",
+        groups=groups, gm=gemm[0], gn=gemm[1], gk=gemm[2], n_cut=n_cut, k_cut=k_cut,
         a_seq=attn[0], a_heads=attn[1], a_dim=attn[2], heads_cut=tp == "heads",
-        gemm_index=gemm_index, attn_index=np.flatnonzero(attn_core), gemm_shapes=gemm_index[first],
-        gemm_shape_of=shape_of,
+        gemm_index=gemm_index, attn_index=np.flatnonzero(attn_core),
+        gemm_shapes=np.array([i for _, i in shapes.values()], dtype=int), gemm_shape_of=np.array(shape_of, dtype=int),
         kind=np.select([attn_core, gemm_op, compute], [1, 2, 3], 0), grouped=gemm_op & (groups > 1),
         shapeless=attention & ~attn_core,
     )
