@@ -57,6 +57,17 @@ def test_an_interrupted_search_keeps_what_it_found(tmp_path, monkeypatch):
     assert rates._load_disk(tmp_path / "cache") == {KEYS[0]: (1.0, "dp1", None, [1.0])}
 
 
+def test_a_first_run_saves_its_cache_more_than_once(tmp_path, monkeypatch):
+    # the periodic save replaces the file this run wrote itself; before, the second save refused
+    # it ("rates.json exists; pass --force") and a first run with a cache directory crashed
+    rates.clear_cache()
+    monkeypatch.setattr(rates, "_search", lambda key: (1.0, "dp1", None, [1.0]))
+    monkeypatch.setattr(rates, "SAVE_EVERY_S", -1.0)     # save after every rate
+    found = rates.island_rates(KEYS, workers=1, cache_dir=tmp_path)   # a directory that exists
+    rates.clear_cache()
+    assert set(rates._load_disk(tmp_path)) == set(found) == set(KEYS)
+
+
 def test_the_largest_searches_start_first():
     costs = [rates._search_cost(k) for k in KEYS]
     assert costs[2] < costs[0]     # a 2-chip board has fewer splits than 16 GPUs

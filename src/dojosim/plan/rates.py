@@ -241,13 +241,17 @@ def island_rates(keys: list[tuple], workers: int | None = None, cache_dir: Path 
     todo = [k for k in dict.fromkeys(keys) if k not in _CACHE]
     n = min(len(todo), cap_workers(workers))
     saved = time.monotonic()
+    mine = force    # once this run has written the cache file, its later saves replace its own file
+
+    def save() -> None:
+        nonlocal saved, mine
+        _save_disk(Path(cache_dir), _CACHE, mine)
+        saved, mine = time.monotonic(), True
 
     def keep(k: tuple, r: tuple) -> None:
-        nonlocal saved
         _CACHE[k] = r
         if cache_dir is not None and time.monotonic() - saved > SAVE_EVERY_S:
-            _save_disk(Path(cache_dir), _CACHE, force)
-            saved = time.monotonic()
+            save()
 
     try:
         if n > 1:
@@ -257,7 +261,7 @@ def island_rates(keys: list[tuple], workers: int | None = None, cache_dir: Path 
                 keep(k, _search(k))
     finally:   # also on a stop (Ctrl-C): what was found is kept for the next run
         if cache_dir is not None and any(k in _CACHE for k in todo):
-            _save_disk(Path(cache_dir), _CACHE, force)
+            save()
     return {k: _CACHE[k] for k in keys}
 
 
