@@ -109,3 +109,18 @@ def test_full_enumeration_ranks_by_the_key_then_enumeration_order():
     ranked.sort(key=lambda r: r[:2])
     assert [c.strategy for c in full.candidates] == [r[2] for r in ranked[:8]]
     assert not any(math.isnan(c.score) for c in full.candidates)
+
+
+def test_search_without_counts_ranks_as_with_them():
+    """`search` skips placing the level orders of groups its bounds rule out (``count=False``):
+    the same top K, fewer strategies counted."""
+    from dojosim.plan.search import search
+
+    system = load_system("dojo-tray", devices=150)
+    counted = search_with_stats(CLIPS, system, 300, top=5, workers=1)
+    quick = search_with_stats(CLIPS, system, 300, top=5, workers=1, count=False)
+    assert [c.strategy for c in quick.candidates] == [c.strategy for c in counted.candidates]
+    assert [c.strategy for c in search(CLIPS, system, 300, top=5, workers=1)] == [c.strategy for c in
+                                                                                  counted.candidates]
+    assert quick.stats.evaluated == counted.stats.evaluated
+    assert quick.stats.enumerated < counted.stats.enumerated

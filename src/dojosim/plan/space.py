@@ -304,13 +304,21 @@ class Group:
 
     ``micro_batches`` ascend: activation memory grows with the micro-batch, so once one does not
     fit, the larger ones do not either (the search relies on this; tests check it on the engine).
+    The level orders are placed when first read: a search that rules a group out by its bounds
+    never needs them (placing every order of a big system costs more than the rest of a search).
     """
 
     base: dict
     micro_batches: tuple[int, ...]
     recomputes: tuple[str, ...]
-    orders: tuple[tuple[str, ...], ...]
-    bound_pruned: int                 # variants the memory lower bound already dropped
+    pruned_variants: int              # (micro-batch, recompute) pairs the memory lower bound dropped
+    shape: Shape
+    space: Space
+    levels: tuple
+
+    @functools.cached_property
+    def orders(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(orders(self.shape, self.space, self.levels))
 
     def make(self, mb: int, rc: str, order: tuple[str, ...]) -> Strategy:
         return fast_strategy({**self.base, "micro_batch": mb, "recompute": rc, "order": order})
@@ -318,6 +326,11 @@ class Group:
     @property
     def size(self) -> int:
         return len(self.micro_batches) * len(self.recomputes) * len(self.orders)
+
+    @property
+    def bound_pruned(self) -> int:
+        """Strategies the memory lower bound dropped."""
+        return self.pruned_variants * len(self.orders)
 
 
 def groups(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
@@ -330,7 +343,6 @@ def groups(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
         sps = [s for s in space.sequence_parallel if not s or shape.tp > 1] or [False]
     else:
         sps = rules_sequence_parallel(shape.tp, space.sequence_parallel)
-    orders_ = tuple(orders(shape, space, levels))
     rcs = tuple(r for r in RECOMPUTE_BY_MEMORY if r in space.recompute)
     if shape.pp > 1 and facts.layers and facts.layers % shape.pp == 0:
         ivs = _allowed(space.interleave, divisors(facts.layers // shape.pp))
@@ -346,9 +358,8 @@ def groups(facts: ModelFacts, shape: Shape, global_batch: int, space: Space,
             base = dict(dp=shape.dp, tp=shape.tp, pp=shape.pp, cp=shape.cp, ep=shape.ep, zero=shape.zero,
                         global_batch=global_batch, precision=space.precision, schedule=space.schedule,
                         sequence_parallel=sp, interleave=iv)
-            g = Group(base, tuple(fit), rcs, orders_, (len(valid) - len(fit)) * len(rcs) * len(orders_))
-            if g.size or g.bound_pruned:
-                out.append(g)
+            if valid and rcs:
+                out.append(Group(base, tuple(fit), rcs, (len(valid) - len(fit)) * len(rcs), shape, space, levels))
     return out
 
 
