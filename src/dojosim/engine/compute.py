@@ -253,12 +253,13 @@ def op_table(blocks) -> OpTable:
     ops = [op for b in blocks for op in b.ops]
     n = len(ops)
     sizes = [len(b.ops) for b in blocks]
-    rows = []
+    rows: list = []     # one flat list: numpy reads it without looking for nested rows
+    add = rows.extend
     for op in ops:
         g, at = op.gemm_per_group or _NO_SHAPE, op.attn or _NO_SHAPE
-        rows.append((op.flops, op.bwd_flops, op.reads, op.writes, op.params, op.saved, op.groups, g[0], g[1], g[2],
-                     at[0], at[1], at[2], op.seq, op.expert, op.gemm is not None, op.attn is not None))
-    cols = np.array(rows, dtype=float).reshape(n, 17).T
+        add((op.flops, op.bwd_flops, op.reads, op.writes, op.params, op.saved, op.groups, g[0], g[1], g[2],
+             at[0], at[1], at[2], op.seq, op.expert, op.gemm is not None, op.attn is not None))
+    cols = np.fromiter(rows, dtype=float, count=17 * n).reshape(n, 17).T
     flops, bwd, reads, writes, params, saved, groups = cols[:7]
     gemm, attn = cols[7:10], cols[10:13]
     seq, expert, has_gemm, has_attn = cols[13:] > 0
