@@ -491,8 +491,9 @@ def step_lower_bound(model, system, strategy: Strategy, assumptions: Assumptions
     no collectives: (1 + overhead) x (m + (p-1)/v) micro-batch times of the slowest stage (every
     micro-batch and the bubble take at least that; everything else adds). With ``comm`` (a
     `comm_api.LeastComm` over level orders), each micro-batch's tp, cp, ep and pp collectives at
-    their least time join its compute: a bound on every one of those orders. The search prunes
-    with it. The strategy must name its micro-batch and pass `check`."""
+    their least time join its compute: a bound on every one of those orders. It bounds the busy
+    time too (the step less its input stall: nothing it counts waits on the hosts). The search
+    prunes with it. The strategy must name its micro-batch and pass `check`."""
     return step_lower_bounds(model, system, strategy, (strategy.micro_batch or 1,), (strategy.recompute,),
                              assumptions, comm)[0][0][0]
 
@@ -535,6 +536,16 @@ def step_lower_bounds(model, system, strategy: Strategy, micro_batches, recomput
             row.append(tuple(scale * (m + bub) * x for bub, x in zip(bubbles, per_mb_v)))
         rows.append(row)
     return rows
+
+
+def input_floor(model, system, global_batch: int, assumptions: Assumptions = DEFAULT) -> float:
+    """A lower bound on the step of every split at ``global_batch``: the hosts' delivery time of
+    its samples with the framework overhead on it (the step is (1 + overhead) x the larger of the
+    rest and the delivery, `terms.input_term`). 0 without an input path. With
+    `step_lower_bounds`, which bound the rest, the search bounds input-bound splits."""
+    mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
+    a = chip_assumptions(system, assumptions)
+    return (1.0 + a.framework_overhead_fraction) * T.delivery_s(model, mem, global_batch)
 
 
 def _layer_collectives(model, system, st: T.Stage, split: Split) -> float:

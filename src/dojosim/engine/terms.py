@@ -322,10 +322,15 @@ class Input:
     delivery_s: float = 0.0    # what the hosts need to deliver one step's samples
 
 
+def delivery_s(model, mem, global_batch: int) -> float:
+    """Seconds the hosts need to deliver one step's samples (0 without an input path); no split
+    changes it."""
+    if mem.input_bandwidth <= 0 or model.input_bytes_per_sample <= 0:
+        return 0.0
+    return global_batch * model.input_bytes_per_sample / mem.input_bandwidth
+
+
 def input_term(model, st: Stage, subtotal_s: float) -> Input:
     """Hosts slower than the step stall it for the difference."""
-    m = st.mem
-    if m.input_bandwidth <= 0 or model.input_bytes_per_sample <= 0:
-        return Input()
-    t_in = st.s.global_batch * model.input_bytes_per_sample / m.input_bandwidth
-    return Input(max(t_in - subtotal_s, 0.0), t_in)
+    t_in = delivery_s(model, st.mem, st.s.global_batch)
+    return Input(max(t_in - subtotal_s, 0.0), t_in) if t_in > 0 else Input()

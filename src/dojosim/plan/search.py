@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ class SearchStats:
     enumerated: int = 0
     pruned_memory: int = 0          # dropped by the analytic bound before estimate
     pruned_fit: int = 0             # skipped: a variant needing no more memory did not fit
-    pruned_bound: int = 0           # skipped: a lower bound on the step could not beat the top K
+    pruned_bound: int = 0           # skipped: lower bounds on the step and busy time could not beat the top K
     evaluated: int = 0              # estimate calls
     bound_estimates: int = 0        # estimates at the least collective times of a group of orders
     rejected: int = 0               # estimate raised a SpecError (split the engine refuses)
@@ -138,6 +139,21 @@ def _init(ctx: dict) -> None:
 _RC_RANK = {"none": 0, "selective": 1, "full": 2}
 
 
+def on_grid(x: float) -> float:
+    """``x`` rounded down to GRID_BITS significant bits. Exact (a power-of-two scaling and a
+    floor) and monotone: x <= y gives on_grid(x) <= on_grid(y), for either sign."""
+    m, e = math.frexp(x)
+    return math.ldexp(math.floor(math.ldexp(m, GRID_BITS)), e - GRID_BITS)
+
+
+def rank_key(est, strategy: Strategy, objective: str, global_batch: int, system=None) -> tuple:
+    """How the search ranks an estimated split, lower first, before enumeration order: (score on
+    the grid, busy time on the grid, `simplicity`). Input-bound splits all tie on the score (they
+    wait on the same hosts); the busy time tells the one with the most slack apart."""
+    busy = est.step_time_s - est.breakdown.get("input", 0.0)
+    return (on_grid(score(est, objective, global_batch, system)), on_grid(busy), simplicity(strategy))
+
+
 def simplicity(s: Strategy) -> tuple:
     """Tie-break between equally scored splits: prefer the one with less machinery (no recompute,
     lower ZeRO stage, no interleave, fewer parallel dimensions, the default level order)."""
@@ -145,10 +161,21 @@ def simplicity(s: Strategy) -> tuple:
             sum(1 for d in (s.tp, s.pp, s.cp, s.ep) if d > 1), s.order != DEFAULT_ORDER)
 
 
-# A bound adds the same terms as the step in another order, so it may exceed an equal step in its
-# last bits; splits tied with the K-th best (input-bound ones all are) must still be estimated,
-# since the tie-break (busy time, simplicity) decides between them.
-TIE_REL = 1e-9
+# The ranking. Splits whose scores agree to about 9 significant digits are tied by construction:
+# the engine reaches the same step through the same terms added in another order (every
+# input-bound split waits (1 + overhead) x the hosts' delivery time, reached as the rest plus
+# the stall), so such scores differ in their last bits (~1e-16 relative), while a difference the
+# model makes is far above 1e-9. The key's first field is the score rounded down to GRID_BITS
+# significant bits (a relative grid of 2^-30, ~9.3e-10); rounding is monotone, so the key is a
+# total preorder that keeps every difference above the grid. Ties go to the lesser busy time (the
+# step less its input stall, on the same grid), then the simpler split, then the first enumerated.
+GRID_BITS = 30
+
+# A bound adds the same terms as the estimate in another order, so it may exceed an equal step or
+# busy time in its last bits (a few 1e-16 relative). Every bound is lowered by this much before it
+# is rounded to the grid, which keeps its key at or below the key of what it bounds: 4,000 times
+# the excess, 1,000 times finer than the grid (so it rarely costs a bound its bucket).
+BOUND_SLACK = 1e-12
 
 # Recompute modes in the order of their compute time: each redoes at least what the one before did.
 RECOMPUTE_BY_COMPUTE = ("none", "selective", "full")
@@ -172,10 +199,11 @@ def _engine_bounds(c: dict) -> dict:
     """The engine's bounds for the search, memoized per process: lower bounds shared by every
     ZeRO stage and level order of a variant, and one `LeastComm` per group of level orders."""
     from ..engine.comm_api import LeastComm
-    from ..engine.estimate import bound_estimate, chip_assumptions, comm_context, step_lower_bounds
+    from ..engine.estimate import bound_estimate, chip_assumptions, comm_context, input_floor, step_lower_bounds
 
     return dict(step_lower_bounds=step_lower_bounds, bound_estimate=bound_estimate, comm_context=comm_context,
-                LeastComm=LeastComm, a=chip_assumptions(c["system"], c["assumptions"]), lb={}, comm_lb={}, least={})
+                LeastComm=LeastComm, a=chip_assumptions(c["system"], c["assumptions"]), lb={}, comm_lb={}, least={},
+                floor=input_floor(c["model"], c["system"], c["global_batch"], c["assumptions"]))
 
 
 def _least(b: dict, c: dict, cells: _Cells):
@@ -225,12 +253,15 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
     """Cost the variants of the given shapes best-first; return the best ``top`` and counters.
 
     Every variant (a group's micro-batch and recompute mode, with all its level orders) waits in
-    one queue ordered by a lower bound on its step time, refined in stages as it reaches the
-    front: the engine's compute-only bound (shared by the ZeRO stages), then with the per
-    micro-batch collectives at their least time over the orders, then one whole estimate at those
-    least times (`bound_estimate`, which also says exactly whether the variant fits); only then
-    is each order estimated. Once the top K is full and the front's bound is slower than its
-    K-th, nothing left can enter it, and the search stops. Memory grows with the micro-batch and
+    one queue ordered by lower bounds on its step and busy time, as keys (`rank_key`'s first two
+    fields), refined in stages as it reaches the front: the engine's compute-only bound (shared
+    by the ZeRO stages), then with the per micro-batch collectives at their least time over the
+    orders, then one whole estimate at those least times (`bound_estimate`, which also says
+    exactly whether the variant fits); only then is each order estimated. The first two bound
+    the busy time as well as the step, and no step is shorter than the hosts' delivery
+    (`input_floor`). Once the top K is full and the front's keys rank after its K-th's (a later
+    grid step, or the same step and a later busy time), nothing left can enter it, and the
+    search stops: the same top K as estimating everything. Memory grows with the micro-batch and
     with lighter recompute, so a variant that does not fit also rules out the larger
     micro-batches of its recompute mode and of the modes keeping more activations (the facts
     `tests/test_search_engine.py` checks on the engine). The bounds apply to the throughput
@@ -241,12 +272,18 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
     objective, gb, top = c["objective"], c["global_batch"], c["top"]
     n = {"enumerated": 0, "pruned_memory": 0, "pruned_fit": 0, "pruned_bound": 0, "evaluated": 0,
          "bound_estimates": 0, "rejected": 0, "not_fit": 0}
-    b = _engine_bounds(c) if c.get("engine") and objective == "throughput" and c.get("bound", True) else None
+    b = _engine_bounds(c) if c.get("engine") and objective == "throughput" else None
+    floor = b["floor"] if b else 0.0
     best: list = []  # the best `top` (key, strategy), ascending keys
 
-    def beaten(floor_s: float) -> bool:
-        # True when a step of at least floor_s cannot enter the top K, not even tied with the K-th
-        return b is not None and len(best) >= top and floor_s > -gb / best[-1][0][0] * (1.0 + TIE_REL)
+    def keyed(step_lb: float, busy_lb: float) -> tuple:
+        # the least (score, busy) key a variant with these bounds can have (see BOUND_SLACK)
+        step_lb = max(step_lb, floor) * (1.0 - BOUND_SLACK)
+        return (on_grid(-gb / step_lb) if step_lb > 0 else -math.inf, on_grid(busy_lb * (1.0 - BOUND_SLACK)))
+
+    def beaten(k: tuple) -> bool:
+        # True when a variant whose keys are at least k cannot enter the top K, not even tied with the K-th
+        return b is not None and len(best) >= top and k > best[-1][0][:2]
 
     queue: list = []
     keys: dict = {}  # a group's fields but ZeRO and interleave -> a small number naming them
@@ -266,24 +303,28 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
         rcs = tuple(r for r in RECOMPUTE_BY_COMPUTE if r in g.recomputes)
         lbs = _compute_bounds(b, c, g, key, ivs[key]) if b else None
         cells = _Cells(si, gi, g, rcs, dict.fromkeys(rcs, len(g.micro_batches)), key, lbs)
-        # the group waits at its best variant's bound; its variants queue when it comes up
-        queue.append((min(min(row[r] for r in rcs) for row in lbs) if lbs else 0.0, (si, gi), 0, cells, 0, 0))
+        # the group waits at its best variant's bound; its variants queue when it comes up. A
+        # queue entry: (keys, position, stage, cells, mi, ri, step bound, busy bound).
+        lb = min(min(row[r] for r in rcs) for row in lbs) if lbs else 0.0
+        queue.append((keyed(lb, lb), (si, gi), 0, cells, 0, 0, lb, lb))
     heapq.heapify(queue)
     while queue:
-        lb, pos, stage, cells, mi, ri = heapq.heappop(queue)
+        k, pos, stage, cells, mi, ri, step_lb, busy_lb = heapq.heappop(queue)
         g, per_mb = cells.group, len(cells.group.orders)
-        if beaten(lb):
+        if beaten(k):
             n["pruned_bound"] += sum(q[3].group.size if q[2] == 0 else len(q[3].group.orders)
-                                     for q in queue + [(lb, pos, stage, cells)])
+                                     for q in queue + [(k, pos, stage, cells)])
             break
         if stage == 0:
             for mi_ in range(len(g.micro_batches)):
                 for ri_, rc in enumerate(cells.rcs):
+                    # the compute-only bound: on the step and, as nothing in it waits on input, the busy time
                     bound = cells.bounds[mi_][rc] if cells.bounds else 0.0
-                    if beaten(bound):  # the bar only falls: this variant can never be reached
+                    k_ = keyed(bound, bound)
+                    if beaten(k_):  # the bar only falls: this variant can never be reached
                         n["pruned_bound"] += per_mb
                     else:
-                        heapq.heappush(queue, (bound, (*pos, mi_, ri_), 1, cells, mi_, ri_))
+                        heapq.heappush(queue, (k_, (*pos, mi_, ri_), 1, cells, mi_, ri_, bound, bound))
             continue
         if mi >= cells.limit[cells.rcs[ri]]:
             n["pruned_fit"] += per_mb
@@ -291,7 +332,7 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
         if b is not None and stage < 3:
             try:
                 if stage == 1:
-                    refined = _comm_bound(b, c, cells, mi, ri, ivs[cells.key])
+                    step_new = busy_new = _comm_bound(b, c, cells, mi, ri, ivs[cells.key])
                 else:
                     n["bound_estimates"] += 1
                     est = b["bound_estimate"](model, system, g.make(g.micro_batches[mi], cells.rcs[ri], g.orders[0]),
@@ -300,10 +341,12 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
                         n["pruned_fit"] += per_mb
                         _no_fit(cells, mi, ri)
                         continue
-                    refined = est.step_time_s
+                    # every term grows with the collective times, and the busy time with the terms
+                    step_new, busy_new = est.step_time_s, est.step_time_s - est.breakdown.get("input", 0.0)
             except SpecError:
-                refined = lb
-            heapq.heappush(queue, (max(lb, refined), pos, stage + 1, cells, mi, ri))
+                step_new, busy_new = step_lb, busy_lb
+            step_lb, busy_lb = max(step_lb, step_new), max(busy_lb, busy_new)
+            heapq.heappush(queue, (keyed(step_lb, busy_lb), pos, stage + 1, cells, mi, ri, step_lb, busy_lb))
             continue
         _estimate_orders(cells, mi, ri, n, best)
     return best, n
@@ -334,11 +377,7 @@ def _estimate_orders(cells: _Cells, mi: int, ri: int, n: dict, best: list) -> No
             n["pruned_fit"] += len(g.orders) - oi - 1
             _no_fit(cells, mi, ri)
             return
-        # equal scores (every split waiting on the same input hosts): the one with the least
-        # busy time, then the simplest, then the first enumerated
-        busy = est.step_time_s - est.breakdown.get("input", 0.0)
-        key = (score(est, c["objective"], gb, system), (busy, *simplicity(strat)), cells.si,
-               (cells.gi, mi, ri, oi))
+        key = (*rank_key(est, strat, c["objective"], gb, system), cells.si, (cells.gi, mi, ri, oi))
         if len(best) < top or key < best[-1][0]:
             bisect.insort(best, (key, strat), key=lambda e: e[0])
             del best[top:]
@@ -421,12 +460,11 @@ def search_with_stats(model, system, global_batch: int, objective: str = "throug
             setattr(stats, k, getattr(stats, k) + v)
     best.sort(key=lambda b: b[0])
     candidates = []
-    for key, strat in best[:top]:
-        s = key[0]
+    for _, strat in best[:top]:
         strat = Strategy.model_validate(strat.model_dump())
         est = est_fn(model, system, strat)
-        candidates.append(Candidate(strategy=strat, estimate=est, score=display_score(s, objective),
-                                    objective=objective))
+        candidates.append(Candidate(strategy=strat, estimate=est, objective=objective,
+                                    score=display_score(score(est, objective, global_batch, system), objective)))
     stats.wall_s = time.perf_counter() - t0
     if not candidates:
         raise FitError("strategy", f"no strategy of {model.name if hasattr(model, 'name') else 'the model'} "
@@ -496,4 +534,4 @@ def best_with_batch(model, system, global_batch: int, constraints: dict | None =
 
 
 __all__ = ["Candidate", "SearchStats", "SearchResult", "search", "search_with_stats", "best_throughput",
-           "score", "best_with_batch", "nearby_batch", "OBJECTIVES"]
+           "score", "rank_key", "best_with_batch", "nearby_batch", "OBJECTIVES"]
