@@ -81,7 +81,10 @@ _TP_SAVED = ("row", "heads", "split")
 def _one_of(names, choices) -> np.ndarray:
     """Element-wise ``name in choices`` over an array of names (or one name)."""
     names = np.asarray(names)
-    return np.logical_or.reduce([names == c for c in choices])
+    out = names == choices[0]
+    for c in choices[1:]:
+        out |= names == c
+    return out
 
 
 def _work_cut(tp, seq, sequence_parallel: bool):
@@ -291,7 +294,7 @@ def op_table(blocks) -> OpTable:
         a_seq=attn[0], a_heads=attn[1], a_dim=attn[2], heads_cut=tp == "heads",
         gemm_index=gemm_index, attn_index=np.flatnonzero(attn_core),
         gemm_shapes=np.array([i for _, i in shapes.values()], dtype=int), gemm_shape_of=np.array(shape_of, dtype=int),
-        kind=np.select([attn_core, gemm_op, compute], [1, 2, 3], 0), grouped=gemm_op & (groups > 1),
+        kind=np.where(attn_core, 1, np.where(gemm_op, 2, np.where(compute, 3, 0))), grouped=gemm_op & (groups > 1),
         shapeless=attention & ~attn_core,
     )
 
