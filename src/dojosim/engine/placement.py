@@ -245,18 +245,19 @@ def _group_enumerated(dim: str, n: int, factors: tuple, levels: tuple, sizes: li
     The ranks are listed group by group (groups in order of their lowest rank), each group's
     ascending, so the (group, child) and (group, instance) runs of every level are already
     sorted: they are found where the keys change, without sorting."""
-    offsets = np.zeros(1, dtype=np.int64)
+    ix = np.int32 if n_ranks < 2**31 else np.int64   # (int32 divides faster)
+    offsets = np.zeros(1, dtype=ix)
     for s, k in factors:
-        offsets = (offsets[:, None] + s * np.arange(k, dtype=np.int64)[None, :]).ravel()
+        offsets = (offsets[:, None] + s * np.arange(k, dtype=ix)[None, :]).ravel()
     offsets.sort()
     if representative:
-        bases = np.zeros(1, dtype=np.int64)
+        bases = np.zeros(1, dtype=ix)
     else:
-        ranks = np.arange(n_ranks, dtype=np.int64)
+        ranks = np.arange(n_ranks, dtype=ix)
         base = ranks.copy()
         for s, k in factors:
             base -= ((ranks // s) % k) * s
-        bases = np.flatnonzero(base == ranks)     # each group's lowest rank, ascending
+        bases = np.flatnonzero(base == ranks).astype(ix)   # each group's lowest rank, ascending
     members = (bases[:, None] + offsets[None, :]).ravel()
     total = members.size
     first = np.zeros(total + 1, dtype=bool)       # a group's first member (and the end)
