@@ -58,7 +58,7 @@ def dim_efficiency(d, half_dim: float):
 
 
 def gemm_efficiency(m, n, k, a: Assumptions = DEFAULT):
-    e = dim_efficiency(np.stack([m, n, k]), a.gemm_half_dim)
+    e = dim_efficiency(np.array([m, n, k]), a.gemm_half_dim)
     return a.gemm_peak_efficiency * e[0] * e[1] * e[2]
 
 
@@ -487,7 +487,7 @@ def block_sums(t: OpTable, c: OpCosts, dev: Device) -> np.ndarray:
     order."""
     nb = t.n_blocks
     att = t.attention
-    rows = np.stack([c.fwd_s, c.bwd_s, c.fwd_flops, c.bwd_flops, np.where(att, c.fwd_s, 0.0),
+    rows = np.array([c.fwd_s, c.bwd_s, c.fwd_flops, c.bwd_flops, np.where(att, c.fwd_s, 0.0),
                      np.where(att, c.fwd_flops, 0.0), c.stream_fwd_s, c.stream_bwd_s,
                      np.where(att, c.bwd_s, 0.0)])
     cells = np.arange(len(SUM_ROWS))[:, None] * nb + t.block[None, :]

@@ -256,7 +256,7 @@ def _map_blocks(parts: Parts, mb, split, dev, link_bw: float) -> tuple[Mapped, M
         p = plans(parts.blocks, split.cp, sums[0] + sums[1], link_bw, eb)
         stretch = np.where(p.imbalance > 1.0, p.imbalance, 1.0)
         n = t.counts
-        per_block = np.stack([n * p.halo * mb * eb, n * p.halo_ops, n * p.gather * mb * eb, n * p.gather_ops])
+        per_block = np.array([n * p.halo * mb * eb, n * p.halo_ops, n * p.gather * mb * eb, n * p.gather_ops])
         cells = np.arange(4)[:, None] * 3 + parts.group[None, :]
         exchange = np.bincount(cells.ravel(), weights=per_block.ravel(), minlength=12).reshape(4, 3)
         named = list(zip((b.name for b in parts.blocks), p.partitions))
@@ -303,7 +303,7 @@ def _block_bytes(parts: Parts, mb, split, eb, dev: Device) -> tuple[BlockBytes, 
     # byte per element, not 2)
     fp8_saved = t.fp8_kind if dev.te_fp8 else np.zeros_like(t.fp8_kind)
     saved = t.saved * mb / saved_shard * np.where(fp8_saved, dev.a.fp8_bytes_per_element / dev.element_bytes, 1.0)
-    per_op = np.stack([params, np.where(t.expert, params, 0.0), saved, np.where(t.row, t.writes * mb / split.cp, 0.0),
+    per_op = np.array([params, np.where(t.expert, params, 0.0), saved, np.where(t.row, t.writes * mb / split.cp, 0.0),
                        t.row.astype(float),
                        # K and V of the full sequence
                        np.where(t.attention, np.maximum(t.reads - t.writes, 0.0) * mb / split.tp, 0.0)])
@@ -311,7 +311,7 @@ def _block_bytes(parts: Parts, mb, split, eb, dev: Device) -> tuple[BlockBytes, 
     p, x, s, r, rn, k = np.bincount(cells.ravel(), weights=per_op.ravel(), minlength=len(per_op) * nb).reshape(-1, nb)
     a = np.where(parts.has_expert, parts.first_expert_reads * mb / split.cp, 0.0)
     c = t.counts
-    per_block = np.stack([c * p, c * x, c * s * eb, c * r * eb, c * rn, c * a * eb, c * k * eb])
+    per_block = np.array([c * p, c * x, c * s * eb, c * r * eb, c * rn, c * a * eb, c * k * eb])
     cells = np.arange(len(per_block))[:, None] * 3 + parts.group[None, :]
     tot = np.bincount(cells.ravel(), weights=per_block.ravel(), minlength=3 * len(per_block)).reshape(-1, 3)
     return tuple(BlockBytes(*tot[:, g].tolist()) for g in range(3))
