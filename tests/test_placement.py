@@ -166,3 +166,56 @@ def test_aligned_closed_form_matches_enumeration(children, kinds, data):
     assert fast.inside == one.inside == every.inside
     assert fast.sharers == every.sharers
     assert fast.grids == one.grids
+
+
+def _enumerated_by_unique(n: int, factors: tuple, levels: tuple, sizes: tuple, n_ranks: int) -> tuple:
+    """Spans, sharers, inside and grids of every group the plain way (np.unique over (group,
+    child) keys): the reference `_group_enumerated`'s sort-free runs must agree with."""
+    import numpy as np
+    members = np.arange(n_ranks, dtype=np.int64)
+    base = members.copy()
+    for s, k in factors:
+        base -= ((members // s) % k) * s
+    spans, sharers, inside, grids = [], [], [], []
+    for i, lv in enumerate(levels):
+        below, kids = sizes[i], lv[1]
+        child = members // below
+        pair, per_child = np.unique(base * (n_ranks + 1) + child, return_counts=True)
+        pb, pc = pair // (n_ranks + 1), pair % (n_ranks + 1)
+        ukey, inv, cnt = np.unique(pb * (n_ranks + 1) + pc // kids, return_inverse=True, return_counts=True)
+        spans.append(int(cnt.max()))
+        if spans[-1] == 1:
+            sharers.append(0), inside.append(0), grids.append(None)
+            continue
+        inside.append(int(per_child[cnt[inv] > 1].min()))
+        crossing = cnt[np.searchsorted(ukey, base * (n_ranks + 1) + child // kids)] > 1
+        sharers.append(int(np.bincount(child[crossing]).max()))
+        local = (pc[inv == np.argmax(cnt)] % kids).tolist()
+        grids.append(P._sub_grid(local, P._grid_shape(lv[2], lv[3], kids), lv[2] != "mesh2d")
+                     if lv[2] in P.GRID_KINDS else None)
+    return tuple(spans), tuple(sharers), tuple(inside), tuple(grids)
+
+
+@given(st.lists(st.sampled_from([2, 3, 5, 6, 8, 25]), min_size=1, max_size=4),
+       st.lists(st.sampled_from(["switch", "mesh2d", "torus", "ring"]), min_size=4, max_size=4),
+       st.lists(st.sampled_from([1, 2, 3, 4, 5, 10, 40, 75]), min_size=3, max_size=3),
+       st.sampled_from([(0,), (1,), (2,), (0, 2), (1, 2)]))
+def test_enumeration_matches_unique_reference(children, kinds, degrees, dims):
+    # groups that straddle level boundaries (FSD's cp 40 on 25-chip tiles) as well as aligned ones
+    levels, sizes = [], [1]
+    for i, c in enumerate(children):
+        levels.append((f"l{i}", c, kinds[i], {"ring": (c,)}.get(kinds[i]), 1e9, 0.0, None, 1.0))
+        sizes.append(sizes[-1] * c)
+    n_ranks = degrees[0] * degrees[1] * degrees[2]
+    if n_ranks > sizes[-1]:
+        return
+    strides = (1, degrees[0], degrees[0] * degrees[1])
+    factors = P._merge([(strides[d], degrees[d]) for d in dims])
+    if not factors:
+        return
+    n = 1
+    for _, k in factors:
+        n *= k
+    g = P._group_enumerated("x", n, factors, tuple(levels), tuple(sizes), n_ranks, representative=False)
+    assert (g.spans, g.sharers, g.inside, g.grids) == _enumerated_by_unique(n, factors, tuple(levels),
+                                                                            tuple(sizes), n_ranks)

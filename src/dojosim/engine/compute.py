@@ -58,7 +58,7 @@ def dim_efficiency(d, half_dim: float):
 
 
 def gemm_efficiency(m, n, k, a: Assumptions = DEFAULT):
-    e = dim_efficiency(np.stack([m, n, k]), a.gemm_half_dim)
+    e = dim_efficiency(np.array([m, n, k]), a.gemm_half_dim)
     return a.gemm_peak_efficiency * e[0] * e[1] * e[2]
 
 
@@ -81,7 +81,10 @@ _TP_SAVED = ("row", "heads", "split")
 def _one_of(names, choices) -> np.ndarray:
     """Element-wise ``name in choices`` over an array of names (or one name)."""
     names = np.asarray(names)
-    return np.logical_or.reduce([names == c for c in choices])
+    out = names == choices[0]
+    for c in choices[1:]:
+        out |= names == c
+    return out
 
 
 def _work_cut(tp, seq, sequence_parallel: bool):
@@ -253,12 +256,13 @@ def op_table(blocks) -> OpTable:
     ops = [op for b in blocks for op in b.ops]
     n = len(ops)
     sizes = [len(b.ops) for b in blocks]
-    rows = []
+    rows: list = []     # one flat list: numpy reads it without looking for nested rows
+    add = rows.extend
     for op in ops:
         g, at = op.gemm_per_group or _NO_SHAPE, op.attn or _NO_SHAPE
-        rows.append((op.flops, op.bwd_flops, op.reads, op.writes, op.params, op.saved, op.groups, g[0], g[1], g[2],
-                     at[0], at[1], at[2], op.seq, op.expert, op.gemm is not None, op.attn is not None))
-    cols = np.array(rows, dtype=float).reshape(n, 17).T
+        add((op.flops, op.bwd_flops, op.reads, op.writes, op.params, op.saved, op.groups, g[0], g[1], g[2],
+             at[0], at[1], at[2], op.seq, op.expert, op.gemm is not None, op.attn is not None))
+    cols = np.fromiter(rows, dtype=float, count=17 * n).reshape(n, 17).T
     flops, bwd, reads, writes, params, saved, groups = cols[:7]
     gemm, attn = cols[7:10], cols[10:13]
     seq, expert, has_gemm, has_attn = cols[13:] > 0
@@ -290,7 +294,7 @@ def op_table(blocks) -> OpTable:
         a_seq=attn[0], a_heads=attn[1], a_dim=attn[2], heads_cut=tp == "heads",
         gemm_index=gemm_index, attn_index=np.flatnonzero(attn_core),
         gemm_shapes=np.array([i for _, i in shapes.values()], dtype=int), gemm_shape_of=np.array(shape_of, dtype=int),
-        kind=np.select([attn_core, gemm_op, compute], [1, 2, 3], 0), grouped=gemm_op & (groups > 1),
+        kind=np.where(attn_core, 1, np.where(gemm_op, 2, np.where(compute, 3, 0))), grouped=gemm_op & (groups > 1),
         shapeless=attention & ~attn_core,
     )
 
@@ -483,7 +487,7 @@ def block_sums(t: OpTable, c: OpCosts, dev: Device) -> np.ndarray:
     order."""
     nb = t.n_blocks
     att = t.attention
-    rows = np.stack([c.fwd_s, c.bwd_s, c.fwd_flops, c.bwd_flops, np.where(att, c.fwd_s, 0.0),
+    rows = np.array([c.fwd_s, c.bwd_s, c.fwd_flops, c.bwd_flops, np.where(att, c.fwd_s, 0.0),
                      np.where(att, c.fwd_flops, 0.0), c.stream_fwd_s, c.stream_bwd_s,
                      np.where(att, c.bwd_s, 0.0)])
     cells = np.arange(len(SUM_ROWS))[:, None] * nb + t.block[None, :]

@@ -90,7 +90,7 @@ def matrix_time(ca: CoreArray, groups, m, n, k, eb: float) -> tuple[np.ndarray, 
     # (exact integers below 2**53: the floor of a quotient is the integer division's)
     pr = np.minimum(np.floor(c / pc), tm)
     ks = np.minimum(np.maximum(np.floor(c / (pr * pc)), 1.0), tk)   # reduction cut over idle nodes
-    cut = _ceil(tiles[:, None], np.stack([pr, pc, ks]))
+    cut = _ceil(tiles[:, None], np.array([pr, pc, ks]))
     sm, sn, sk = cut
     bm, bn, bk = cut * np.array([mm, mn, mk], dtype=float).reshape(3, 1, 1)
     steps = sm * sn * sk

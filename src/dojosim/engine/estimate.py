@@ -87,17 +87,34 @@ def _parts(model) -> Parts:
         pre, post, n = tuple(blocks[:first]), tuple(blocks[last + 1:]), sum(b.count for b in layers if b.layer) or 1
     blocks = pre + layers + post
     firsts = [next((op for op in b.ops if op.expert), None) for b in blocks]
+    table = op_table(blocks)
+    ends = (0, len(pre), len(pre) + len(layers), len(blocks))
+    train, layer_fwd, layer_attn = _flop_totals(table, ends)
     return Parts(pre, layers, post, n,
-                 table=op_table(blocks),
+                 table=table,
                  group=np.array([0] * len(pre) + [1] * len(layers) + [2] * len(post), dtype=int),
                  first_expert_reads=np.array([op.reads if op else 0.0 for op in firsts], dtype=float),
                  has_expert=np.array([op is not None for op in firsts], dtype=bool),
-                op_ends=tuple(sum(len(b.ops) for b in g) for g in ((), pre, pre + layers, blocks)),
-                blocks=blocks, block_ends=(0, len(pre), len(pre) + len(layers), len(blocks)),
-                 train_flops=model.flops_train_per_sample,
-                 layer_fwd_flops=sum(b.count * sum(op.flops for op in b.ops) for b in layers),
-                 layer_attn_flops=sum(b.count * sum(op.flops for op in b.ops if op.kind == "attention")
-                                      for b in layers))
+                 op_ends=tuple(sum(len(b.ops) for b in g) for g in ((), pre, pre + layers, blocks)),
+                 blocks=blocks, block_ends=ends,
+                 train_flops=train, layer_fwd_flops=layer_fwd, layer_attn_flops=layer_attn)
+
+
+def _flop_totals(t: OpTable, block_ends: tuple) -> tuple[float, float, float]:
+    """Per sample: forward + backward FLOPs of every block (`Model.flops_train_per_sample`), and
+    the forward FLOPs of the layers and of their attention ops; summed op by op in block order,
+    as Python floats (the same sums, in the same order, as over the ops themselves)."""
+    flops, bwd, att = t.flops.tolist(), t.bwd_flops.tolist(), t.attention.tolist()
+    counts = t.counts.tolist()
+    starts = np.searchsorted(t.block, np.arange(len(counts) + 1)).tolist()
+    train = layer_fwd = layer_attn = 0
+    for i, c in enumerate(counts):
+        a, e = starts[i], starts[i + 1]
+        train += int(c) * sum(f + b for f, b in zip(flops[a:e], bwd[a:e]))
+        if block_ends[1] <= i < block_ends[2]:
+            layer_fwd += int(c) * sum(flops[a:e])
+            layer_attn += int(c) * sum(f for f, x in zip(flops[a:e], att[a:e]) if x)
+    return train, layer_fwd, layer_attn
 
 
 # The parts of each model (by identity; the entry keeps the model, so no other object takes its
@@ -239,7 +256,7 @@ def _map_blocks(parts: Parts, mb, split, dev, link_bw: float) -> tuple[Mapped, M
         p = plans(parts.blocks, split.cp, sums[0] + sums[1], link_bw, eb)
         stretch = np.where(p.imbalance > 1.0, p.imbalance, 1.0)
         n = t.counts
-        per_block = np.stack([n * p.halo * mb * eb, n * p.halo_ops, n * p.gather * mb * eb, n * p.gather_ops])
+        per_block = np.array([n * p.halo * mb * eb, n * p.halo_ops, n * p.gather * mb * eb, n * p.gather_ops])
         cells = np.arange(4)[:, None] * 3 + parts.group[None, :]
         exchange = np.bincount(cells.ravel(), weights=per_block.ravel(), minlength=12).reshape(4, 3)
         named = list(zip((b.name for b in parts.blocks), p.partitions))
@@ -286,7 +303,7 @@ def _block_bytes(parts: Parts, mb, split, eb, dev: Device) -> tuple[BlockBytes, 
     # byte per element, not 2)
     fp8_saved = t.fp8_kind if dev.te_fp8 else np.zeros_like(t.fp8_kind)
     saved = t.saved * mb / saved_shard * np.where(fp8_saved, dev.a.fp8_bytes_per_element / dev.element_bytes, 1.0)
-    per_op = np.stack([params, np.where(t.expert, params, 0.0), saved, np.where(t.row, t.writes * mb / split.cp, 0.0),
+    per_op = np.array([params, np.where(t.expert, params, 0.0), saved, np.where(t.row, t.writes * mb / split.cp, 0.0),
                        t.row.astype(float),
                        # K and V of the full sequence
                        np.where(t.attention, np.maximum(t.reads - t.writes, 0.0) * mb / split.tp, 0.0)])
@@ -294,7 +311,7 @@ def _block_bytes(parts: Parts, mb, split, eb, dev: Device) -> tuple[BlockBytes, 
     p, x, s, r, rn, k = np.bincount(cells.ravel(), weights=per_op.ravel(), minlength=len(per_op) * nb).reshape(-1, nb)
     a = np.where(parts.has_expert, parts.first_expert_reads * mb / split.cp, 0.0)
     c = t.counts
-    per_block = np.stack([c * p, c * x, c * s * eb, c * r * eb, c * rn, c * a * eb, c * k * eb])
+    per_block = np.array([c * p, c * x, c * s * eb, c * r * eb, c * rn, c * a * eb, c * k * eb])
     cells = np.arange(len(per_block))[:, None] * 3 + parts.group[None, :]
     tot = np.bincount(cells.ravel(), weights=per_block.ravel(), minlength=3 * len(per_block)).reshape(-1, 3)
     return tuple(BlockBytes(*tot[:, g].tolist()) for g in range(3))

@@ -240,28 +240,46 @@ def _group_aligned(dim: str, n: int, factors: tuple, levels: tuple, sizes: list,
 def _group_enumerated(dim: str, n: int, factors: tuple, levels: tuple, sizes: list, n_ranks: int,
                       representative: bool) -> Group:
     """Exact spans by listing ranks: one group (``representative``) or all of them (the worst
-    group per level counts, for groups that straddle level boundaries)."""
+    group per level counts, for groups that straddle level boundaries).
+
+    The ranks are listed group by group (groups in order of their lowest rank), each group's
+    ascending, so the (group, child) and (group, instance) runs of every level are already
+    sorted: they are found where the keys change, without sorting."""
+    ix = np.int32 if n_ranks < 2**31 else np.int64   # (int32 divides faster)
+    offsets = np.zeros(1, dtype=ix)
+    for s, k in factors:
+        offsets = (offsets[:, None] + s * np.arange(k, dtype=ix)[None, :]).ravel()
+    offsets.sort()
     if representative:
-        members = np.zeros(1, dtype=np.int64)
-        for s, k in factors:
-            members = (members[:, None] + s * np.arange(k, dtype=np.int64)[None, :]).ravel()
-        base = np.zeros(members.size, dtype=np.int64)
+        bases = np.zeros(1, dtype=ix)
     else:
-        members = np.arange(n_ranks, dtype=np.int64)
-        base = members.copy()
+        ranks = np.arange(n_ranks, dtype=ix)
+        base = ranks.copy()
         for s, k in factors:
-            base -= ((members // s) % k) * s
-        representative = False
+            base -= ((ranks // s) % k) * s
+        bases = np.flatnonzero(base == ranks).astype(ix)   # each group's lowest rank, ascending
+    members = (bases[:, None] + offsets[None, :]).ravel()
+    total = members.size
+    first = np.zeros(total + 1, dtype=bool)       # a group's first member (and the end)
+    first[::n] = True
 
     spans, sharers, inside, grids = [], [], [], []
     for i, lv in enumerate(levels):
         below, kids = sizes[i], lv[1]
-        child = members // below                       # global index of the child holding each rank
-        # distinct (group, child) pairs and how many ranks of the group each child holds
-        pair, per_child = np.unique(base * (n_ranks + 1) + child, return_counts=True)
-        pb, pc = pair // (n_ranks + 1), pair % (n_ranks + 1)
-        key = pb * (n_ranks + 1) + pc // kids           # (group, instance of level i)
-        ukey, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+        child = members // below                  # global index of the child holding each rank
+        # runs of one (group, child): the children of one group and how many of its ranks each holds
+        new_pair = first.copy()
+        new_pair[1:total] |= child[1:] != child[:-1]
+        edges = np.flatnonzero(new_pair)
+        pair_at = edges[:-1]
+        per_child = edges[1:] - pair_at
+        pc = child[pair_at]
+        # runs of pairs of one (group, instance of level i): how many children each spans
+        new_key = first[edges]
+        inst = pc // kids
+        new_key[1:-1] |= inst[1:] != inst[:-1]
+        key_edges = np.flatnonzero(new_key)
+        cnt = key_edges[1:] - key_edges[:-1]
         span = int(cnt.max())
         spans.append(span)
         if span == 1:
@@ -269,16 +287,16 @@ def _group_enumerated(dim: str, n: int, factors: tuple, levels: tuple, sizes: li
             inside.append(0)
             grids.append(None)
             continue
-        inside.append(int(per_child[cnt[inv] > 1].min()))
+        crossing_pair = np.repeat(cnt > 1, cnt)   # pairs of a group that crosses level i
+        inside.append(int(per_child[crossing_pair].min()))
         if representative:
             sharers.append(min(below, n_ranks))  # every rank of the child belongs to a crossing group
         else:
-            rank_key = base * (n_ranks + 1) + child // kids
-            crossing = cnt[np.searchsorted(ukey, rank_key)] > 1
+            crossing = np.repeat(crossing_pair, per_child)
             sharers.append(int(np.bincount(child[crossing]).max()))
         if lv[2] in GRID_KINDS:
             worst = np.argmax(cnt)
-            local = (pc[inv == worst] % kids).tolist()
+            local = (pc[key_edges[worst]:key_edges[worst + 1]] % kids).tolist()
             grids.append(_sub_grid(local, _grid_shape(lv[2], lv[3], kids), lv[2] != "mesh2d"))
         else:
             grids.append(None)
