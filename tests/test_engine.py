@@ -230,3 +230,16 @@ def test_every_system_kind_gives_a_consistent_estimate(preset, devices, data):
     assert math.isfinite(est.step_time_s) and est.step_time_s > 0
     assert sum(est.breakdown.values()) == pytest.approx(est.step_time_s, rel=1e-12)
     assert sum(t["used"] for t in est.memory.tiers.values()) == pytest.approx(est.memory.per_device_bytes)
+
+
+@pytest.mark.parametrize("name", ["gpt3-175b", "mixtral-8x7b", "vit-b16", "resnet50", "fsd"])
+def test_parts_flop_totals_are_the_models_own_sums(name):
+    # the engine sums the FLOP totals from its op table; they must be the model's sums, bit for bit
+    import importlib
+    engine = importlib.import_module("dojosim.engine.estimate")
+    model = build(name)
+    parts = engine._parts(model)
+    assert parts.train_flops == model.flops_train_per_sample
+    assert parts.layer_fwd_flops == sum(b.count * sum(op.flops for op in b.ops) for b in parts.layers)
+    assert parts.layer_attn_flops == sum(b.count * sum(op.flops for op in b.ops if op.kind == "attention")
+                                         for b in parts.layers)
