@@ -95,7 +95,7 @@ def main() -> None:
         walls.append(st.wall_s)
         cpus.append(cpu)
         print(f"serial search: {st.enumerated:,} strategies, {st.pruned_memory:,} pruned by the memory bound, "
-              f"{st.pruned_fit:,} by fit, {st.pruned_bound:,} by the step bound, "
+              f"{st.pruned_fit:,} by fit, {st.pruned_bound:,} by the step and busy-time bounds, "
               f"{st.bound_estimates:,} bound estimates (one per group of level orders), "
               f"{st.evaluated:,} estimated in {st.wall_s:.2f} s wall / {cpu:.2f} s CPU = "
               f"{st.evaluated / cpu:,.0f} estimates per CPU-second")

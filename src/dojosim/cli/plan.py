@@ -129,7 +129,7 @@ def _print_search(mdl, sys_, global_batch, objective, res) -> None:
     s = res.stats
     console.print(f"{s.enumerated:,} strategies ({s.shapes:,} degree splits): {s.pruned_memory:,} pruned by the "
                   f"memory bound, {s.pruned_fit:,} skipped after a leaner variant did not fit, {s.pruned_bound:,} "
-                  f"skipped by a lower bound on the step, {s.evaluated:,} costed ({s.not_fit:,} did not fit, "
+                  f"skipped by lower bounds on the step and busy time, {s.evaluated:,} costed ({s.not_fit:,} did not fit, "
                   f"{s.rejected:,} refused) after {s.bound_estimates:,} bound estimates, in {s.wall_s:.2f} s on "
                   f"{s.workers} process(es).", markup=False)
     console.print("split: `dojosim explain-split SPLIT` spells it out.", markup=False)

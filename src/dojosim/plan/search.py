@@ -253,8 +253,8 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
     """Cost the variants of the given shapes best-first; return the best ``top`` and counters.
 
     Every variant (a group's micro-batch and recompute mode, with all its level orders) waits in
-    one queue ordered by lower bounds on its step and busy time, as keys (`rank_key`'s first two
-    fields), refined in stages as it reaches the front: the engine's compute-only bound (shared
+    one queue ordered by lower bounds on its score (as `rank_key`'s first field, on the grid)
+    and busy time, refined in stages as it reaches the front: the engine's compute-only bound (shared
     by the ZeRO stages), then with the per micro-batch collectives at their least time over the
     orders, then one whole estimate at those least times (`bound_estimate`, which also says
     exactly whether the variant fits); only then is each order estimated. The first two bound
@@ -278,14 +278,24 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
     floor = b["floor"] if b else 0.0
     best: list = []  # the best `top` (key, strategy), ascending keys
 
-    def keyed(step_lb: float, busy_lb: float) -> tuple:
-        # the least (score, busy) key a variant with these bounds can have (see BOUND_SLACK)
-        step_lb = max(step_lb, floor) * (1.0 - BOUND_SLACK)
-        return (on_grid(-gb / step_lb) if step_lb > 0 else -math.inf, on_grid(busy_lb * (1.0 - BOUND_SLACK)))
+    low, frexp, ldexp, floor_of, scale = 1.0 - BOUND_SLACK, math.frexp, math.ldexp, math.floor, 2.0 ** GRID_BITS
 
-    def beaten(k: tuple) -> bool:
-        # True when a variant whose keys are at least k cannot enter the top K, not even tied with the K-th
-        return b is not None and len(best) >= top and k > best[-1][0][:2]
+    def keyed(step_lb: float) -> float:
+        # the least score key a variant with this step bound can have (see BOUND_SLACK): `on_grid`
+        # inlined, as every variant queued calls it
+        step_lb = (step_lb if step_lb > floor else floor) * low
+        if step_lb <= 0:
+            return -math.inf
+        m, e = frexp(-gb / step_lb)
+        return ldexp(floor_of(m * scale), e - GRID_BITS)
+
+    def beaten(score_key: float, busy_lb: float) -> bool:
+        # True when a variant with these bounds cannot enter the top K, not even tied with the K-th.
+        # The queue is ordered by (score key, raw busy bound): if its front is beaten, so is the rest.
+        if b is None or len(best) < top:
+            return False
+        bar = best[-1][0]
+        return score_key > bar[0] or (score_key == bar[0] and on_grid(busy_lb * (1.0 - BOUND_SLACK)) > bar[1])
 
     queue: list = []
     keys: dict = {}  # a group's fields but ZeRO and interleave -> a small number naming them
@@ -307,29 +317,29 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
         lbs = _compute_bounds(b, c, g, key, ivs[key]) if b else None
         cells = _Cells(si, gi, g, rcs, dict.fromkeys(rcs, len(g.micro_batches)), key, lbs)
         # the group waits at its best variant's bound; its variants queue when it comes up. A
-        # queue entry: (keys, position, stage, cells, mi, ri, step bound, busy bound).
+        # queue entry: (score key, busy bound, position, stage, cells, mi, ri, step bound).
         lb = min(min(row[r] for r in rcs) for row in lbs) if lbs else 0.0
-        queue.append((keyed(lb, lb), (si, gi), 0, cells, 0, 0, lb, lb))
+        queue.append((keyed(lb), lb, (si, gi), 0, cells, 0, 0, lb))
     heapq.heapify(queue)
     while queue:
-        k, pos, stage, cells, mi, ri, step_lb, busy_lb = heapq.heappop(queue)
+        k, busy_lb, pos, stage, cells, mi, ri, step_lb = heapq.heappop(queue)
         g = cells.group
         per_mb = len(g.orders) if count or stage else 0
-        if beaten(k):
+        if beaten(k, busy_lb):
             if count:
-                n["pruned_bound"] += sum(q[3].group.size if q[2] == 0 else len(q[3].group.orders)
-                                         for q in queue + [(k, pos, stage, cells)])
+                n["pruned_bound"] += sum(q[4].group.size if q[3] == 0 else len(q[4].group.orders)
+                                         for q in queue + [(k, busy_lb, pos, stage, cells)])
             break
         if stage == 0:
             for mi_ in range(len(g.micro_batches)):
                 for ri_, rc in enumerate(cells.rcs):
                     # the compute-only bound: on the step and, as nothing in it waits on input, the busy time
                     bound = cells.bounds[mi_][rc] if cells.bounds else 0.0
-                    k_ = keyed(bound, bound)
-                    if beaten(k_):  # the bar only falls: this variant can never be reached
+                    k_ = keyed(bound)
+                    if beaten(k_, bound):  # the bar only falls: this variant can never be reached
                         n["pruned_bound"] += per_mb
                     else:
-                        heapq.heappush(queue, (k_, (*pos, mi_, ri_), 1, cells, mi_, ri_, bound, bound))
+                        heapq.heappush(queue, (k_, bound, (*pos, mi_, ri_), 1, cells, mi_, ri_, bound))
             continue
         if mi >= cells.limit[cells.rcs[ri]]:
             n["pruned_fit"] += per_mb
@@ -351,7 +361,7 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
             except SpecError:
                 step_new, busy_new = step_lb, busy_lb
             step_lb, busy_lb = max(step_lb, step_new), max(busy_lb, busy_new)
-            heapq.heappush(queue, (keyed(step_lb, busy_lb), pos, stage + 1, cells, mi, ri, step_lb, busy_lb))
+            heapq.heappush(queue, (keyed(step_lb), busy_lb, pos, stage + 1, cells, mi, ri, step_lb))
             continue
         _estimate_orders(cells, mi, ri, n, best)
     return best, n
