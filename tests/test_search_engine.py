@@ -146,7 +146,7 @@ def test_the_two_rules_lose_nothing_on_a_small_model():
        prec=st.sampled_from(["bf16", "fp8"]))
 def test_step_lower_bound_is_below_the_estimate(tp, pp, zero, mb, iv, rc, prec):
     """The compute-only bound the search prunes with never exceeds the engine's step time."""
-    from dojosim.engine.estimate import step_lower_bound
+    from dojosim.engine.bounds import step_lower_bound
     from dojosim.errors import StrategyError
 
     model, system = _model(), load_system("h100-dgx", devices=96)
@@ -183,7 +183,8 @@ def test_least_collective_times_bound_every_order(tp, pp, cp, zero, mb, rc, prec
     is a lower bound on every order's step, and has their memory; so is the compute bound with
     the per micro-batch collectives added. The search skips orders on the strength of this."""
     from dojosim.engine.comm_api import LeastComm
-    from dojosim.engine.estimate import bound_estimate, chip_assumptions, comm_context, step_lower_bound
+    from dojosim.engine.bounds import bound_estimate, step_lower_bound
+    from dojosim.engine.estimate import chip_assumptions, comm_context
 
     model, system = _model(), load_system("h100-dgx", devices=64)
     dp = 64 // (tp * pp * cp)
@@ -238,7 +239,8 @@ def test_step_lower_bounds_share_exactly_what_one_bound_computes():
     """The batched bounds (micro-batches x recompute modes x interleaves, with and without the
     least collective times) equal `step_lower_bound` of each variant on its own."""
     from dojosim.engine.comm_api import LeastComm
-    from dojosim.engine.estimate import chip_assumptions, comm_context, step_lower_bound, step_lower_bounds
+    from dojosim.engine.bounds import step_lower_bound, step_lower_bounds
+    from dojosim.engine.estimate import chip_assumptions, comm_context
 
     model, system = _model(), load_system("h100-dgx", devices=64)
     s = Strategy(dp=8, tp=2, pp=4, global_batch=256, micro_batch=1, sequence_parallel=True)

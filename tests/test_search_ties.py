@@ -49,8 +49,8 @@ def test_the_bounds_bound_the_busy_time_of_every_order(cp, pp, zero, mb, rc):
     times are at most each order's busy time (the step less its input stall); the input floor is
     at most its step."""
     from dojosim.engine.comm_api import LeastComm
-    from dojosim.engine.estimate import (bound_estimate, chip_assumptions, comm_context, input_floor,
-                                         step_lower_bound)
+    from dojosim.engine.bounds import bound_estimate, input_floor, step_lower_bound
+    from dojosim.engine.estimate import chip_assumptions, comm_context
 
     system = load_system("dojo-tray", devices=150)
     if 150 % (cp * pp):

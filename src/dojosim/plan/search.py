@@ -199,7 +199,8 @@ def _engine_bounds(c: dict) -> dict:
     """The engine's bounds for the search, memoized per process: lower bounds shared by every
     ZeRO stage and level order of a variant, and one `LeastComm` per group of level orders."""
     from ..engine.comm_api import LeastComm
-    from ..engine.estimate import bound_estimate, chip_assumptions, comm_context, input_floor, step_lower_bounds
+    from ..engine.bounds import bound_estimate, input_floor, step_lower_bounds
+    from ..engine.estimate import chip_assumptions, comm_context
 
     return dict(step_lower_bounds=step_lower_bounds, bound_estimate=bound_estimate, comm_context=comm_context,
                 LeastComm=LeastComm, a=chip_assumptions(c["system"], c["assumptions"]), lb={}, comm_lb={}, least={},
