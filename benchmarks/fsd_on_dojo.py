@@ -75,7 +75,7 @@ def op_shares() -> None:
         counts = model_op_counts(r.model)
         kinds = {op.name: op.kind for b in r.model.blocks for op in b.ops}
         by_kind: dict[str, float] = {}
-        for n, f, b in e.stage.ops:
+        for n, f, b, *_ in e.stage.ops:   # (name, fwd s, bwd s, fwd FLOPs, ...)
             by_kind[kinds[n]] = by_kind.get(kinds[n], 0.0) + (f + b) * counts.get(n, 1)
         total = sum(by_kind.values()) or 1.0
         shares = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(by_kind.items(), key=lambda x: -x[1]))
