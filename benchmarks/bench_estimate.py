@@ -21,14 +21,16 @@ from dojosim.workload import build
 
 
 def empty_engine_caches() -> None:
-    """Forget everything the engine memoizes: its estimate cache, the models' parts, the
-    partition options and every functools cache of its modules (placements, the D1's cores)."""
+    """Forget everything the engine memoizes: its estimate cache, the models' parts and the
+    systems' facts, the partition options and every functools cache of its modules (placements,
+    the D1's cores)."""
     import sys
 
     from dojosim.engine import partition
 
     _CACHE.clear()
-    for memo in (getattr(partition, "_OPTIONS", None), getattr(sys.modules["dojosim.engine.estimate"], "_PARTS", None)):
+    est = sys.modules["dojosim.engine.estimate"]
+    for memo in (getattr(partition, "_OPTIONS", None), getattr(est, "_PARTS", None), getattr(est, "_SYSTEMS", None)):
         if memo is not None:   # (absent in the scalar engine)
             memo.clear()
     for mod in list(sys.modules.values()):

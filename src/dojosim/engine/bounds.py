@@ -12,7 +12,7 @@ from ..assumptions import DEFAULT, Assumptions
 from ..strategy import Strategy, check
 from . import terms as T
 from .compute import Split
-from .estimate import (Parts, _cached, _cached_costs, _cached_times, _estimate, _memories, _model_parts,
+from .estimate import (Parts, _cached_costs, _cached_times, _estimate, _model_parts, _system_memories,
                        _fp8_facts, _recompute_s, _slowest_stage_compute, _stages, chip_assumptions)
 from .result import Estimate
 
@@ -58,7 +58,7 @@ def step_lower_bounds(model, system, strategy: Strategy, micro_batches, recomput
             comm_s = [0.0] * len(ivs)
             if comm is not None:
                 costs = _cached_costs(model, system, s.precision, split, mb, a)
-                mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
+                mem = _system_memories(system)
                 sts = [T.Stage(s.model_copy(update={"recompute": rc, "interleave": v}), a, costs, comm, mem, stages,
                                k, tuple(edges), fwd_s, bwd_s, re_s) for v in ivs]
                 layer_comm = _layer_collectives(model, system, sts[0], split)
@@ -74,7 +74,7 @@ def input_floor(model, system, global_batch: int, assumptions: Assumptions = DEF
     its samples with the framework overhead on it (the step is (1 + overhead) x the larger of the
     rest and the delivery, `terms.input_term`). 0 without an input path. With
     `step_lower_bounds`, which bound the rest, the search bounds input-bound splits."""
-    mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
+    mem = _system_memories(system)
     a = chip_assumptions(system, assumptions)
     return (1.0 + a.framework_overhead_fraction) * T.delivery_s(model, mem, global_batch)
 

@@ -242,6 +242,12 @@ class OpTable:
     grouped: np.ndarray        # a gemm_op of several groups
     shapeless: np.ndarray      # an attention op without its (seq, heads, head_dim)
     attn_index: np.ndarray
+    # Derived once here, not per split (a split's costs are a few dozen numpy calls on arrays
+    # of a few dozen ops: each call saved counts): whether any op is grouped or shapeless, and
+    # where `block_sums` adds each op's rows (row x blocks + the op's block).
+    any_grouped: bool = False
+    any_shapeless: bool = False
+    sum_cells: np.ndarray | None = None
 
     @property
     def n_blocks(self) -> int:
@@ -295,7 +301,9 @@ def op_table(blocks) -> OpTable:
         gemm_index=gemm_index, attn_index=np.flatnonzero(attn_core),
         gemm_shapes=np.array([i for _, i in shapes.values()], dtype=int), gemm_shape_of=np.array(shape_of, dtype=int),
         kind=np.where(attn_core, 1, np.where(gemm_op, 2, np.where(compute, 3, 0))), grouped=gemm_op & (groups > 1),
-        shapeless=attention & ~attn_core,
+        shapeless=attention & ~attn_core, any_grouped=bool((gemm_op & (groups > 1)).any()),
+        any_shapeless=bool((attention & ~attn_core).any()),
+        sum_cells=(np.arange(len(SUM_ROWS))[:, None] * len(blocks) + np.repeat(np.arange(len(blocks)), sizes)[None, :]).ravel(),
     )
 
 
@@ -332,9 +340,11 @@ def op_costs(t: OpTable, micro_batch: int, split: Split, dev: Device) -> OpCosts
     in_elems = np.maximum(t.reads - t.params, 0.0) * b / s
     out_elems = t.writes * b / s
     # the GEMMs Transformer Engine runs in fp8 read their fp8 copies (1 B) and write bf16
-    fp8_gemm = t.fp8_kind if dev.te_fp8 else np.zeros_like(t.fp8_kind)
+    fp8_gemm = t.fp8_kind if dev.te_fp8 else None
     eb = dev.element_bytes
-    mem_bytes = np.where(fp8_gemm, w_elems + in_elems + out_elems * eb, (in_elems + out_elems + w_elems) * eb)
+    mem_bytes = (in_elems + out_elems + w_elems) * eb
+    if fp8_gemm is not None:
+        mem_bytes = np.where(fp8_gemm, w_elems + in_elems + out_elems * eb, mem_bytes)
     t_mem_f, streamed_f = memory_time(mem_bytes, dev)
     t_mem_b, streamed_b = memory_time(mem_bytes * a.backward_bytes_factor, dev)
 
@@ -351,13 +361,16 @@ def op_costs(t: OpTable, micro_batch: int, split: Split, dev: Device) -> OpCosts
     hi_f, hi_b = np.maximum(t_math_f, t_mem_f), np.maximum(t_math_b, t_mem_b)
     t_f = hi_f + a.kernel_overhead_s
     t_b = hi_b + a.kernel_overhead_s
-    if fp8_gemm.any():
+    if fp8_gemm is not None and fp8_gemm.any():
         # cast_transpose of the input (forward) and of the output gradient (backward), one
         # memory-bound kernel each; the amax comes out of the same kernel
         t_f = np.where(fp8_gemm, t_f + (memory_time(in_elems * a.fp8_cast_bytes_per_element, dev)[0]
                                         + a.kernel_overhead_s), t_f)
         t_b = np.where(fp8_gemm, t_b + (memory_time(out_elems * a.fp8_cast_bytes_per_element, dev)[0]
                                         + a.kernel_overhead_s), t_b)
+    if dev.spill_bandwidth <= 0:    # nothing streams (`memory_time`): the same figures, fewer calls
+        return OpCosts(t_f, t_b, fwd_flops, bwd_flops, streamed_f, streamed_b,
+                       np.where(t_mem_f <= t_math_f, math_bound, _MEMORY))
     # The part of the op's time that exists only because operands stream from the outer pool.
     stream_f = hi_f - np.maximum(t_math_f, t_mem_f - streamed_f)
     stream_b = hi_b - np.maximum(t_math_b, t_mem_b - streamed_b)
@@ -377,31 +390,33 @@ def _gpu_math(t: OpTable, split: Split, dev: Device, fwd_flops, bwd_flops, m, n,
     # measured attention_* fractions. The efficiency of a grouped op is that of ONE of its
     # independent GEMMs (a grouped convolution with 16 channels per group is 16-wide, however
     # many groups it has).
-    base = dim_efficiency(t.a_seq / max(split.cp, 1), a.gemm_half_dim)
-    ge = gemm_efficiency(m, n, k, a)
+    # (`gemm_efficiency`'s product, with the attention's sequence term, in one call)
+    e = dim_efficiency(np.array([t.a_seq / max(split.cp, 1), m, n, k]), a.gemm_half_dim)
+    base, ge = e[0], a.gemm_peak_efficiency * e[1] * e[2] * e[3]
     peak = np.array([dev.vector_peak, half_for_fp8, dev.tensor_peak, half_for_fp8])[t.kind]
     eff_f = np.choose(t.kind, [1.0, base * a.attention_fwd_efficiency, ge, a.gemm_peak_efficiency])
     eff_b = np.choose(t.kind, [1.0, base * a.attention_bwd_efficiency, ge, a.gemm_peak_efficiency])
     # Narrow groups (depthwise, small group widths) run faster on the vector units than on badly
     # filled matrix tiles; libraries pick that path (cuDNN's grouped and depthwise kernels are
     # not tensor-core GEMMs).
-    on_vector = t.grouped & (dev.vector_peak * a.vector_efficiency > dev.tensor_peak * ge)
-    if on_vector.any():
+    on_vector = t.grouped & (dev.vector_peak * a.vector_efficiency > dev.tensor_peak * ge) if t.any_grouped else None
+    if on_vector is not None and on_vector.any():
         peak = np.where(on_vector, dev.vector_peak, peak)
         eff_f = np.where(on_vector, a.vector_efficiency, eff_f)
         eff_b = np.where(on_vector, a.vector_efficiency, eff_b)
     # an attention op without its shape: the measured fractions
-    eff_f = np.where(t.shapeless, a.attention_fwd_efficiency, eff_f)
-    eff_b = np.where(t.shapeless, a.attention_bwd_efficiency, eff_b)
+    if t.any_shapeless:
+        eff_f = np.where(t.shapeless, a.attention_fwd_efficiency, eff_f)
+        eff_b = np.where(t.shapeless, a.attention_bwd_efficiency, eff_b)
     if dev.te_fp8:
         # Transformer Engine: the layers' linear GEMMs at the fp8 peak, everything else in bf16
-        tensor = ~t.vector_op & ~on_vector
+        tensor = ~t.vector_op if on_vector is None else ~t.vector_op & ~on_vector
         peak = np.where(tensor, np.where(fp8_gemm, dev.tensor_peak, dev.half_peak), peak)
         eff_f = np.where(tensor & fp8_gemm, eff_f * a.fp8_gemm_efficiency, eff_f)
         eff_b = np.where(tensor & fp8_gemm, eff_b * a.fp8_gemm_efficiency, eff_b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_f = np.where(eff_f > 0, fwd_flops / (peak * eff_f), 0.0)
-        t_b = np.where(eff_b > 0, bwd_flops / (peak * eff_b), 0.0)
+    # seconds where the efficiency is positive, 0 elsewhere (no division by 0 attempted)
+    t_f = np.divide(fwd_flops, peak * eff_f, out=np.zeros(len(eff_f)), where=eff_f > 0)
+    t_b = np.divide(bwd_flops, peak * eff_b, out=np.zeros(len(eff_b)), where=eff_b > 0)
     vector = (peak == dev.vector_peak) & (peak != dev.tensor_peak)
     bound = np.where(vector, _VECTOR, _MATRIX)
     return t_f, t_b, bound
@@ -490,8 +505,7 @@ def block_sums(t: OpTable, c: OpCosts, dev: Device) -> np.ndarray:
     rows = np.array([c.fwd_s, c.bwd_s, c.fwd_flops, c.bwd_flops, np.where(att, c.fwd_s, 0.0),
                      np.where(att, c.fwd_flops, 0.0), c.stream_fwd_s, c.stream_bwd_s,
                      np.where(att, c.bwd_s, 0.0)])
-    cells = np.arange(len(SUM_ROWS))[:, None] * nb + t.block[None, :]
-    sums = np.bincount(cells.ravel(), weights=rows.ravel(), minlength=len(SUM_ROWS) * nb)
+    sums = np.bincount(t.sum_cells, weights=rows.ravel(), minlength=len(SUM_ROWS) * nb)
     fixed = dev.a.training_passes * dev.a.kernel_overhead_s
     bounds = np.bincount(c.bound * nb + t.block, weights=c.fwd_s + c.bwd_s - fixed, minlength=len(BOUND_KEYS) * nb)
     bounds = bounds.reshape(len(BOUND_KEYS), nb)

@@ -74,6 +74,12 @@ class Parts:
     op_ends: tuple = (0, 0, 0, 0)    # where each group's ops start and end in the table
     blocks: tuple = ()               # pre + layers + post
     block_ends: tuple = (0, 0, 0, 0)
+    # Derived from the table once per model, not per split (`_map_blocks`, `_block_bytes`):
+    group_cells: np.ndarray | None = None   # where each row of each block adds (row x 3 + group)
+    row_writes: np.ndarray | None = None    # of each op: its writes if row-parallel, else 0
+    row_ops: np.ndarray | None = None       # 1.0 where row-parallel
+    kv_reads: np.ndarray | None = None      # an attention op's K and V (reads beyond writes), else 0
+    byte_cells: np.ndarray | None = None    # where `_block_bytes`' per-op rows add (row x blocks + block)
 
 
 def _parts(model) -> Parts:
@@ -90,9 +96,13 @@ def _parts(model) -> Parts:
     table = op_table(blocks)
     ends = (0, len(pre), len(pre) + len(layers), len(blocks))
     train, layer_fwd, layer_attn = _flop_totals(table, ends)
+    group = np.array([0] * len(pre) + [1] * len(layers) + [2] * len(post), dtype=int)
     return Parts(pre, layers, post, n,
-                 table=table,
-                 group=np.array([0] * len(pre) + [1] * len(layers) + [2] * len(post), dtype=int),
+                 table=table, group=group,
+                 group_cells=(np.arange(len(_TIME_ROWS))[:, None] * 3 + group[None, :]).ravel(),
+                 row_writes=np.where(table.row, table.writes, 0.0), row_ops=table.row.astype(float),
+                 kv_reads=np.where(table.attention, np.maximum(table.reads - table.writes, 0.0), 0.0),
+                 byte_cells=(np.arange(_BYTE_ROWS)[:, None] * len(blocks) + table.block[None, :]).ravel(),
                  first_expert_reads=np.array([op.reads if op else 0.0 for op in firsts], dtype=float),
                  has_expert=np.array([op is not None for op in firsts], dtype=bool),
                  op_ends=tuple(sum(len(b.ops) for b in g) for g in ((), pre, pre + layers, blocks)),
@@ -120,20 +130,33 @@ def _flop_totals(t: OpTable, block_ends: tuple) -> tuple[float, float, float]:
 # The parts of each model (by identity; the entry keeps the model, so no other object takes its
 # id while it is here): its blocks cut at the layers, its op table and FLOP totals, derived once
 # from the frozen model, as its ops are - they outlive `_CACHE.clear()`: a new split costs the
-# same ops again, it does not re-read them.
+# same ops again, it does not re-read them. The same per system (`_SYSTEMS`): its memories, its
+# chip count and power, its chip's assumptions.
 _PARTS: dict[int, tuple] = {}
+_SYSTEMS: dict[int, tuple] = {}
 _PARTS_MAX = 256
 
 
+def _by_identity(store: dict, obj, key, make):
+    """``make()``, kept under ``key`` for ``obj`` (by identity: the entry keeps ``obj``)."""
+    hit = store.get(id(obj))
+    if hit is None:
+        if len(store) >= _PARTS_MAX:
+            store.clear()
+        hit = store[id(obj)] = (obj, {})
+    memo = hit[1]
+    value = memo.get(key)
+    if value is None:
+        value = memo[key] = make()
+    return value
+
+
 def _model_parts(model) -> Parts:
-    hit = _PARTS.get(id(model))
-    if hit is not None:
-        return hit[1]
-    if len(_PARTS) >= _PARTS_MAX:
-        _PARTS.clear()
-    parts = _parts(model)
-    _PARTS[id(model)] = (model, parts)
-    return parts
+    return _by_identity(_PARTS, model, "parts", lambda: _parts(model))
+
+
+def _system_memories(system) -> "Memories":
+    return _by_identity(_SYSTEMS, system, "mem", lambda: _memories(system))
 
 
 @dataclass(frozen=True)
@@ -263,9 +286,9 @@ def _map_blocks(parts: Parts, mb, split, dev, link_bw: float) -> tuple[Mapped, M
         ends = parts.block_ends
         names = tuple(tuple(named[ends[g]:ends[g + 1]]) for g in range(3))
     # every repetition of each block, the busiest chip's time; summed per group in block order
-    scaled = np.where(_TIME_ROWS[:, None], sums * stretch, sums) * t.counts
-    cells = np.arange(len(_TIME_ROWS))[:, None] * 3 + parts.group[None, :]
-    totals = np.bincount(cells.ravel(), weights=scaled.ravel(), minlength=3 * len(_TIME_ROWS))
+    # (without a spatial split nothing stretches: sums * 1.0 is sums)
+    scaled = (sums if split.cp <= 1 else np.where(_TIME_ROWS[:, None], sums * stretch, sums)) * t.counts
+    totals = np.bincount(parts.group_cells, weights=scaled.ravel(), minlength=3 * len(_TIME_ROWS))
     totals = totals.reshape(len(_TIME_ROWS), 3)
     ends, x = parts.op_ends, exchange.tolist()
     return tuple(Mapped(block_time_of(totals[:, g], OpRows(t.names, c, ends[g], ends[g + 1])), x[0][g], x[1][g],
@@ -293,23 +316,27 @@ class BlockBytes:
     kv_bytes: float = 0.0       # attention K and V (the CP exchange payload)
 
 
+_BYTE_ROWS = 6   # per-op rows `_block_bytes` sums per block
+
+
 def _block_bytes(parts: Parts, mb, split, eb, dev: Device) -> tuple[BlockBytes, BlockBytes, BlockBytes]:
     """`BlockBytes` of the blocks before, in and after the layers."""
     t = parts.table
     nb = t.n_blocks
     _, saved_shard, param_shard = shards(t, split)
     params = t.params / param_shard
-    # Transformer Engine keeps an fp8 GEMM's input for the weight gradient as its fp8 copy (1
-    # byte per element, not 2)
-    fp8_saved = t.fp8_kind if dev.te_fp8 else np.zeros_like(t.fp8_kind)
-    saved = t.saved * mb / saved_shard * np.where(fp8_saved, dev.a.fp8_bytes_per_element / dev.element_bytes, 1.0)
-    per_op = np.array([params, np.where(t.expert, params, 0.0), saved, np.where(t.row, t.writes * mb / split.cp, 0.0),
-                       t.row.astype(float),
+    saved = t.saved * mb / saved_shard
+    if dev.te_fp8:
+        # Transformer Engine keeps an fp8 GEMM's input for the weight gradient as its fp8 copy
+        # (1 byte per element, not 2)
+        saved = saved * np.where(t.fp8_kind, dev.a.fp8_bytes_per_element / dev.element_bytes, 1.0)
+    per_op = np.array([params, np.where(t.expert, params, 0.0) if parts.has_expert.any() else np.zeros(len(params)),
+                       saved, parts.row_writes * mb / split.cp, parts.row_ops,
                        # K and V of the full sequence
-                       np.where(t.attention, np.maximum(t.reads - t.writes, 0.0) * mb / split.tp, 0.0)])
-    cells = np.arange(len(per_op))[:, None] * nb + t.block[None, :]
-    p, x, s, r, rn, k = np.bincount(cells.ravel(), weights=per_op.ravel(), minlength=len(per_op) * nb).reshape(-1, nb)
-    a = np.where(parts.has_expert, parts.first_expert_reads * mb / split.cp, 0.0)
+                       parts.kv_reads * mb / split.tp])
+    p, x, s, r, rn, k = np.bincount(parts.byte_cells, weights=per_op.ravel(), minlength=_BYTE_ROWS * nb).reshape(-1, nb)
+    # (a block without an expert op reads 0 there)
+    a = parts.first_expert_reads * mb / split.cp
     c = t.counts
     per_block = np.array([c * p, c * x, c * s * eb, c * r * eb, c * rn, c * a * eb, c * k * eb])
     cells = np.arange(len(per_block))[:, None] * 3 + parts.group[None, :]
@@ -337,7 +364,7 @@ def _times(model, system, precision: str, split: Split, mb: int, mem: Memories, 
 
 
 def _cached_times(model, system, precision: str, split: Split, mb: int, a: Assumptions) -> Times:
-    mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
+    mem = _system_memories(system)
     return _cached(("times", id(model), id(system), precision, split, mb, a), (model, system),
                    lambda: _times(model, system, precision, split, mb, mem, a))
 
@@ -412,7 +439,7 @@ def estimate(model, system, strategy: Strategy, assumptions: Assumptions = DEFAU
     once estimated, and change a copy (``system.model_copy(update=...)``) to try variants.
     """
     s = check_inputs(model, system, strategy, assumptions)
-    facts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
+    facts = _by_identity(_SYSTEMS, system, "facts", lambda: _system_facts(system))
     a = chip_assumptions(system, assumptions)
     check(s, devices=facts.chips, layers=model.layers, heads=model.heads, kv_heads=model.kv_heads,
           experts=model.experts, seq_len=model.seq_len, rows=model.spatial_rows)
@@ -532,7 +559,7 @@ def comm_context(system, s: Strategy, a: Assumptions) -> CommContext:
 
 def chip_assumptions(system, assumptions: Assumptions = DEFAULT) -> Assumptions:
     """``assumptions`` with ``system``'s chip overrides applied (cached)."""
-    return _cached(("assumptions", id(system), assumptions), (system,), lambda: assumptions.for_chip(system.chip))
+    return _by_identity(_SYSTEMS, system, assumptions, lambda: assumptions.for_chip(system.chip))
 
 
 
@@ -596,12 +623,12 @@ def _estimate(model, system, s: Strategy, a: Assumptions, comm: CommContext | No
     mb = s.micro_batch or 1
     m = s.micro_batches
     split = Split(s.tp, s.cp, s.ep, s.sequence_parallel)
-    mem = _cached(("mem", id(system)), (system,), lambda: _memories(system))
+    mem = _system_memories(system)
     costs = _cached_costs(model, system, s.precision, split, mb, a)
     if comm is None:
         comm = comm_context(system, s, a)
     parts: Parts = _model_parts(model)
-    facts: SystemFacts = _cached(("facts", id(system)), (system,), lambda: _system_facts(system))
+    facts: SystemFacts = _by_identity(_SYSTEMS, system, "facts", lambda: _system_facts(system))
     pp, v = s.pp, s.interleave
     L = costs.layer
     recompute = s.recompute
