@@ -15,6 +15,7 @@ result is a handful of plain floats per block.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -210,6 +211,7 @@ class OpTable:
     counts: np.ndarray         # repetitions of each block
     flops: np.ndarray          # forward FLOPs per sample
     bwd_flops: np.ndarray
+    pass_flops: np.ndarray     # (2, ops): flops and bwd_flops, costed together
     reads: np.ndarray
     writes: np.ndarray
     params: np.ndarray
@@ -291,7 +293,7 @@ def op_table(blocks) -> OpTable:
         names=tuple(op.name for op in ops),
         block=np.repeat(np.arange(len(blocks)), sizes),
         counts=np.array([float(b.count) for b in blocks], dtype=float),
-        flops=flops, bwd_flops=bwd, reads=reads, writes=writes, params=params, saved=saved,
+        flops=flops, bwd_flops=bwd, pass_flops=cols[0:2], reads=reads, writes=writes, params=params, saved=saved,
         work_cut=(_work_cut(tp, seq, False), _work_cut(tp, seq, True)),
         saved_cut=(_saved_cut(tp, seq, False), _saved_cut(tp, seq, True)), params_cut=_one_of(tp, _TP_CUT),
         expert=expert, row=tp == "row", fp8_kind=layer & _te_fp8_kind(kind, has_gemm), attention=attention,
@@ -320,8 +322,10 @@ class OpCosts:
     bound: np.ndarray          # index into BOUND_KEYS of what set the op's time (forward pass)
 
 
+@lru_cache(maxsize=16)
 def shards(t: OpTable, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`shard`, `saved_shard` and `param_shard` of every op of ``t``."""
+    """`shard`, `saved_shard` and `param_shard` of every op of ``t`` (kept for the split's
+    bytes, which read them after its times; callers do not write into them)."""
     sp = split.sequence_parallel
     return (_cp_tp_factor(t.work_cut[sp], split), _cp_tp_factor(t.saved_cut[sp], split),
             _params_factor(t.params_cut, t.expert, split))
@@ -333,8 +337,10 @@ def op_costs(t: OpTable, micro_batch: int, split: Split, dev: Device) -> OpCosts
     a = dev.a
     b = float(micro_batch)
     s, _, ps = shards(t, split)
-    fwd_flops = t.flops * b / s
-    bwd_flops = t.bwd_flops * b / s
+    # Forward and backward are costed as the two rows of one array where they follow the same
+    # formula (the same element-wise operations: fewer numpy calls on short arrays).
+    pass_flops = t.pass_flops * b / s
+    fwd_flops, bwd_flops = pass_flops
     # Weights are read once per pass, activations once per sample.
     w_elems = t.params / ps
     in_elems = np.maximum(t.reads - t.params, 0.0) * b / s
@@ -345,8 +351,8 @@ def op_costs(t: OpTable, micro_batch: int, split: Split, dev: Device) -> OpCosts
     mem_bytes = (in_elems + out_elems + w_elems) * eb
     if fp8_gemm is not None:
         mem_bytes = np.where(fp8_gemm, w_elems + in_elems + out_elems * eb, mem_bytes)
-    t_mem_f, streamed_f = memory_time(mem_bytes, dev)
-    t_mem_b, streamed_b = memory_time(mem_bytes * a.backward_bytes_factor, dev)
+    t_mem, streamed = memory_time(mem_bytes * np.array([[1.0], [a.backward_bytes_factor]]), dev)
+    t_mem_f, streamed_f = t_mem[0], streamed[0]
 
     # one group's GEMM on this device
     m = t.gm * b / split.cp
@@ -356,11 +362,12 @@ def op_costs(t: OpTable, micro_batch: int, split: Split, dev: Device) -> OpCosts
         read = in_elems * eb + w_elems * eb
         t_math_f, t_math_b, math_bound = _core_math(t, b, split, dev, fwd_flops, bwd_flops, m, n, k,
                                                     read, out_elems * eb)
+        t_math = np.array([t_math_f, t_math_b])
     else:
-        t_math_f, t_math_b, math_bound = _gpu_math(t, split, dev, fwd_flops, bwd_flops, m, n, k, fp8_gemm)
-    hi_f, hi_b = np.maximum(t_math_f, t_mem_f), np.maximum(t_math_b, t_mem_b)
-    t_f = hi_f + a.kernel_overhead_s
-    t_b = hi_b + a.kernel_overhead_s
+        t_math, math_bound = _gpu_math(t, split, dev, pass_flops, m, n, k, fp8_gemm)
+        t_math_f = t_math[0]
+    hi = np.maximum(t_math, t_mem)
+    t_f, t_b = hi + a.kernel_overhead_s
     if fp8_gemm is not None and fp8_gemm.any():
         # cast_transpose of the input (forward) and of the output gradient (backward), one
         # memory-bound kernel each; the amax comes out of the same kernel
@@ -369,19 +376,18 @@ def op_costs(t: OpTable, micro_batch: int, split: Split, dev: Device) -> OpCosts
         t_b = np.where(fp8_gemm, t_b + (memory_time(out_elems * a.fp8_cast_bytes_per_element, dev)[0]
                                         + a.kernel_overhead_s), t_b)
     if dev.spill_bandwidth <= 0:    # nothing streams (`memory_time`): the same figures, fewer calls
-        return OpCosts(t_f, t_b, fwd_flops, bwd_flops, streamed_f, streamed_b,
+        return OpCosts(t_f, t_b, fwd_flops, bwd_flops, streamed_f, streamed[1],
                        np.where(t_mem_f <= t_math_f, math_bound, _MEMORY))
     # The part of the op's time that exists only because operands stream from the outer pool.
-    stream_f = hi_f - np.maximum(t_math_f, t_mem_f - streamed_f)
-    stream_b = hi_b - np.maximum(t_math_b, t_mem_b - streamed_b)
+    stream_f, stream_b = hi - np.maximum(t_math, t_mem - streamed)
     bound = np.where(t_mem_f <= t_math_f, math_bound,
                      np.where(t_mem_f - streamed_f < t_math_f, _STREAM, _MEMORY))
     return OpCosts(t_f, t_b, fwd_flops, bwd_flops, stream_f, stream_b, bound)
 
 
-def _gpu_math(t: OpTable, split: Split, dev: Device, fwd_flops, bwd_flops, m, n, k, fp8_gemm):
-    """Math seconds (forward, backward) and bound on a GPU-like chip: peak x a shape-aware
-    efficiency."""
+def _gpu_math(t: OpTable, split: Split, dev: Device, pass_flops, m, n, k, fp8_gemm):
+    """Math seconds (forward and backward: the rows of ``pass_flops``, and of the result) and
+    bound on a GPU-like chip: peak x a shape-aware efficiency."""
     a = dev.a
     half_for_fp8 = dev.half_peak if dev.fp8 and a.fp8_gemm_only else dev.tensor_peak
     # By the op's `kind` (vector, attention core, GEMM, shapeless compute): vector work (norms,
@@ -394,32 +400,28 @@ def _gpu_math(t: OpTable, split: Split, dev: Device, fwd_flops, bwd_flops, m, n,
     e = dim_efficiency(np.array([t.a_seq / max(split.cp, 1), m, n, k]), a.gemm_half_dim)
     base, ge = e[0], a.gemm_peak_efficiency * e[1] * e[2] * e[3]
     peak = np.array([dev.vector_peak, half_for_fp8, dev.tensor_peak, half_for_fp8])[t.kind]
-    eff_f = np.choose(t.kind, [1.0, base * a.attention_fwd_efficiency, ge, a.gemm_peak_efficiency])
-    eff_b = np.choose(t.kind, [1.0, base * a.attention_bwd_efficiency, ge, a.gemm_peak_efficiency])
+    attention = np.array([[a.attention_fwd_efficiency], [a.attention_bwd_efficiency]])   # by pass
+    eff = np.choose(t.kind, [1.0, base * attention, ge, a.gemm_peak_efficiency])
     # Narrow groups (depthwise, small group widths) run faster on the vector units than on badly
     # filled matrix tiles; libraries pick that path (cuDNN's grouped and depthwise kernels are
     # not tensor-core GEMMs).
     on_vector = t.grouped & (dev.vector_peak * a.vector_efficiency > dev.tensor_peak * ge) if t.any_grouped else None
     if on_vector is not None and on_vector.any():
         peak = np.where(on_vector, dev.vector_peak, peak)
-        eff_f = np.where(on_vector, a.vector_efficiency, eff_f)
-        eff_b = np.where(on_vector, a.vector_efficiency, eff_b)
+        eff = np.where(on_vector, a.vector_efficiency, eff)
     # an attention op without its shape: the measured fractions
     if t.any_shapeless:
-        eff_f = np.where(t.shapeless, a.attention_fwd_efficiency, eff_f)
-        eff_b = np.where(t.shapeless, a.attention_bwd_efficiency, eff_b)
+        eff = np.where(t.shapeless, attention, eff)
     if dev.te_fp8:
         # Transformer Engine: the layers' linear GEMMs at the fp8 peak, everything else in bf16
         tensor = ~t.vector_op if on_vector is None else ~t.vector_op & ~on_vector
         peak = np.where(tensor, np.where(fp8_gemm, dev.tensor_peak, dev.half_peak), peak)
-        eff_f = np.where(tensor & fp8_gemm, eff_f * a.fp8_gemm_efficiency, eff_f)
-        eff_b = np.where(tensor & fp8_gemm, eff_b * a.fp8_gemm_efficiency, eff_b)
+        eff = np.where(tensor & fp8_gemm, eff * a.fp8_gemm_efficiency, eff)
     # seconds where the efficiency is positive, 0 elsewhere (no division by 0 attempted)
-    t_f = np.divide(fwd_flops, peak * eff_f, out=np.zeros(len(eff_f)), where=eff_f > 0)
-    t_b = np.divide(bwd_flops, peak * eff_b, out=np.zeros(len(eff_b)), where=eff_b > 0)
+    t_math = np.divide(pass_flops, peak * eff, out=np.zeros(eff.shape), where=eff > 0)
     vector = (peak == dev.vector_peak) & (peak != dev.tensor_peak)
     bound = np.where(vector, _VECTOR, _MATRIX)
-    return t_f, t_b, bound
+    return t_math, bound
 
 
 def _core_math(t: OpTable, b: float, split: Split, dev: Device, fwd_flops, bwd_flops, m, n, k,

@@ -80,6 +80,7 @@ class Parts:
     row_ops: np.ndarray | None = None       # 1.0 where row-parallel
     kv_reads: np.ndarray | None = None      # an attention op's K and V (reads beyond writes), else 0
     byte_cells: np.ndarray | None = None    # where `_block_bytes`' per-op rows add (row x blocks + block)
+    byte_group_cells: np.ndarray | None = None   # ... and its per-block rows (row x 3 + group)
 
 
 def _parts(model) -> Parts:
@@ -103,6 +104,7 @@ def _parts(model) -> Parts:
                  row_writes=np.where(table.row, table.writes, 0.0), row_ops=table.row.astype(float),
                  kv_reads=np.where(table.attention, np.maximum(table.reads - table.writes, 0.0), 0.0),
                  byte_cells=(np.arange(_BYTE_ROWS)[:, None] * len(blocks) + table.block[None, :]).ravel(),
+                 byte_group_cells=(np.arange(_BYTE_ROWS + 1)[:, None] * 3 + group[None, :]).ravel(),
                  first_expert_reads=np.array([op.reads if op else 0.0 for op in firsts], dtype=float),
                  has_expert=np.array([op is not None for op in firsts], dtype=bool),
                  op_ends=tuple(sum(len(b.ops) for b in g) for g in ((), pre, pre + layers, blocks)),
@@ -316,7 +318,8 @@ class BlockBytes:
     kv_bytes: float = 0.0       # attention K and V (the CP exchange payload)
 
 
-_BYTE_ROWS = 6   # per-op rows `_block_bytes` sums per block
+_BYTE_ROWS = 6   # per-op rows `_block_bytes` sums per block (then one per block: the MoE dispatch)
+_IN_ELEMENTS = np.array([False, False, True, True, False, True, True])[:, None]   # of those rows
 
 
 def _block_bytes(parts: Parts, mb, split, eb, dev: Device) -> tuple[BlockBytes, BlockBytes, BlockBytes]:
@@ -334,14 +337,14 @@ def _block_bytes(parts: Parts, mb, split, eb, dev: Device) -> tuple[BlockBytes, 
                        saved, parts.row_writes * mb / split.cp, parts.row_ops,
                        # K and V of the full sequence
                        parts.kv_reads * mb / split.tp])
-    p, x, s, r, rn, k = np.bincount(parts.byte_cells, weights=per_op.ravel(), minlength=_BYTE_ROWS * nb).reshape(-1, nb)
-    # (a block without an expert op reads 0 there)
-    a = parts.first_expert_reads * mb / split.cp
-    c = t.counts
-    per_block = np.array([c * p, c * x, c * s * eb, c * r * eb, c * rn, c * a * eb, c * k * eb])
-    cells = np.arange(len(per_block))[:, None] * 3 + parts.group[None, :]
-    tot = np.bincount(cells.ravel(), weights=per_block.ravel(), minlength=3 * len(per_block)).reshape(-1, 3)
-    return tuple(BlockBytes(*tot[:, g].tolist()) for g in range(3))
+    per_block = np.bincount(parts.byte_cells, weights=per_op.ravel(), minlength=_BYTE_ROWS * nb).reshape(-1, nb)
+    # then the MoE dispatch of each block (a block without an expert op reads 0 there); all
+    # repetitions, in bytes where the row counts elements
+    a2a = parts.first_expert_reads * mb / split.cp
+    per_block = np.concatenate([per_block, a2a[None, :]]) * t.counts * np.where(_IN_ELEMENTS, eb, 1.0)
+    tot = np.bincount(parts.byte_group_cells, weights=per_block.ravel(), minlength=3 * (_BYTE_ROWS + 1))
+    # rows: params, expert params, saved, tp row bytes, tp rows, kv, a2a
+    return tuple(BlockBytes(*v[:5], a2a_bytes=v[6], kv_bytes=v[5]) for v in tot.reshape(-1, 3).T.tolist())
 
 
 @dataclass(frozen=True)
