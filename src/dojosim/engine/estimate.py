@@ -532,14 +532,6 @@ def _recompute_s(costs: "Costs | Times", n_layers: float, recompute: str) -> flo
     return n_layers * (L.fwd_s if recompute == "full" else L.attn_fwd_s if recompute == "selective" else 0.0)
 
 
-
-
-
-
-
-
-
-
 def _fp8_facts(model, system, precision: str, split: Split, mem: Memories, a: Assumptions):
     """(parameters per layer Transformer Engine runs in fp8, fp8 GEMMs per layer), cached."""
     parts: Parts = _model_parts(model)
@@ -563,8 +555,6 @@ def comm_context(system, s: Strategy, a: Assumptions) -> CommContext:
 def chip_assumptions(system, assumptions: Assumptions = DEFAULT) -> Assumptions:
     """``assumptions`` with ``system``'s chip overrides applied (cached)."""
     return _by_identity(_SYSTEMS, system, assumptions, lambda: assumptions.for_chip(system.chip))
-
-
 
 
 def _stages(model, s: Strategy, n_layers: int) -> tuple[float, ...]:
