@@ -75,3 +75,29 @@ def input_path(system) -> InputPath:
                          max_pcie_hosts=cards if lv.hosts else 0, per_host_bw=per_host,
                          zplane_bw=(lv.zplane_bandwidth or 0.0) * n)
     return InputPath()
+
+
+def input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float) -> dict:
+    """What the hosts deliver, what the step needs, whether input binds, and how many hosts
+    (PCIe-attached, plus Z-plane ones over Ethernet) would remove the bound."""
+    out = {"level": path.level, "bandwidth": path.bandwidth(), "hosts": path.hosts,
+           "needed_bandwidth": step_bytes / busy_s if busy_s > 0 else 0.0, "bound": t_in > busy_s > 0}
+    if path.per_host_bw > 0 and step_bytes > 0 and busy_s > 0:
+        pcie, zplane, ok = path.hosts_for(out["needed_bandwidth"])
+        out.update(per_host_bandwidth=path.per_host_bw, hosts_needed=pcie, zplane_hosts_needed=zplane,
+                   removable=ok)
+    if out["bound"]:
+        need, have = out["needed_bandwidth"], out["bandwidth"]
+        text = (f"input-bound: the hosts deliver {have / 1e9:,.0f} GB/s, the step needs "
+                f"{need / 1e9:,.0f} GB/s")
+        if "hosts_needed" in out:
+            # hosts beyond the cards' PCIe slots already reach them over the Z-plane: say so in "now"
+            on_pcie = min(path.hosts, path.max_pcie_hosts) if path.max_pcie_hosts else path.hosts
+            now = f"{on_pcie:,}" + (f" + {path.hosts - on_pcie:,}" if path.hosts > on_pcie else "")
+            text += f"; {out['hosts_needed']:,} hosts on PCIe"
+            if out["zplane_hosts_needed"]:
+                text += f" + {out['zplane_hosts_needed']:,} over the TTPoE Z-plane"
+            text += f" (now {now})"
+            text += " remove it" if out["removable"] else " are the most the interface cards take: still input-bound"
+        out["note"] = text
+    return out

@@ -24,7 +24,7 @@ from ..assumptions import DEFAULT, Assumptions
 from ..checks import check_inputs
 from ..strategy import Strategy, check, stage_layers
 from .comm_api import CommContext
-from .datapath import InputPath, input_path
+from .datapath import InputPath, input_path, input_report
 from .finite import check_finite
 from .compute import (BOUND_KEYS, SUM_ROWS, BlockTime, Device, OpTable, Split, block_sums, block_time_of,
                       fp8_layer_facts, make_device, op_costs, op_table, OpRows, shards)
@@ -454,30 +454,6 @@ def estimate(model, system, strategy: Strategy, assumptions: Assumptions = DEFAU
     return check_finite(_estimate(model, system, s, a), system)
 
 
-def _input_report(path: InputPath, step_bytes: float, busy_s: float, t_in: float) -> dict:
-    """What the hosts deliver, what the step needs, whether input binds, and how many hosts
-    (PCIe-attached, plus Z-plane ones over Ethernet) would remove the bound."""
-    out = {"level": path.level, "bandwidth": path.bandwidth(), "hosts": path.hosts,
-           "needed_bandwidth": step_bytes / busy_s if busy_s > 0 else 0.0, "bound": t_in > busy_s > 0}
-    if path.per_host_bw > 0 and step_bytes > 0 and busy_s > 0:
-        pcie, zplane, ok = path.hosts_for(out["needed_bandwidth"])
-        out.update(per_host_bandwidth=path.per_host_bw, hosts_needed=pcie, zplane_hosts_needed=zplane,
-                   removable=ok)
-    if out["bound"]:
-        need, have = out["needed_bandwidth"], out["bandwidth"]
-        text = (f"input-bound: the hosts deliver {have / 1e9:,.0f} GB/s, the step needs "
-                f"{need / 1e9:,.0f} GB/s")
-        if "hosts_needed" in out:
-            # hosts beyond the cards' PCIe slots already reach them over the Z-plane: say so in "now"
-            on_pcie = min(path.hosts, path.max_pcie_hosts) if path.max_pcie_hosts else path.hosts
-            now = f"{on_pcie:,}" + (f" + {path.hosts - on_pcie:,}" if path.hosts > on_pcie else "")
-            text += f"; {out['hosts_needed']:,} hosts on PCIe"
-            if out["zplane_hosts_needed"]:
-                text += f" + {out['zplane_hosts_needed']:,} over the TTPoE Z-plane"
-            text += f" (now {now})"
-            text += " remove it" if out["removable"] else " are the most the interface cards take: still input-bound"
-        out["note"] = text
-    return out
 
 
 def _staged_partitions(partitions, parts: Parts, stages) -> list[list]:
@@ -661,7 +637,7 @@ def _estimate(model, system, s: Strategy, a: Assumptions, comm: CommContext | No
     subtotal = sum(bd.values())
     inp = T.input_term(model, st, subtotal)
     bd["input"] = inp.seconds
-    input_info = _input_report(mem.input, s.global_batch * model.input_bytes_per_sample, subtotal,
+    input_info = input_report(mem.input, s.global_batch * model.input_bytes_per_sample, subtotal,
                                inp.delivery_s)
     bd["overhead"] = a.framework_overhead_fraction * (subtotal + inp.seconds)
     step = sum(bd.values())
