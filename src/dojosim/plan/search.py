@@ -279,16 +279,12 @@ def _run_shapes(task: list[tuple[int, Shape]]) -> tuple[list, dict]:
     floor = b["floor"] if b else 0.0
     best: list = []  # the best `top` (key, strategy), ascending keys
 
-    low, frexp, ldexp, floor_of, scale = 1.0 - BOUND_SLACK, math.frexp, math.ldexp, math.floor, 2.0 ** GRID_BITS
+    low = 1.0 - BOUND_SLACK
 
     def keyed(step_lb: float) -> float:
-        # the least score key a variant with this step bound can have (see BOUND_SLACK): `on_grid`
-        # inlined, as every variant queued calls it
+        # the least score key a variant with this step bound can have (see BOUND_SLACK)
         step_lb = (step_lb if step_lb > floor else floor) * low
-        if step_lb <= 0:
-            return -math.inf
-        m, e = frexp(-gb / step_lb)
-        return ldexp(floor_of(m * scale), e - GRID_BITS)
+        return on_grid(-gb / step_lb) if step_lb > 0 else -math.inf
 
     def beaten(score_key: float, busy_lb: float) -> bool:
         # True when a variant with these bounds cannot enter the top K, not even tied with the K-th.
